@@ -5,7 +5,7 @@ GHz (used only to show microseconds).  Named presets live in
 :data:`COST_PRESETS`; every number in them is cited in ``docs/costs.md``.
 """
 
-from dataclasses import dataclass, fields, asdict
+from dataclasses import dataclass, fields, asdict, replace
 import numpy as np
 
 __all__ = ["Costs", "COST_PRESETS", "COST_FIELDS", "resolve_costs"]
@@ -24,25 +24,34 @@ COST_FIELDS = (
 class Costs:
     """Cycle costs of one machine.  All integer fields are cycles (>= 0).
 
+    The defaults are the ``"default"`` preset (a one-socket Cascade Lake
+    Xeon at 3.0 GHz); every number is cited in ``docs/costs.md``.
+
     ``invlpgb`` and ``tlbsync`` are used only by the ``broadcast`` protocol:
     the initiator's cost to issue one broadcast invalidation, and the base cost
     of the TLBSYNC that waits for every core to finish it.
+
+    Guarantees: a constructed ``Costs`` has every ``COST_FIELDS`` entry a
+    non-negative integer (``bool`` rejected), ``pause >= 1``, ``0.1 <=
+    clock_ghz <= 10`` and a string ``name``; otherwise construction raises
+    ``TypeError``/``ValueError`` naming the field, the value and what is
+    allowed.
     """
 
     tlb_hit: int = 1
     page_walk: int = 30
-    invlpg: int = 150
-    full_flush: int = 400
-    cacheline: int = 100
-    cacheline_remote: int = 300
+    invlpg: int = 200
+    full_flush: int = 1200
+    cacheline: int = 141
+    cacheline_remote: int = 402
     ipi_send: int = 200
     ipi_latency: int = 1500
-    ipi_latency_remote: int = 3000
+    ipi_latency_remote: int = 1761
     irq_entry: int = 600
     irq_exit: int = 300
-    pause: int = 40
+    pause: int = 140
     invlpgb: int = 100
-    tlbsync: int = 1000
+    tlbsync: int = 900
     clock_ghz: float = 3.0
     name: str = "custom"
 
@@ -56,13 +65,19 @@ class Costs:
             if v < 0:
                 raise ValueError(
                     f"Costs.{f} must be a non-negative integer number of cycles, got {v}")
-        if isinstance(self.clock_ghz, bool) or not isinstance(self.clock_ghz, (int, float)):
-            raise TypeError(f"Costs.clock_ghz must be a number of GHz, got {self.clock_ghz!r}")
-        if not (0.1 <= float(self.clock_ghz) <= 10.0):
-            raise ValueError(f"Costs.clock_ghz must be between 0.1 and 10 GHz, got {self.clock_ghz}")
+        ghz = self.clock_ghz
+        if isinstance(ghz, bool) or not isinstance(ghz, (int, float, np.integer, np.floating)):
+            raise TypeError(f"Costs.clock_ghz must be a number of GHz, got {ghz!r} "
+                            f"({type(ghz).__name__})")
+        # The negated form also rejects NaN.
+        if not (0.1 <= float(ghz) <= 10.0):
+            raise ValueError(f"Costs.clock_ghz must be between 0.1 and 10 GHz, got {ghz}")
         if self.pause < 1:
             raise ValueError("Costs.pause must be at least 1 cycle (a spin iteration takes time), "
                              f"got {self.pause}")
+        if not isinstance(self.name, str):
+            raise TypeError(f"Costs.name must be a str, got {self.name!r} "
+                            f"({type(self.name).__name__})")
 
     def as_array(self) -> np.ndarray:
         """The integer fields as an int64 vector in ``COST_FIELDS`` order."""
@@ -71,13 +86,50 @@ class Costs:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def with_(self, **changes) -> "Costs":
+        """A copy with some fields changed (validated like a new ``Costs``).
+
+        Raises ``ValueError`` naming any unknown field and the allowed ones.
+        """
+        allowed = {f.name for f in fields(Costs)}
+        bad = sorted(set(changes) - allowed)
+        if bad:
+            raise ValueError(f"Costs.with_ got unknown field(s) {bad}; allowed: {sorted(allowed)}")
+        return replace(self, **changes)
+
     def cycles_to_us(self, cycles):
         """Convert cycles (scalar or array) to microseconds at this clock."""
         return np.asarray(cycles, dtype=np.float64) / (self.clock_ghz * 1e3)
 
 
+# Every number below is cited, with its arithmetic, in docs/costs.md; the test
+# suite fails if a preset field has no row there.  Presets describe machines,
+# not socket counts: pass ``sockets=`` to ``simulate`` to say how many sockets
+# the simulated CPUs are spread over.
 COST_PRESETS = {
+    # One-socket Intel Xeon Platinum 8275CL (Cascade Lake, 3.0 GHz).
     "default": Costs(name="default"),
+    # Two-socket Intel Xeon Gold 6242 (Cascade Lake, 2.8 GHz).
+    "intel_2socket": Costs(
+        tlb_hit=1, page_walk=30, invlpg=200, full_flush=1200,
+        cacheline=134, cacheline_remote=381,
+        ipi_send=200, ipi_latency=1500, ipi_latency_remote=1747,
+        irq_entry=600, irq_exit=300, pause=140, invlpgb=100, tlbsync=900,
+        clock_ghz=2.8, name="intel_2socket"),
+    # Eight-socket Intel Xeon E7-8870 v2 class machine (Ivy Bridge-EX, 2.3 GHz).
+    "large_8socket": Costs(
+        tlb_hit=1, page_walk=30, invlpg=260, full_flush=1267,
+        cacheline=101, cacheline_remote=368,
+        ipi_send=200, ipi_latency=1500, ipi_latency_remote=1767,
+        irq_entry=600, irq_exit=300, pause=10, invlpgb=100, tlbsync=900,
+        clock_ghz=2.3, name="large_8socket"),
+    # AMD EPYC 7R13 (Zen 3 "Milan") with INVLPGB/TLBSYNC, assumed 3.0 GHz.
+    "amd_broadcast": Costs(
+        tlb_hit=1, page_walk=30, invlpg=80, full_flush=1200,
+        cacheline=284, cacheline_remote=591,
+        ipi_send=200, ipi_latency=1500, ipi_latency_remote=1807,
+        irq_entry=600, irq_exit=300, pause=10, invlpgb=100, tlbsync=900,
+        clock_ghz=3.0, name="amd_broadcast"),
 }
 
 
