@@ -1,0 +1,763 @@
+"""Parameter sweeps: run :func:`tlbwidgets.simulate` over a Cartesian product.
+
+``tw.sweep(cpus=[2, 4, 8], protocol=["mailbox", "linux"], seeds=[0, 1])`` runs
+one simulation per (configuration, seed) and returns one table row per run:
+the configuration columns followed by every numeric key of
+``Result.summary()`` and ``outcome``.
+
+Guarantees
+----------
+* **Everything is validated before any work starts.**  Each configuration of
+  the product is checked with the engine's own validator, so a bad value in
+  the last combination fails at once, naming the parameter.
+* **Row order is fixed** by the arguments, never by completion order:
+  ``protocol``, ``workload``, ``costs``, ``sockets``, each swept option in the
+  order given, ``cpus``, then ``seed`` (innermost, varies fastest).
+* **Deterministic per seed.**  The same arguments give the same table, in
+  process, in a process pool or on a Dask cluster.
+* **Resumable.**  With ``checkpoint="runs.jsonl"`` every finished row is
+  appended (and flushed) as it completes; a rerun with the same checkpoint
+  reuses the rows already there and runs only the rest.  An interrupted or
+  crashed sweep therefore keeps every row it finished.
+
+Parallelism goes through any :class:`concurrent.futures.Executor`
+(``ProcessPoolExecutor``, a Dask ``Client.get_executor()``, ...).  Workers only
+need ``tlbwidgets`` importable; the engine's numba kernels are compiled with
+``cache=True``, so a fresh worker process loads them from the on-disk cache
+instead of recompiling (see ``docs/performance.md``, "Sweeps").
+"""
+
+import argparse
+import concurrent.futures as cf
+import csv
+import hashlib
+import itertools
+import json
+import math
+import numbers
+import os
+import pickle
+import sys
+
+import numpy as np
+
+__all__ = ["sweep", "check_sweep", "SweepResult", "to_frame", "format_table", "main_sweep",
+           "SWEEP_ORDER", "INLINE_MAX_ROWS"]
+
+# Outer-to-inner order of the product; swept options go where "options" is.
+SWEEP_ORDER = ("protocol", "workload", "costs", "sockets", "options", "cpus", "seed")
+
+# With no executor given, sweeps of at most this many rows to run are done in
+# process: starting a pool (and loading the kernels in each worker) costs more
+# than it saves for so few runs.
+INLINE_MAX_ROWS = 2
+
+# Summary keys that are not metrics, and the one non-numeric key we keep.
+_OUTCOME_KEY = "outcome"
+
+# Config columns that are always present, in column order.
+_BASE_COLUMNS = ("protocol", "workload", "costs", "sockets", "cpus")
+
+
+# ---------------------------------------------------------------- results ----
+
+class SweepResult(np.ndarray):
+    """A sweep table: a NumPy structured array with a :meth:`to_frame` helper.
+
+    It is an ordinary structured array (``t["latency_us_median"]``, boolean
+    masks, ``np.sort(t, order=...)``); slicing keeps the helper.
+    """
+
+    def to_frame(self):
+        """The table as a pandas DataFrame (one column per field)."""
+        return to_frame(self)
+
+
+def to_frame(table):
+    """Return a structured array (e.g. a sweep table) as a pandas DataFrame.
+
+    Raises ImportError with an install hint when pandas is not installed.
+    """
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError("to_frame() needs pandas, which is not installed; "
+                          "`pip install pandas`, or use the NumPy table as it is") from exc
+    arr = np.asarray(table)
+    return pd.DataFrame({name: arr[name] for name in arr.dtype.names})
+
+
+# ------------------------------------------------------------- validation ----
+
+def _as_values(name, value):
+    """The list of values swept for one argument (a scalar is one value).
+
+    Lists, tuples, ranges and 1-D arrays are swept; anything else (a string,
+    a dict, a Costs, a Workload) is a single value.  To pass a sequence-valued
+    option as one value, wrap it: ``offline=[[3, 5]]``.
+    """
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise ValueError(f"{name} must be a scalar or a 1-D list of values, "
+                             f"got an array of shape {value.shape}")
+        values = value.tolist()
+    elif isinstance(value, (list, tuple, range)):
+        values = list(value)
+    else:
+        values = [value]
+    if not values:
+        raise ValueError(f"{name}={value!r} is empty; give at least one value")
+    keys = [_canonical(v) for v in values]
+    for i, k in enumerate(keys):
+        if k in keys[:i]:
+            raise ValueError(f"{name}={value!r} repeats the value {values[i]!r}; "
+                             "each value may appear once")
+    return values
+
+
+def _jsonable(value):
+    """A JSON-safe, order-stable version of a value (numpy scalars to Python)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):            # tw.Costs
+        return {"__costs__": _jsonable(to_dict())}
+    # Anything else (a Workload object): identify it by its pickled content.
+    digest = hashlib.sha256(pickle.dumps(value, protocol=4)).hexdigest()[:16]
+    return {"__object__": type(value).__name__, "sha256": digest}
+
+
+def _canonical(value):
+    return json.dumps(_jsonable(value), sort_keys=True)
+
+
+def _label(name, value):
+    """The short text shown in a config column for a costs/workload value."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):            # a costs dict of overrides
+        base = value.get("preset", "default")
+        over = ",".join(f"{k}={v}" for k, v in sorted(value.items()) if k != "preset")
+        return f"{base}+{over}" if over else str(base)
+    return str(getattr(value, "name", None) or "custom")
+
+
+def _labels(name, values):
+    labels = [_label(name, v) for v in values]
+    for i, lab in enumerate(labels):
+        if lab in labels[:i]:
+            raise ValueError(f"{name}: two different values share the label {lab!r}; "
+                             f"give each a distinct name so the table can tell them apart")
+    return labels
+
+
+def _engine_validator():
+    """The engine's argument validator, or None if this engine has none.
+
+    It must accept exactly the keyword arguments of ``simulate`` and raise
+    ValueError/TypeError naming the parameter, without running anything.
+    """
+    from tlbwidgets import api
+    for name in ("validate_simulate_args", "validate_args", "validate"):
+        fn = getattr(api, name, None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def _check_callable_args(progress, executor, checkpoint):
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total) or None, "
+                        f"got {type(progress).__name__}")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError("executor must be a concurrent.futures.Executor (something with "
+                        f"submit()) or None, got {type(executor).__name__}")
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a path (str or os.PathLike) or None, "
+                        f"got {type(checkpoint).__name__}")
+
+
+# ------------------------------------------------------------------ plan ----
+
+def _plan(cpus, protocol, workload, costs, sockets, seeds, options):
+    """Expand the arguments into rows: (column values, simulate kwargs).
+
+    Returns ``(columns, rows)`` where ``columns`` is the ordered list of
+    config column names and each row is ``(column_values, kwargs)``.
+    """
+    if "seed" in options:
+        raise TypeError("sweep() takes seeds=[...] (a list), not seed=; "
+                        f"got seed={options['seed']!r}")
+    axes = [
+        ("protocol", _as_values("protocol", protocol)),
+        ("workload", _as_values("workload", workload)),
+        ("costs", _as_values("costs", costs)),
+        ("sockets", _as_values("sockets", sockets)),
+    ]
+    swept, fixed = [], {}
+    for name, value in options.items():
+        values = _as_values(name, value)
+        if len(values) > 1:
+            swept.append((name, values))
+        else:
+            fixed[name] = values[0]
+    axes += swept
+    seed_values = _as_values("seeds", seeds)
+    for seed in seed_values:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) \
+                or seed < 0:
+            raise ValueError(f"seeds={seeds!r}: {seed!r} is not allowed; each seed must "
+                             "be a non-negative integer")
+    axes += [("cpus", _as_values("cpus", cpus)), ("seed", seed_values)]
+
+    # Column text for values that are objects (costs, workload).
+    shown = {}
+    for name in ("workload", "costs"):
+        values = dict(axes)[name]
+        shown[name] = dict(zip(map(_canonical, values), _labels(name, values)))
+
+    columns = [name for name, _ in axes]
+    rows = []
+    for combo in itertools.product(*(values for _, values in axes)):
+        kwargs = dict(zip(columns, combo))
+        kwargs.update(fixed)
+        column_values = []
+        for name, v in zip(columns, combo):
+            if name in shown:
+                v = shown[name][_canonical(v)]
+            column_values.append(v)
+        rows.append((tuple(column_values), kwargs))
+    return columns, rows
+
+
+def _validate_rows(rows):
+    """Validate every distinct configuration before any run starts."""
+    validate = _engine_validator()
+    seen = set()
+    for _, kwargs in rows:
+        key = _row_key(kwargs)
+        if key in seen:
+            continue
+        seen.add(key)
+        if validate is not None:
+            validate(**kwargs)
+        else:
+            _fallback_validate(kwargs)
+
+
+def _fallback_validate(kwargs):
+    """Validation used only when the engine exposes no validator.
+
+    Checks names and ranges that ``simulate`` documents; the engine still
+    validates again when the row runs.
+    """
+    import tlbwidgets as tw
+    protocol = kwargs["protocol"]
+    if protocol not in tw.PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r} is not a protocol; choose one of "
+                         f"{list(tw.PROTOCOLS)}")
+    workload = kwargs["workload"]
+    if isinstance(workload, str) and workload not in tw.WORKLOADS:
+        raise ValueError(f"workload={workload!r} is not a workload; choose one of "
+                         f"{list(tw.WORKLOADS)} or pass a tlbwidgets.Workload")
+    from tlbwidgets.costs import resolve_costs
+    resolve_costs(kwargs["costs"])
+    for name, low, high in (("cpus", 1, 1024), ("sockets", 1, 1024), ("seed", 0, 2**63 - 1)):
+        v = kwargs[name]
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {v!r} ({type(v).__name__})")
+        if not low <= v <= high:
+            raise ValueError(f"{name}={v} is out of range; allowed {low}..{high}")
+
+
+# ------------------------------------------------------------- checkpoint ----
+
+def _row_key(kwargs):
+    """Identity of one run: every simulate() input, canonically encoded.
+
+    Costs are keyed by their values (so editing a preset invalidates rows)."""
+    from tlbwidgets.costs import resolve_costs
+    keyed = dict(kwargs)
+    if isinstance(keyed["costs"], (str, dict)):
+        try:
+            keyed["costs"] = resolve_costs(keyed["costs"])
+        except (TypeError, ValueError):
+            pass    # reported by validation, with the parameter named
+    return _canonical(keyed)
+
+
+def _load_checkpoint(path, wanted_keys):
+    """Rows of the checkpoint whose key is in ``wanted_keys``: {key: summary}.
+
+    Lines that do not parse (a line cut short by a crash) are ignored; those
+    rows simply run again.  Rows of other sweeps are ignored but kept.
+    """
+    done = {}
+    if path is None or not os.path.exists(path):
+        return done
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+                key, summary = record["key"], record["summary"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if key in wanted_keys and isinstance(summary, dict):
+                done[key] = summary
+    return done
+
+
+class _CheckpointWriter:
+    """Appends one JSON line per finished row, flushed as it is written."""
+
+    def __init__(self, path):
+        self._fh = None
+        if path is None:
+            return
+        directory = os.path.dirname(os.fspath(path))
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        # A crash can leave a last line without its newline; start on a fresh
+        # line so the next record is not glued onto the broken one.
+        needs_newline = False
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            with open(path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                needs_newline = fh.read(1) != b"\n"
+        self._fh = open(path, "a", encoding="utf-8")
+        if needs_newline:
+            self._fh.write("\n")
+
+    def write(self, key, config, summary):
+        if self._fh is None:
+            return
+        self._fh.write(json.dumps({"key": key, "config": config, "summary": summary}) + "\n")
+        self._fh.flush()
+
+    def close(self):
+        if self._fh is not None:
+            self._fh.close()
+
+
+# ---------------------------------------------------------------- running ----
+
+def _run_row(kwargs):
+    """Run one configuration and return its summary as JSON-safe values.
+
+    Module-level so that process pools and Dask can pickle it by reference.
+    """
+    from tlbwidgets.api import simulate
+    summary = simulate(**kwargs).summary()
+    return {str(k): _jsonable(v) for k, v in summary.items()}
+
+
+def _default_executor(n_to_run):
+    """A local process pool sized to the machine, or None (run in process)."""
+    n_cpus = os.cpu_count() or 1
+    if n_to_run <= INLINE_MAX_ROWS or n_cpus < 2:
+        return None
+    return cf.ProcessPoolExecutor(max_workers=min(n_cpus, n_to_run))
+
+
+def _cost_order(todo, rows):
+    """Submission order: largest machines first, so the slowest runs do not
+    start last and leave the other workers idle (longest-job-first)."""
+    return sorted(todo, key=lambda i: -int(rows[i][1]["cpus"]))
+
+
+def _execute(todo, rows, keys, executor, on_done):
+    """Run rows ``todo`` and call ``on_done(index, summary)`` as each finishes.
+
+    On any error (a failing run, or ``on_done`` raising, e.g. an interrupted
+    progress callback) the runs not yet started are cancelled and the error
+    propagates; rows already passed to ``on_done`` are kept by the caller.
+    """
+    if executor is None:
+        for i in todo:
+            try:
+                summary = _run_row(rows[i][1])
+            except Exception as exc:
+                exc.add_note(f"while running sweep row {_describe(rows[i][1])}")
+                raise
+            on_done(i, summary)
+        return
+    futures = {}
+    try:
+        for i in _cost_order(todo, rows):
+            futures[executor.submit(_run_row, rows[i][1])] = i
+        for fut in cf.as_completed(futures):
+            i = futures[fut]
+            try:
+                summary = fut.result()
+            except Exception as exc:
+                exc.add_note(f"while running sweep row {_describe(rows[i][1])}")
+                raise
+            on_done(i, summary)
+    finally:
+        for fut in futures:
+            fut.cancel()
+
+
+def _describe(kwargs):
+    return ", ".join(f"{k}={_label(k, v) if k in ('costs', 'workload') else v!r}"
+                     for k, v in kwargs.items())
+
+
+def _prepare(cpus, protocol, workload, costs, sockets, seeds, progress, executor,
+             checkpoint, options):
+    _check_callable_args(progress, executor, checkpoint)
+    columns, rows = _plan(cpus, protocol, workload, costs, sockets, seeds, options)
+    _validate_rows(rows)
+    return columns, rows
+
+
+def check_sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default",
+                sockets=1, seeds=(0,), progress=None, executor=None, checkpoint=None,
+                **options):
+    """Validate sweep arguments without running anything; return the row count.
+
+    Takes the same arguments as :func:`sweep` and raises the same
+    ValueError/TypeError it would (e.g. to check a form before a long run).
+    """
+    _, rows = _prepare(cpus, protocol, workload, costs, sockets, seeds, progress,
+                       executor, checkpoint, options)
+    return len(rows)
+
+
+def sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default",
+          sockets=1, seeds=(0,), progress=None, executor=None, checkpoint=None,
+          **options):
+    """Run ``simulate`` for every combination of the arguments; one row per run.
+
+    Every argument may be a scalar or a list (tuple, range, 1-D array); the
+    sweep is their Cartesian product, in the order of :data:`SWEEP_ORDER`
+    (``protocol`` outermost, then ``workload``, ``costs``, ``sockets``, each
+    swept option in keyword order, ``cpus``, and ``seeds`` innermost).
+    ``options`` are simulate's options (machine knobs and the workload's own
+    parameters); wrap a sequence-valued option to pass it as one value
+    (``offline=[[3]]``).
+
+    Parameters
+    ----------
+    progress : callable(done, total) or None
+        Called after each finished row, and once at the start with the rows
+        reused from ``checkpoint`` if there are any.  If it raises, the sweep
+        stops and the exception propagates; finished rows stay in the
+        checkpoint.
+    executor : concurrent.futures.Executor or None
+        Where to run rows (a process pool, ``dask.distributed``'s
+        ``Client.get_executor()``, ...).  It is not shut down.  ``None``: a
+        process pool of ``os.cpu_count()`` workers, or in process when at most
+        :data:`INLINE_MAX_ROWS` rows need running.
+    checkpoint : path or None
+        JSON-lines file; each finished row is appended as it completes and
+        rows already in it (same configuration, costs compared by value) are
+        not run again.
+
+    Returns
+    -------
+    SweepResult
+        Structured array with columns ``protocol, workload, costs, sockets``,
+        the swept options, ``cpus, seed``, then every numeric key of
+        ``Result.summary()`` (in its order) and ``outcome``.  Integer metrics
+        are int64, others float64 (NaN where a row lacks the key).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Before any run, for any bad value, naming the parameter.
+    """
+    columns, rows = _prepare(cpus, protocol, workload, costs, sockets, seeds,
+                             progress, executor, checkpoint, options)
+
+    keys = [_row_key(kwargs) for _, kwargs in rows]
+    summaries = [None] * len(rows)
+    restored = _load_checkpoint(checkpoint, set(keys))
+    for i, key in enumerate(keys):
+        if key in restored:
+            summaries[i] = restored[key]
+    todo = [i for i, s in enumerate(summaries) if s is None]
+    total = len(rows)
+    done_count = total - len(todo)
+    if progress is not None and done_count:
+        progress(done_count, total)
+
+    writer = _CheckpointWriter(checkpoint)
+
+    def on_done(i, summary):
+        nonlocal done_count
+        summaries[i] = summary
+        writer.write(keys[i], _jsonable(dict(zip(columns, rows[i][0]))), summary)
+        done_count += 1
+        if progress is not None:
+            progress(done_count, total)
+
+    own_pool = None
+    try:
+        if executor is None:
+            own_pool = executor = _default_executor(len(todo))
+        _execute(todo, rows, keys, executor, on_done)
+    finally:
+        writer.close()
+        if own_pool is not None:
+            # Runs already started finish in the background; queued ones are dropped.
+            own_pool.shutdown(wait=False, cancel_futures=True)
+    return _build_table(columns, [r[0] for r in rows], summaries)
+
+
+# ------------------------------------------------------------------ table ----
+
+def _column_dtype(values):
+    """int64 / float64 / bool / text dtype that holds every value."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return np.dtype(np.bool_) if len(present) == len(values) else np.dtype(np.float64)
+    if present and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                       for v in present):
+        return np.dtype(np.int64) if len(present) == len(values) else np.dtype(np.float64)
+    if present and all(isinstance(v, numbers.Real) for v in present):
+        return np.dtype(np.float64)
+    width = max([len(_text(v)) for v in values] + [1])
+    return np.dtype(f"U{width}")
+
+
+def _text(value):
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _cell(value, dtype):
+    if dtype.kind == "U":
+        return _text(value)
+    if value is None:
+        return math.nan
+    return value
+
+
+def _is_metric(value):
+    return isinstance(value, numbers.Real)   # bools count: they are numeric flags
+
+
+def _build_table(columns, config_values, summaries):
+    metric_names = []
+    for summary in summaries:
+        for k, v in summary.items():
+            if k != _OUTCOME_KEY and k not in metric_names and k not in columns \
+                    and (v is None or _is_metric(v)):
+                metric_names.append(k)
+    # A key that is text or a list in any row is not a metric.
+    metric_names = [k for k in metric_names
+                    if all(s.get(k) is None or _is_metric(s.get(k)) for s in summaries)]
+    names = list(columns) + metric_names + [_OUTCOME_KEY]
+    cols = [[row[j] for row in config_values] for j in range(len(columns))]
+    cols += [[s.get(k) for s in summaries] for k in metric_names]
+    cols += [[s.get(_OUTCOME_KEY) for s in summaries]]
+    dtypes = [_column_dtype(c) for c in cols]
+    table = np.empty(len(summaries), dtype=list(zip(names, dtypes)))
+    for name, dtype, col in zip(names, dtypes, cols):
+        table[name] = [_cell(v, dtype) for v in col]
+    return table.view(SweepResult)
+
+
+def format_table(table, columns=None, float_digits=4):
+    """Plain-text table of a sweep (or any structured array) for a terminal."""
+    arr = np.asarray(table)
+    names = list(columns) if columns is not None else list(arr.dtype.names)
+    unknown = [n for n in names if n not in arr.dtype.names]
+    if unknown:
+        raise ValueError(f"columns {unknown} are not in the table; it has "
+                         f"{list(arr.dtype.names)}")
+
+    def fmt(v):
+        if isinstance(v, (float, np.floating)):
+            return "nan" if math.isnan(v) else f"{v:.{float_digits}g}"
+        return str(v)
+
+    cells = [[fmt(row[n]) for n in names] for row in arr]
+    widths = [max([len(n)] + [len(r[j]) for r in cells]) for j, n in enumerate(names)]
+    numeric = [arr.dtype[n].kind in "biuf" for n in names]
+
+    def line(parts):
+        return "  ".join(p.rjust(w) if num else p.ljust(w)
+                         for p, w, num in zip(parts, widths, numeric)).rstrip()
+
+    out = [line(names), line(["-" * w for w in widths])]
+    out += [line(r) for r in cells]
+    return "\n".join(out)
+
+
+# -------------------------------------------------------------------- CLI ----
+
+# Columns the CLI prints by default after the config columns (all are in --json/--csv).
+CLI_METRICS = ("shootdowns", "ipis", "latency_us_median", "latency_us_p99",
+               "stale_window_cycles_mean", "violations", "timeouts", "outcome")
+
+
+class _UsageError(Exception):
+    """A bad command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(message)
+
+
+class _InlineExecutor(cf.Executor):
+    """Runs each submitted call at once, in this process (``--workers 1``)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:      # delivered through the future, like a pool
+            future.set_exception(exc)
+        return future
+
+
+def _parse_scalar(text):
+    """An option value from the command line: JSON (1, 2.5, true, [3, 5]) or text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _parse_option(text):
+    """``NAME=V1,V2`` -> (name, value or list of values).
+
+    A value starting with ``[`` is one JSON list value (``offline=[3,5]``)."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise _UsageError(f"--option {text!r}: expected NAME=VALUE or NAME=V1,V2,...")
+    if raw.startswith("["):
+        return name, [_parse_scalar(raw)]
+    values = [_parse_scalar(v) for v in raw.split(",")]
+    return name, values if len(values) > 1 else values[0]
+
+
+def _build_parser():
+    p = _Parser(prog="tlbwidgets sweep",
+                description="Run a parameter sweep of TLB shootdown simulations "
+                            "(the Cartesian product of every list given).")
+    p.add_argument("--cpus", type=int, nargs="+", default=[2, 4, 8], help="CPU counts")
+    p.add_argument("--protocol", nargs="+", default=["mailbox"], help="protocol names")
+    p.add_argument("--workload", nargs="+", default=["uniform"], help="workload names")
+    p.add_argument("--costs", nargs="+", default=["default"], help="cost preset names")
+    p.add_argument("--sockets", type=int, nargs="+", default=[1], help="socket counts")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="random seeds")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="NAME=V[,V...]",
+                   help="simulate option (machine knob or workload parameter); "
+                        "a comma-separated list is swept; repeatable")
+    p.add_argument("--json", metavar="PATH", help="write all columns as a JSON list of rows")
+    p.add_argument("--csv", metavar="PATH", help="write all columns as CSV")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="JSON-lines file: finished rows are appended; a rerun resumes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: one per core; 1: run in this process)")
+    p.add_argument("--columns", nargs="+", default=None,
+                   help=f"metric columns to print (default: {' '.join(CLI_METRICS)})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return p
+
+
+def _write_outputs(table, json_path, csv_path):
+    arr = np.asarray(table)
+    names = arr.dtype.names
+    records = [{n: _jsonable(row[n].item()) for n in names} for row in arr]
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as fh:
+            json.dump(records, fh, indent=1)
+            fh.write("\n")
+    if csv_path:
+        with open(csv_path, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=names)
+            writer.writeheader()
+            writer.writerows(records)
+
+
+def main_sweep(argv=None):
+    """``python -m tlbwidgets sweep ...``; returns the exit status.
+
+    0 on success; 2 for a bad command line or a bad value (one line on
+    stderr, no traceback); 130 when interrupted (finished rows stay in
+    ``--checkpoint``).  The table goes to stdout, the progress bar to stderr.
+    """
+    prog = "tlbwidgets sweep"
+    try:
+        args = _build_parser().parse_args(argv)
+        options = dict(_parse_option(t) for t in args.option)
+        if args.workers is not None and args.workers < 1:
+            raise _UsageError(f"--workers must be at least 1, got {args.workers}")
+    except _UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:          # --help
+        return exc.code if isinstance(exc.code, int) else 0
+
+    sweep_args = dict(cpus=args.cpus, protocol=args.protocol, workload=args.workload,
+                      costs=args.costs, sockets=args.sockets, seeds=args.seeds,
+                      checkpoint=args.checkpoint, **options)
+    try:
+        check_sweep(**sweep_args)
+        if args.columns:
+            unknown = [c for c in args.columns if c in sweep_args]
+            if unknown:
+                raise ValueError(f"--columns {unknown}: config columns are always shown")
+    except (ValueError, TypeError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+    executor = None
+    if args.workers == 1:
+        executor = _InlineExecutor()
+    elif args.workers is not None:
+        executor = cf.ProcessPoolExecutor(max_workers=args.workers)
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+            bar = tqdm(total=total, file=sys.stderr, unit="run", desc="sweep",
+                       disable=args.no_progress)
+        bar.update(done - bar.n)
+
+    try:
+        table = sweep(progress=progress, executor=executor, **sweep_args)
+        columns = [c for c in table.dtype.names if c in ("protocol", "workload", "costs",
+                                                          "sockets", "cpus", "seed")
+                   or c in options]
+        missing = [c for c in args.columns or () if c not in table.dtype.names]
+        if missing:
+            print(f"{prog}: warning: no column(s) {missing}; the table has "
+                  f"{list(table.dtype.names)}", file=sys.stderr)
+        columns += [c for c in (args.columns or CLI_METRICS)
+                    if c not in columns and c in table.dtype.names]
+        text = format_table(table, columns)
+    except KeyboardInterrupt:
+        kept = f"; finished rows are in {args.checkpoint}" if args.checkpoint else ""
+        print(f"{prog}: interrupted{kept}", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+    print(text)
+    _write_outputs(table, args.json, args.csv)
+    return 0
