@@ -1,0 +1,89 @@
+"""Page helpers shared by the end-to-end tests: find charts, move sliders, run notebooks.
+
+They wait on what a learner would see (SVG marks drawn, slider value shown) with bounded
+timeouts, never on fixed sleeps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CHART_TIMEOUT_MS",
+    "LINE_PATH",
+    "line_path_d",
+    "move_slider",
+    "open_in_lab_and_run_all",
+    "save_screenshot",
+    "wait_for_line_change",
+    "wait_for_lines",
+]
+
+# First render in a fresh kernel (widget manager, bqplot bundle, cell execution) takes a few
+# seconds on 2 cores; 60 s only bounds a hang.
+CHART_TIMEOUT_MS = 60_000
+# bqplot 0.13 draws each Lines mark as an SVG <path class="line"> inside the figure's SVG.
+LINE_PATH = ".bqplot svg path.line"
+
+
+def wait_for_lines(page, minimum: int = 1, timeout_ms: int = CHART_TIMEOUT_MS) -> None:
+    """Wait until at least ``minimum`` line paths with drawn geometry (non-empty ``d``) exist."""
+    page.wait_for_function(
+        """([selector, minimum]) => {
+            const drawn = [...document.querySelectorAll(selector)]
+                .filter(p => (p.getAttribute('d') || '').length > 10);
+            return drawn.length >= minimum;
+        }""",
+        arg=[LINE_PATH, minimum],
+        timeout=timeout_ms,
+    )
+
+
+def line_path_d(page, index: int = 0) -> str:
+    """The ``d`` attribute (the drawn geometry) of the ``index``-th line path."""
+    return page.locator(LINE_PATH).nth(index).get_attribute("d") or ""
+
+
+def wait_for_line_change(page, before: str, index: int = 0,
+                         timeout_ms: int = CHART_TIMEOUT_MS) -> str:
+    """Wait until the ``index``-th line's geometry differs from ``before``; return the new one."""
+    page.wait_for_function(
+        """([selector, index, before]) => {
+            const path = document.querySelectorAll(selector)[index];
+            return path !== undefined && (path.getAttribute('d') || '') !== before;
+        }""",
+        arg=[LINE_PATH, index, before],
+        timeout=timeout_ms,
+    )
+    return line_path_d(page, index)
+
+
+def move_slider(page, steps: int, index: int = 0) -> str:
+    """Press the arrow key ``steps`` times on the ``index``-th slider handle (keyboard, like a
+    learner using Tab + arrows); return the slider's readout text afterwards."""
+    handle = page.locator(".widget-slider .noUi-handle").nth(index)
+    handle.focus()
+    key = "ArrowRight" if steps >= 0 else "ArrowLeft"
+    for _ in range(abs(steps)):
+        handle.press(key)
+    readout = page.locator(".widget-slider .widget-readout").nth(index)
+    return readout.inner_text()
+
+
+def open_in_lab_and_run_all(page, lab_base_url: str, notebook: str,
+                            timeout_ms: int = CHART_TIMEOUT_MS) -> None:
+    """Open ``notebook`` in JupyterLab, wait for its kernel, and run all cells from the menu."""
+    page.goto(f"{lab_base_url}/lab/tree/{notebook}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=timeout_ms)
+    # The toolbar's kernel status reads "Idle" once the kernel has started.
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=timeout_ms)
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+
+
+def save_screenshot(page, directory: Path, name: str) -> Path:
+    """Save a full-page PNG as ``directory/name.png`` and return its path."""
+    path = directory / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
