@@ -1,0 +1,98 @@
+"""Colours, axis helpers and small HTML pieces shared by every view.
+
+Colours come from the Okabe-Ito palette (Okabe & Ito, "Color Universal
+Design", 2008), chosen because its eight colours stay distinct under the
+common forms of colour blindness.  Red (vermillion) is reserved for
+violations so it always means "wrong".
+"""
+
+import html
+
+import bqplot as bq
+
+from .._tables import (ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_IDLE, ST_KERNEL,
+                       STATE_NAMES)
+
+__all__ = [
+    "OKABE_ITO", "SERIES_COLORS", "STATE_COLORS", "PHASE_COLORS", "VIOLATION_COLOR",
+    "TLB_COLORS", "ACK_COLORS", "series_color", "axis", "figure", "tooltip",
+    "legend_html", "table_html", "STATE_LEGEND",
+]
+
+OKABE_ITO = {
+    "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
+    "vermillion": "#D55E00", "reddish_purple": "#CC79A7",
+}
+SERIES_COLORS = (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["bluish_green"],
+                 OKABE_ITO["reddish_purple"], OKABE_ITO["sky_blue"], OKABE_ITO["black"])
+"""One colour per compared protocol, in order."""
+VIOLATION_COLOR = OKABE_ITO["vermillion"]
+
+STATE_COLORS = {
+    ST_USER: "#A6D3EE",                      # light sky blue: ordinary work, background
+    ST_HANDLER: OKABE_ITO["vermillion"],     # interrupted: time lost to someone else
+    ST_WAIT: OKABE_ITO["orange"],            # spinning for ACKs or a lock
+    ST_IRQ_OFF: OKABE_ITO["reddish_purple"], # interrupts off: IPIs pile up
+    ST_IDLE: "#CCCCCC",
+    ST_KERNEL: OKABE_ITO["blue"],            # initiator's own shootdown work
+}
+PHASE_COLORS = (OKABE_ITO["blue"], OKABE_ITO["sky_blue"], OKABE_ITO["bluish_green"],
+                OKABE_ITO["orange"])
+"""Colours of the initiator breakdown phases (analysis.BREAKDOWN_PHASES order)."""
+TLB_COLORS = ("#EEEEEE", OKABE_ITO["bluish_green"], OKABE_ITO["orange"], "#888888")
+"""Stepper TLB cells by analysis.TLB_* code: not cached, valid, stale, invalidated."""
+ACK_COLORS = ("#EEEEEE", OKABE_ITO["orange"], OKABE_ITO["bluish_green"])
+"""Stepper ACK flag by analysis.ACK_* code: unknown, false, true."""
+
+
+def series_color(i):
+    """Colour of the i-th compared series (cycles through SERIES_COLORS)."""
+    return SERIES_COLORS[i % len(SERIES_COLORS)]
+
+
+def axis(scale, label, orientation="horizontal", **kw):
+    """An axis that always carries a label (with its unit) and a light grid."""
+    if not label:
+        raise ValueError("every axis needs a label with its unit")
+    return bq.Axis(scale=scale, label=label, orientation=orientation,
+                   grid_color="#EEEEEE", **kw)
+
+
+def figure(marks, axes, title, height_px=260, **kw):
+    """A compact bqplot Figure with a title and room for axis labels."""
+    fig = bq.Figure(marks=marks, axes=axes, title=title,
+                    fig_margin={"top": 40, "bottom": 50, "left": 70, "right": 20},
+                    title_style={"font-size": "13px"}, **kw)
+    fig.layout.height = f"{height_px}px"
+    fig.layout.min_width = "320px"
+    return fig
+
+
+def tooltip(labels, formats):
+    """A tooltip showing the exact x and y values under their labels."""
+    return bq.Tooltip(fields=["x", "y"], labels=list(labels), formats=list(formats))
+
+
+def legend_html(items):
+    """A row of coloured swatches: ``items`` is a sequence of (label, colour)."""
+    cells = "".join(
+        f'<span style="display:inline-block;margin-right:12px">'
+        f'<span style="display:inline-block;width:12px;height:12px;background:{c};'
+        f'border:1px solid #666;vertical-align:middle"></span> {html.escape(str(label))}</span>'
+        for label, c in items)
+    return f'<div style="font-size:12px">{cells}</div>'
+
+
+def table_html(header, rows, caption=""):
+    """A small HTML table; every cell is escaped."""
+    head = "".join(f"<th style='padding:2px 8px;text-align:left'>{html.escape(str(h))}</th>"
+                   for h in header)
+    body = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{html.escape(str(c))}</td>"
+                                    for c in r) + "</tr>" for r in rows)
+    cap = f"<caption style='text-align:left'>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table style='font-size:12px;border-collapse:collapse'>{cap}<tr>{head}</tr>{body}</table>"
+
+
+STATE_LEGEND = [(STATE_NAMES[s], STATE_COLORS[s])
+                for s in (ST_USER, ST_KERNEL, ST_WAIT, ST_HANDLER, ST_IRQ_OFF, ST_IDLE)]

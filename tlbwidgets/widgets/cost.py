@@ -1,0 +1,117 @@
+"""Cost view: what a shootdown costs the initiator and the CPUs it interrupts."""
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+from traitlets import Int, validate, TraitError
+
+from .. import analysis
+from ._style import (axis, figure, tooltip, table_html, legend_html, series_color,
+                     PHASE_COLORS)
+
+__all__ = ["CostView"]
+
+
+class CostView(widgets.VBox):
+    """Latency histogram, initiator breakdown, interrupted-CPU losses, headline table.
+
+    ``update(results)`` redraws from a dict ``label -> tw.Result`` (one or more
+    protocols on the same workload).  Every mark receives NumPy arrays inside
+    ``hold_sync()``, so a redraw is one message per mark.
+    """
+
+    n_bins = Int(40, help="Bins of the latency histogram (shared by all protocols).")
+
+    @validate("n_bins")
+    def _valid_bins(self, proposal):
+        if not 2 <= proposal["value"] <= 500:
+            raise TraitError(f"n_bins={proposal['value']} must be in 2..500")
+        return proposal["value"]
+
+    def __init__(self, **kwargs):
+        xs, ys = bq.LinearScale(), bq.LinearScale(min=0)
+        self.latency_bars = bq.Bars(x=np.zeros(1), y=np.zeros((1, 1)), type="grouped",
+                                    scales={"x": xs, "y": ys}, padding=0.05,
+                                    tooltip=tooltip(["latency (µs)", "shootdowns"],
+                                                    [".2f", ".0f"]))
+        self.latency_fig = figure([self.latency_bars],
+                                  [axis(xs, "initiator latency (µs)"),
+                                   axis(ys, "shootdowns (count)", "vertical")],
+                                  "Initiator latency distribution")
+
+        bx, by = bq.OrdinalScale(), bq.LinearScale(min=0)
+        self.breakdown_bars = bq.Bars(x=np.array(["-"]), y=np.zeros((4, 1)), type="stacked",
+                                      colors=list(PHASE_COLORS),
+                                      labels=[lab for _, lab in analysis.BREAKDOWN_PHASES],
+                                      display_legend=True, scales={"x": bx, "y": by},
+                                      tooltip=tooltip(["protocol", "µs per shootdown"],
+                                                      ["", ".3f"]))
+        self.breakdown_fig = figure([self.breakdown_bars],
+                                    [axis(bx, "protocol"),
+                                     axis(by, "mean initiator time per shootdown (µs)",
+                                          "vertical")],
+                                    "Where the initiator's time goes",
+                                    legend_location="top-left")
+
+        lx, ly = bq.LinearScale(), bq.LinearScale(min=0)
+        self.lost_bars = bq.Bars(x=np.zeros(1), y=np.zeros((1, 1)), type="grouped",
+                                 scales={"x": lx, "y": ly},
+                                 tooltip=tooltip(["CPU", "handler time (µs)"], [".0f", ".2f"]))
+        self.lost_fig = figure([self.lost_bars],
+                               [axis(lx, "CPU (id)", tick_format="d"),
+                                axis(ly, "time in shootdown handlers (µs)", "vertical")],
+                               "Time interrupted CPUs lose to others' shootdowns")
+        self.legend = widgets.HTML()
+        self.headline = widgets.HTML()
+        self.figures = {"latency": self.latency_fig, "breakdown": self.breakdown_fig,
+                        "lost": self.lost_fig}
+        super().__init__(children=[
+            self.legend, self.headline,
+            widgets.HBox([self.latency_fig, self.breakdown_fig]), self.lost_fig], **kwargs)
+
+    def update(self, results):
+        """Redraw every mark from ``results`` (dict label -> Result, in display order)."""
+        labels = list(results)
+        if not labels:
+            raise ValueError("results must hold at least one run")
+        clocks = [r.costs.clock_ghz for r in results.values()]
+        lat_us = [analysis.cycles_to_us(analysis.latency_cycles(r.shootdowns), g)
+                  for r, g in zip(results.values(), clocks)]
+        centres, counts = analysis.shared_histogram(lat_us, self.n_bins)
+        colors = [series_color(i) for i in range(len(labels))]
+        with self.latency_bars.hold_sync():
+            self.latency_bars.x = centres
+            self.latency_bars.y = counts
+            self.latency_bars.colors = colors
+        phases = np.array([analysis.cycles_to_us(analysis.initiator_breakdown(r.shootdowns), g)
+                           for r, g in zip(results.values(), clocks)]).T
+        with self.breakdown_bars.hold_sync():
+            self.breakdown_bars.x = np.array(labels)
+            self.breakdown_bars.y = phases
+        lost = []
+        for r, g in zip(results.values(), clocks):
+            cpu, handler = analysis.lost_cycles_per_cpu(r.cpu_stats)
+            lost.append(analysis.cycles_to_us(handler, g))
+        n_cpus = max(len(x) for x in lost)
+        lost_arr = np.zeros((len(labels), n_cpus))
+        for i, x in enumerate(lost):
+            lost_arr[i, :len(x)] = x
+        with self.lost_bars.hold_sync():
+            self.lost_bars.x = np.arange(n_cpus, dtype=np.float64)
+            self.lost_bars.y = lost_arr
+            self.lost_bars.colors = colors
+        self.legend.value = legend_html(list(zip(labels, colors)))
+        self.headline.value = _headline(results)
+
+
+def _headline(results):
+    rows = []
+    for label, r in results.items():
+        s = r.summary()
+        rows.append((label, s["shootdowns"], s["ipis"], f"{s['latency_us_median']:.2f}",
+                     f"{s.get('latency_us_p99', float('nan')):.2f}",
+                     f"{analysis.cycles_to_us(s.get('handler_cycles', 0), r.costs.clock_ghz):.1f}",
+                     s["violations"], s["timeouts"], s["outcome"]))
+    return table_html(("protocol", "shootdowns", "IPIs", "median latency (µs)",
+                       "p99 latency (µs)", "handler time, all CPUs (µs)", "violations",
+                       "timeouts", "outcome"), rows, "Headline numbers")

@@ -1,0 +1,116 @@
+"""The shootdown explorer: controls on the left, four views in tabs."""
+
+import ipywidgets as widgets
+from traitlets import Dict, Bool
+
+import tlbwidgets as tw
+from ._status import StatusBar
+from .controls import ExploreControls
+from .cost import CostView
+from .staleness import StalenessView
+from .timeline import TimelineView
+from .scaling import ScalingView
+from .export import ExportBar
+
+__all__ = ["Explorer", "explore", "run_all"]
+
+TAB_TITLES = ("Cost", "Staleness", "Timeline", "Scaling")
+
+
+def run_all(controls):
+    """Run ``tw.simulate`` for each protocol the controls ask for.
+
+    Returns dict protocol -> Result, in display order.  Raises what the
+    engine raises (ValueError/TypeError for bad input).
+    """
+    return {p: tw.simulate(**controls.config(p)) for p in controls.protocols()}
+
+
+class Explorer(widgets.VBox):
+    """Controls, status line, Cost/Staleness/Timeline/Scaling tabs, export bar.
+
+    Any accepted control change reruns the simulation(s) and redraws the
+    three run views; the Scaling tab sweeps only when its button is pressed.
+    A refused change or a failed run shows its message in the status line and
+    leaves every chart on the last good run.
+    """
+
+    results = Dict(help="label -> tw.Result of the last good run (what the charts show).")
+    auto_run = Bool(True, help="Rerun on every accepted control change.")
+
+    def __init__(self, controls=None, **initial):
+        self.controls = controls or ExploreControls(**initial)
+        self.status = StatusBar()
+        self.cost = CostView()
+        self.staleness = StalenessView()
+        self.timeline = TimelineView()
+        self.scaling = ScalingView(protocols=self.controls.protocols())
+        self.views = {"Cost": self.cost, "Staleness": self.staleness,
+                      "Timeline": self.timeline, "Scaling": self.scaling}
+        self.tabs = widgets.Tab(children=list(self.views.values()), titles=TAB_TITLES)
+        self.export_bar = ExportBar(lambda: self.results, self.current_figures)
+        super().__init__(children=[
+            self.status,
+            widgets.HBox([self.controls, self.tabs]),
+            self.export_bar])
+        self.tabs.layout.flex = "1 1 auto"
+        self.controls.observe(self._on_revision, names="revision")
+        self.controls.observe(self._on_refused, names="error")
+        self._sync_scaling()
+        self.run()
+
+    def current_figures(self):
+        """Figures of the tab on screen (what PNG/SVG export saves)."""
+        return self.views[TAB_TITLES[self.tabs.selected_index or 0]].figures
+
+    def _on_refused(self, change):
+        if change["new"]:
+            self.status.show("error", f"{change['new']} — the charts still show the last "
+                                      f"good run.")
+
+    def _on_revision(self, _change):
+        self._sync_scaling()
+        if self.auto_run:
+            self.run()
+
+    def _sync_scaling(self):
+        cfg = self.controls.config()
+        self.scaling.base_config = {k: v for k, v in cfg.items()
+                                    if k not in ("cpus", "protocol", "seed", "sockets")}
+
+    def run(self):
+        """Simulate with the current controls and redraw; True on success."""
+        c = self.controls
+        label = " vs ".join(c.protocols())
+        ok, results = self.status.guarded(
+            f"running {label} on {c.cpus} CPUs, workload {c.workload!r}…", run_all, c)
+        if not ok:
+            return False
+        # Draw inside the guard too: a chart that cannot draw a result must
+        # not leave half the views on the new run.
+        ok, _ = self.status.guarded("drawing…", self._draw, results)
+        if ok:
+            self.results = results
+            self.status.show("ok", _echo(results))
+        return ok
+
+    def _draw(self, results):
+        for view in (self.cost, self.staleness, self.timeline):
+            view.update(results)
+
+
+def _echo(results):
+    """One line that reproduces the run (the OSTEP habit: always echo the seed)."""
+    r = next(iter(results.values()))
+    cfg = ", ".join(f"{k}={v!r}" for k, v in r.config.items()
+                    if k in ("cpus", "sockets", "workload", "costs", "seed"))
+    return f"shown: {' vs '.join(results)} — tw.simulate({cfg}, …)"
+
+
+def explore(**initial):
+    """The shootdown explorer in one call: ``tw.explore(cpus=16, protocol="mailbox")``.
+
+    Keyword arguments set the starting controls (cpus, sockets, protocol,
+    compare, workload, unmap_pages, unmap_rate, irq_off_share, costs, seed).
+    """
+    return Explorer(**initial)

@@ -1,0 +1,180 @@
+"""Scaling view: latency and machine time lost against CPU count, from a sweep."""
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+from traitlets import List, Int, Dict, Unicode, validate, TraitError
+
+import tlbwidgets as tw
+from .. import analysis
+from ._status import StatusBar
+from ._style import axis, figure, tooltip, legend_html, series_color
+
+__all__ = ["ScalingView", "scaling", "parse_cpu_list"]
+
+
+def parse_cpu_list(text):
+    """Parse "2, 4, 8" into a sorted list of distinct CPU counts in 2..1024.
+
+    Raises ValueError naming the bad entry.
+    """
+    counts = []
+    for part in str(text).replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or not 2 <= int(part) <= 1024:
+            raise ValueError(f"cpu counts: {part!r} is not a CPU count in 2..1024 "
+                             f"(write e.g. 2, 4, 8, 16)")
+        counts.append(int(part))
+    if not counts:
+        raise ValueError(f"cpu counts: {text!r} lists no CPU count (write e.g. 2, 4, 8, 16)")
+    return sorted(set(counts))
+
+
+class ScalingView(widgets.VBox):
+    """Runs ``tw.sweep`` over CPU counts on the button, with a progress bar.
+
+    ``base_config`` holds the other simulate arguments (workload, knobs,
+    costs, sockets=1); the explorer keeps it in step with its controls.
+    The sweep only runs when asked: it is the one slow thing here.
+    """
+
+    protocols = List(Unicode(), default_value=["mailbox"],
+                     help="Protocols swept, one line each.")
+    cpu_counts = List(Int(), default_value=[2, 4, 8, 16, 32],
+                      help="CPU counts swept (x axis, log scale).")
+    seeds = Int(1, help="Seeds per point (results are averaged over seeds).")
+    base_config = Dict(help="Other tw.simulate arguments: workload, its knobs, costs.")
+
+    @validate("seeds")
+    def _valid_seeds(self, proposal):
+        if not 1 <= proposal["value"] <= 20:
+            raise TraitError(f"seeds={proposal['value']} must be in 1..20")
+        return proposal["value"]
+
+    @validate("protocols")
+    def _valid_protocols(self, proposal):
+        if not proposal["value"]:
+            raise TraitError("protocols: pick at least one protocol to sweep")
+        return proposal["value"]
+
+    def __init__(self, protocols=None, cpu_counts=None, **kwargs):
+        choices = tuple(getattr(tw, "PROTOCOLS", ("mailbox",)))
+        self.protocol_picker = widgets.SelectMultiple(options=choices, rows=min(6, len(choices)),
+                                                      description="protocols")
+        self.cpu_text = widgets.Text(description="CPU counts", continuous_update=False)
+        self.seed_slider = widgets.IntSlider(min=1, max=20, description="seeds",
+                                             continuous_update=False)
+        self.run_button = widgets.Button(description="Run sweep", icon="play",
+                                         button_style="primary",
+                                         tooltip="Run every (protocol, CPU count, seed)")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress",
+                                            bar_style="info")
+        self.status = StatusBar()
+        xs = bq.LogScale()
+        ly, my = bq.LinearScale(min=0), bq.LinearScale(min=0)
+        self.latency_lines = bq.Lines(x=np.zeros(0), y=np.zeros(0), marker="circle",
+                                      scales={"x": xs, "y": ly},
+                                      tooltip=tooltip(["CPUs", "median latency (µs)"],
+                                                      [".0f", ".3f"]))
+        self.lost_lines = bq.Lines(x=np.zeros(0), y=np.zeros(0), marker="circle",
+                                   scales={"x": xs, "y": my},
+                                   tooltip=tooltip(["CPUs", "machine time lost (%)"],
+                                                   [".0f", ".3f"]))
+        self.latency_fig = figure([self.latency_lines],
+                                  [axis(xs, "CPUs (count, log scale)", tick_format="d"),
+                                   axis(ly, "median initiator latency (µs)", "vertical")],
+                                  "Shootdown latency vs CPU count")
+        self.lost_fig = figure([self.lost_lines],
+                               [axis(xs, "CPUs (count, log scale)", tick_format="d"),
+                                axis(my, "CPU time in handlers + waiting (%)", "vertical")],
+                               "Machine time lost to shootdowns vs CPU count")
+        self.legend = widgets.HTML()
+        self.rows = None
+        self.figures = {"scaling_latency": self.latency_fig, "scaling_lost": self.lost_fig}
+        super().__init__(children=[
+            widgets.HBox([self.protocol_picker,
+                          widgets.VBox([self.cpu_text, self.seed_slider, self.run_button])]),
+            self.progress, self.status, self.legend,
+            widgets.HBox([self.latency_fig, self.lost_fig])], **kwargs)
+        if protocols:
+            self.protocols = list(protocols)
+        if cpu_counts:
+            self.cpu_counts = list(cpu_counts)
+        self._to_widgets()
+        self.protocol_picker.observe(self._from_widgets, names="value")
+        self.cpu_text.observe(self._from_widgets, names="value")
+        self.seed_slider.observe(self._from_widgets, names="value")
+        self.run_button.on_click(lambda _b: self.run())
+
+    def _to_widgets(self):
+        self.protocol_picker.value = tuple(p for p in self.protocols
+                                           if p in self.protocol_picker.options)
+        self.cpu_text.value = ", ".join(str(c) for c in self.cpu_counts)
+        self.seed_slider.value = self.seeds
+
+    def _from_widgets(self, _change):
+        try:
+            with self.hold_trait_notifications():
+                self.protocols = list(self.protocol_picker.value)
+                self.cpu_counts = parse_cpu_list(self.cpu_text.value)
+                self.seeds = self.seed_slider.value
+        except (TraitError, ValueError) as exc:
+            self.status.show("error", str(exc))
+
+    def _progress(self, done, total):
+        self.progress.max = max(int(total), 1)
+        self.progress.value = int(done)
+
+    def run(self):
+        """Run the sweep and redraw; returns True on success (errors shown)."""
+        sweep = getattr(tw, "sweep", None)
+        if sweep is None:
+            self.status.show("error", "tw.sweep is not available in this version")
+            return False
+        self.progress.value = 0
+        self.progress.bar_style = "info"
+        cfg = {k: v for k, v in self.base_config.items()
+               if k not in ("cpus", "protocol", "seed", "sockets")}
+        n = len(self.protocols) * len(self.cpu_counts) * self.seeds
+        ok, rows = self.status.guarded(
+            f"sweeping {n} runs…", sweep, cpus=list(self.cpu_counts),
+            protocol=list(self.protocols), seeds=list(range(self.seeds)),
+            progress=self._progress, **cfg)
+        if not ok:
+            self.progress.bar_style = "danger"
+            return False
+        self.progress.bar_style = "success"
+        self.rows = rows
+        self.draw(rows)
+        return True
+
+    def draw(self, rows):
+        """Draw a sweep's rows (structured array from tw.sweep)."""
+        protocols = [p for p in self.protocols if (rows["protocol"] == p).any()]
+        cpus, latency = analysis.scaling_series(rows, protocols, "latency_us_median")
+        _, handler = analysis.scaling_series(rows, protocols, "handler_cycles")
+        _, wait = analysis.scaling_series(rows, protocols, "wait_cycles")
+        _, sim = analysis.scaling_series(rows, protocols, "sim_cycles")
+        lost_pct = 100.0 * (handler + wait) / (sim * cpus[None, :])
+        colors = [series_color(i) for i in range(len(protocols))]
+        x = np.tile(cpus.astype(np.float64), (len(protocols), 1))
+        for mark, y in ((self.latency_lines, latency), (self.lost_lines, lost_pct)):
+            with mark.hold_sync():
+                mark.x = x
+                mark.y = y
+                mark.colors = colors
+                mark.labels = protocols
+        self.legend.value = legend_html(list(zip(protocols, colors)))
+
+
+def scaling(protocols=("mailbox",), cpu_counts=(2, 4, 8, 16, 32), workload="uniform",
+            costs="default", **options):
+    """The scaling view alone: pick protocols and CPU counts, press Run sweep.
+
+    ``options`` are passed to every run (workload knobs, machine options).
+    """
+    view = ScalingView(protocols=list(protocols), cpu_counts=list(cpu_counts))
+    view.base_config = {"workload": workload, "costs": costs, **options}
+    return view

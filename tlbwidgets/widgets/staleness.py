@@ -1,0 +1,123 @@
+"""Staleness view: stale TLB entries over time, window lengths, violations."""
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+from traitlets import Int, validate, TraitError
+
+from .. import analysis
+from ._style import (axis, figure, tooltip, table_html, legend_html, series_color,
+                     VIOLATION_COLOR)
+
+__all__ = ["StalenessView"]
+
+MAX_SERIES = 2
+"""The explorer compares at most two protocols; marks for both are built once."""
+
+
+class StalenessView(widgets.VBox):
+    """Stale entries machine-wide over time (shootdowns marked, violations in red),
+    the distribution of staleness windows, and the list of violations."""
+
+    max_points = Int(analysis.DEFAULT_MAX_POINTS,
+                     help="Point budget per mark; series are decimated to fit.")
+    n_bins = Int(40, help="Bins of the staleness-window histogram.")
+    max_rows = Int(50, help="Violations listed in the table (the rest are counted).")
+
+    @validate("max_points", "n_bins", "max_rows")
+    def _valid_positive(self, proposal):
+        if proposal["value"] < 4:
+            raise TraitError(f"{proposal['trait'].name}={proposal['value']} must be >= 4")
+        return proposal["value"]
+
+    def __init__(self, **kwargs):
+        xs, ys = bq.LinearScale(), bq.LinearScale(min=0)
+        self.count_lines = [
+            bq.Lines(x=np.zeros(0), y=np.zeros(0), interpolation="step-after",
+                     colors=[series_color(i)], scales={"x": xs, "y": ys},
+                     tooltip=tooltip(["time (µs)", "stale entries"], [".3f", ".0f"]))
+            for i in range(MAX_SERIES)]
+        self.shootdown_marks = [
+            bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker="triangle-up", default_size=24,
+                       colors=[series_color(i)], scales={"x": xs, "y": ys},
+                       tooltip=tooltip(["shootdown start (µs)", ""], [".3f", ""]))
+            for i in range(MAX_SERIES)]
+        self.violation_marks = bq.Scatter(
+            x=np.zeros(0), y=np.zeros(0), marker="cross", default_size=90,
+            colors=[VIOLATION_COLOR], scales={"x": xs, "y": ys},
+            tooltip=tooltip(["violation at (µs)", "stale entries then"], [".3f", ".0f"]))
+        self.count_fig = figure(
+            self.count_lines + self.shootdown_marks + [self.violation_marks],
+            [axis(xs, "simulated time (µs)"),
+             axis(ys, "stale TLB entries, all CPUs (count)", "vertical")],
+            "Stale TLB entries over time (▲ shootdown starts, ✕ violations)",
+            interaction=bq.PanZoom(scales={"x": [xs]}))
+
+        hx, hy = bq.LinearScale(), bq.LinearScale(min=0)
+        self.window_bars = bq.Bars(x=np.zeros(1), y=np.zeros((1, 1)), type="grouped",
+                                   scales={"x": hx, "y": hy},
+                                   tooltip=tooltip(["window (µs)", "windows"], [".3f", ".0f"]))
+        self.window_fig = figure([self.window_bars],
+                                 [axis(hx, "staleness window length (µs)"),
+                                  axis(hy, "windows (count)", "vertical")],
+                                 "How long translations stay stale")
+        self.legend = widgets.HTML()
+        self.violation_table = widgets.HTML()
+        self.figures = {"stale_count": self.count_fig, "windows": self.window_fig}
+        super().__init__(children=[self.legend, self.count_fig,
+                                   widgets.HBox([self.window_fig, self.violation_table])],
+                         **kwargs)
+
+    def update(self, results):
+        """Redraw from ``results`` (dict label -> Result, at most MAX_SERIES)."""
+        labels = list(results)
+        if not 1 <= len(labels) <= MAX_SERIES:
+            raise ValueError(f"results must hold 1..{MAX_SERIES} runs, got {len(labels)}")
+        vx, vy, rows = [], [], []
+        for i, mark in enumerate(self.count_lines):
+            sd_mark = self.shootdown_marks[i]
+            if i >= len(labels):
+                with mark.hold_sync(), sd_mark.hold_sync():
+                    mark.visible = sd_mark.visible = False
+                continue
+            r = results[labels[i]]
+            g = r.costs.clock_ghz
+            t, count = analysis.stale_count_series(r.stale_windows, r.sim_cycles,
+                                                   self.max_points)
+            with mark.hold_sync():
+                mark.x = analysis.cycles_to_us(t, g)
+                mark.y = count.astype(np.float64)
+                mark.labels = [labels[i]]
+                mark.visible = True
+            starts = np.sort(r.shootdowns["start"])
+            if len(starts) > self.max_points:
+                starts = starts[np.linspace(0, len(starts) - 1, self.max_points).astype(int)]
+            with sd_mark.hold_sync():
+                sd_mark.x = analysis.cycles_to_us(starts, g)
+                sd_mark.y = np.zeros(len(starts))
+                sd_mark.visible = True
+            v = np.sort(r.violations, order="time")[:self.max_points]
+            vx.append(analysis.cycles_to_us(v["time"], g))
+            # Put each cross on the curve: the count in force at that instant.
+            at = np.searchsorted(t, v["time"], side="right") - 1
+            vy.append(count[np.clip(at, 0, len(count) - 1)].astype(np.float64))
+            rows += [(labels[i],) + row for row in
+                     analysis.violation_rows(r.violations, g, self.max_rows)]
+        with self.violation_marks.hold_sync():
+            self.violation_marks.x = np.concatenate(vx)
+            self.violation_marks.y = np.concatenate(vy)
+        lengths = [analysis.cycles_to_us(analysis.window_lengths(r.stale_windows),
+                                         r.costs.clock_ghz) for r in results.values()]
+        centres, counts = analysis.shared_histogram(lengths, self.n_bins)
+        with self.window_bars.hold_sync():
+            self.window_bars.x = centres
+            self.window_bars.y = counts
+            self.window_bars.colors = [series_color(i) for i in range(len(labels))]
+        self.legend.value = legend_html([(lab, series_color(i)) for i, lab in enumerate(labels)]
+                                        + [("violation", VIOLATION_COLOR)])
+        total = sum(len(r.violations) for r in results.values())
+        caption = (f"Violations: {total}" + (f" (first {len(rows)} listed)"
+                                             if total > len(rows) else ""))
+        self.violation_table.value = table_html(
+            ("protocol", "time (µs)", "CPU", "page (vpn)", "shootdown"),
+            [(lab, f"{t:.3f}", c, p, s) for lab, t, c, p, s in rows], caption)
