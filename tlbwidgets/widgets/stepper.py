@@ -1,0 +1,297 @@
+"""One shootdown, step by step, forward and backward, with a sentence per step.
+
+Every step is one row of the run's event log; the board shows each CPU's
+state, the TLB entries of the pages involved (valid, stale, invalidated), its
+mailbox slots and ACK flag, and the IPIs in flight as arrows.  The frames
+come from :func:`tlbwidgets.analysis.stepper_frames`, so stepping backward is
+just showing an earlier frame: nothing is re-simulated.
+"""
+
+import html
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+from traitlets import Int, Unicode, validate, TraitError
+
+import tlbwidgets as tw
+from .. import analysis
+from .._tables import STATE_NAMES
+from ._status import StatusBar
+from ._style import (axis, figure, legend_html, STATE_COLORS, TLB_COLORS, ACK_COLORS,
+                     OKABE_ITO)
+
+__all__ = ["StepperView", "Stepper", "stepper", "MAILBOX_SLOTS_SHOWN"]
+
+MAILBOX_SLOTS_SHOWN = 16
+"""Mailbox slots drawn per CPU: the seed kernel's queue holds 16 ops
+(strat9 kernel, arch/x86_64/tlb.rs); a longer queue is drawn as full."""
+
+_EMPTY_SLOT, _USED_SLOT = "#F4F4F4", OKABE_ITO["blue"]
+
+
+class StepperView(widgets.VBox):
+    """Board, narration and Play / Prev / Next / slider for one run's shootdown.
+
+    ``show(result, shootdown)`` loads a run; ``step`` is the frame shown.
+    """
+
+    step = Int(0, help="Index of the step shown; 0 is the first event of the shootdown.")
+    shootdown = Int(-1, help="Id of the shootdown being stepped through (-1: none loaded).")
+    title = Unicode("", help="Heading above the board (e.g. the protocol name).")
+
+    @validate("step")
+    def _valid_step(self, proposal):
+        n = len(self.frames) if self.frames is not None else 0
+        if not 0 <= proposal["value"] < max(n, 1):
+            raise TraitError(f"step={proposal['value']} is out of range: this shootdown has "
+                             f"{n} steps (0..{n - 1})")
+        return proposal["value"]
+
+    def __init__(self, **kwargs):
+        self.frames = None
+        self.result = None
+        self._kinds = {}
+        xs, ys = bq.LinearScale(), bq.LinearScale(reverse=True)
+        self.x_scale, self.y_scale = xs, ys
+        sc = {"x": xs, "y": ys}
+        self.name_labels = bq.Label(x=np.zeros(0), y=np.zeros(0), text=np.array([], "U1"),
+                                    align="end", default_size=13, scales=sc)
+        self.header_labels = bq.Label(x=np.zeros(0), y=np.zeros(0), text=np.array([], "U1"),
+                                      align="start", default_size=12, scales=sc)
+        self.state_cells = bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker="square", scales=sc)
+        self.state_text = bq.Label(x=np.zeros(0), y=np.zeros(0), text=np.array([], "U1"),
+                                   align="start", default_size=12, scales=sc)
+        self.tlb_cells = bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker="square", scales=sc,
+                                    stroke="#444444")
+        self.slot_cells = bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker="square", scales=sc,
+                                     stroke="#BBBBBB")
+        self.ack_cells = bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker="circle", scales=sc,
+                                    stroke="#444444")
+        self.ipi_lines = bq.Lines(x=np.zeros(0), y=np.zeros(0), colors=["#000000"],
+                                  stroke_width=2, scales=sc)
+        self.ipi_heads = {d: bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker=f"triangle-{d}",
+                                        colors=["#000000"], default_size=50, scales=sc)
+                          for d in ("down", "up")}
+        marks = [self.header_labels, self.name_labels, self.state_cells, self.state_text,
+                 self.tlb_cells, self.slot_cells, self.ack_cells, self.ipi_lines,
+                 *self.ipi_heads.values()]
+        self.board = figure(marks, [axis(xs, "board column (no unit)", visible=False),
+                                    axis(ys, "CPU (id)", "vertical", visible=False)],
+                            "", height_px=300)
+        self.board.fig_margin = {"top": 30, "bottom": 10, "left": 10, "right": 10}
+        self.play = widgets.Play(interval=900, description="play")
+        self.slider = widgets.IntSlider(description="step", min=0, max=0,
+                                        layout=widgets.Layout(width="60%"))
+        widgets.jslink((self.play, "value"), (self.slider, "value"))
+        self.prev_button = widgets.Button(description="◀ Prev", tooltip="one step back",
+                                          layout=widgets.Layout(width="80px"))
+        self.next_button = widgets.Button(description="Next ▶", tooltip="one step forward",
+                                          layout=widgets.Layout(width="80px"))
+        self.narration = widgets.HTML()
+        self.heading = widgets.HTML()
+        self.legend = widgets.HTML(legend_html(
+            [("TLB: valid", TLB_COLORS[1]), ("stale", TLB_COLORS[2]),
+             ("invalidated", TLB_COLORS[3]), ("not cached", TLB_COLORS[0]),
+             ("mailbox op", _USED_SLOT), ("ACK true", ACK_COLORS[2]),
+             ("ACK false", ACK_COLORS[1]), ("IPI in flight / waiting", "#000")]))
+        self.figures = {"stepper": self.board}
+        super().__init__(children=[
+            self.heading, self.legend, self.board,
+            widgets.HBox([self.play, self.prev_button, self.next_button, self.slider]),
+            self.narration], **kwargs)
+        self.slider.observe(self._slider_moved, names="value")
+        self.prev_button.on_click(lambda _b: self.prev())
+        self.next_button.on_click(lambda _b: self.next())
+        self.observe(self._step_changed, names="step")
+        self.observe(lambda c: setattr(self.heading, "value", f"<b>{html.escape(c['new'])}</b>"),
+                     names="title")
+
+    # ---- navigation ---------------------------------------------------------
+    def next(self):
+        """Show the next step (stays on the last one)."""
+        if self.frames is not None and self.step < len(self.frames) - 1:
+            self.step += 1
+
+    def prev(self):
+        """Show the previous step (stays on step 0)."""
+        if self.step > 0:
+            self.step -= 1
+
+    def _slider_moved(self, change):
+        if self.frames is not None and change["new"] != self.step:
+            self.step = change["new"]
+
+    def _step_changed(self, change):
+        self.slider.value = change["new"]
+        self._draw(change["new"])
+
+    # ---- loading ------------------------------------------------------------
+    def show(self, result, shootdown=None):
+        """Load ``result`` and step through ``shootdown`` (default: the first one).
+
+        Raises ValueError if the run has no shootdown or the id is unknown.
+        """
+        sd = result.shootdowns
+        if len(sd) == 0:
+            raise ValueError("this run performed no shootdown: nothing to step through")
+        sid = int(sd["id"][np.argmin(sd["start"])]) if shootdown is None else int(shootdown)
+        n_cpus = len(result.cpu_stats)
+        frames = analysis.stepper_frames(result.events, sd, result.stale_windows, n_cpus, sid)
+        self.result, self.frames = result, frames
+        self._kinds = {int(i): str(k) for i, k in zip(sd["id"], sd["kind"])}
+        self.shootdown = sid
+        self._layout(n_cpus, len(frames.vpns))
+        self.slider.max = len(frames) - 1
+        self.play.max = len(frames) - 1
+        if self.step == 0:
+            self._draw(0)
+        else:
+            self.step = 0
+
+    def _layout(self, n_cpus, n_pages):
+        """Place the static parts of the board: names, headers, cell positions."""
+        self._x_tlb = 5.0 + np.arange(n_pages)
+        self._x_slots = 5.0 + n_pages + 1 + np.arange(MAILBOX_SLOTS_SHOWN) * 0.8
+        self._x_ack = float(self._x_slots[-1] + 2.0)
+        rows = np.arange(n_cpus, dtype=np.float64)
+        self.x_scale.min, self.x_scale.max = -5.0, self._x_ack + 1.0
+        self.y_scale.min, self.y_scale.max = -2.0, n_cpus - 0.4
+        height = int(np.clip(90 + 34 * n_cpus, 220, 760))
+        self.board.layout.height = f"{height}px"
+        row_px = (height - 40) / (n_cpus + 1.6)
+        cell = float(np.clip(0.62 * row_px, 6, 26))
+        self.tlb_cells.default_size = int(cell ** 2)
+        self.state_cells.default_size = int(cell ** 2)
+        self.slot_cells.default_size = int((0.7 * cell) ** 2)
+        self.ack_cells.default_size = int(cell ** 2)
+        vp = self.frames.vpns
+        with self.name_labels.hold_sync():
+            self.name_labels.x = np.full(n_cpus, 0.3)
+            self.name_labels.y = rows + 0.15
+            self.name_labels.text = np.array([f"CPU {c}" for c in range(n_cpus)])
+        with self.header_labels.hold_sync():
+            hx = [0.6, float(self._x_tlb[0]) - 0.4 if n_pages else 5.0,
+                  float(self._x_slots[0]) - 0.4, self._x_ack - 0.4, -4.8]
+            self.header_labels.x = np.array(hx)
+            self.header_labels.y = np.full(len(hx), -1.0)
+            self.header_labels.text = np.array(
+                ["state", f"TLB: vpn {int(vp[0])}…{int(vp[-1])}" if n_pages else "TLB",
+                 f"mailbox ({MAILBOX_SLOTS_SHOWN} slots)", "ACK", "IPIs"])
+        for mark, xs in ((self.tlb_cells, self._x_tlb), (self.slot_cells, self._x_slots)):
+            with mark.hold_sync():
+                mark.x = np.tile(xs, n_cpus)
+                mark.y = np.repeat(rows, len(xs))
+        with self.state_cells.hold_sync():
+            self.state_cells.x = np.full(n_cpus, 1.0)
+            self.state_cells.y = rows
+        with self.state_text.hold_sync():
+            self.state_text.x = np.full(n_cpus, 1.5)
+            self.state_text.y = rows + 0.15
+        with self.ack_cells.hold_sync():
+            self.ack_cells.x = np.full(n_cpus, self._x_ack)
+            self.ack_cells.y = rows
+
+    # ---- drawing ------------------------------------------------------------
+    def frame_state(self, k):
+        """The board's content at step ``k`` as plain data (what the marks show).
+
+        Returns a dict: ``event`` (the log row), ``sentence``, ``state``,
+        ``queue``, ``ack``, ``pending_ipi``, ``tlb`` (all NumPy arrays per CPU).
+        """
+        f = self.frames
+        return {"event": f.events[k],
+                "sentence": analysis.narrate(f.events[k], self.result.costs.clock_ghz,
+                                             self._kinds),
+                "state": f.state[k], "queue": f.queue[k], "ack": f.ack[k],
+                "pending_ipi": f.pending_ipi[k], "tlb": f.tlb[k]}
+
+    def _draw(self, k):
+        if self.frames is None:
+            return
+        s = self.frame_state(k)
+        n_cpus = len(s["state"])
+        self.state_cells.colors = [STATE_COLORS.get(int(x), "#FFFFFF") for x in s["state"]]
+        self.state_text.text = np.array([STATE_NAMES[int(x)] for x in s["state"]])
+        self.tlb_cells.colors = [TLB_COLORS[int(x)] for x in s["tlb"].ravel()] or ["#FFF"]
+        used = np.arange(MAILBOX_SLOTS_SHOWN)[None, :] < s["queue"][:, None]
+        self.slot_cells.colors = [(_USED_SLOT if u else _EMPTY_SLOT) for u in used.ravel()]
+        self.ack_cells.colors = [ACK_COLORS[int(x)] for x in s["ack"]]
+        senders = s["pending_ipi"]
+        targets = np.flatnonzero(senders >= 0)
+        # Arrows live left of the names, one column each so they do not overlap.
+        ax = -1.2 - 0.5 * np.arange(len(targets), dtype=np.float64)
+        x = np.column_stack([ax, ax])
+        y = np.column_stack([senders[targets], targets]).astype(np.float64)
+        with self.ipi_lines.hold_sync():
+            self.ipi_lines.x = x if len(targets) else np.zeros(0)
+            self.ipi_lines.y = y if len(targets) else np.zeros(0)
+        down = targets > senders[targets]
+        for d, sel in (("down", down), ("up", ~down)):
+            with self.ipi_heads[d].hold_sync():
+                self.ipi_heads[d].x = ax[sel]
+                self.ipi_heads[d].y = targets[sel].astype(np.float64)
+        n = len(self.frames)
+        prev = [analysis.narrate(e, self.result.costs.clock_ghz, self._kinds)
+                for e in self.frames.events[max(0, k - 2):k]]
+        hist = "".join(f"<div style='color:#888'>{html.escape(p)}</div>" for p in prev)
+        self.narration.value = (f"<div style='font-size:13px'>{hist}<div><b>Step {k + 1} of "
+                                f"{n}:</b> {html.escape(s['sentence'])}</div></div>")
+        self.board.title = (f"shootdown #{self.shootdown} on {n_cpus} CPUs — "
+                            f"step {k + 1}/{n}")
+
+
+class Stepper(widgets.VBox):
+    """A scenario stepped through with the seed protocol or the fixed one.
+
+    ``config`` is the ``tw.simulate`` arguments of the scenario without the
+    protocol; the toggle runs it with ``protocols[0]`` or ``protocols[1]``.
+    """
+
+    protocol = Unicode("mailbox", help="Protocol currently shown.")
+
+    def __init__(self, config, protocols=("mailbox", "mailbox_fixed"), shootdown=None):
+        if len(protocols) != 2:
+            raise ValueError(f"protocols must name (seed protocol, fixed protocol), "
+                             f"got {protocols!r}")
+        self.config = dict(config)
+        self.protocols = tuple(protocols)
+        self.shootdown_choice = shootdown
+        self.view = StepperView()
+        self.status = StatusBar()
+        self.toggle = widgets.ToggleButtons(
+            options=[(f"seed protocol ({protocols[0]})", protocols[0]),
+                     (f"fixed protocol ({protocols[1]})", protocols[1])],
+            tooltips=["the protocol as the seed kernel has it",
+                      "the same scenario with the hazards repaired"])
+        super().__init__(children=[self.toggle, self.status, self.view])
+        self.toggle.observe(lambda c: self.load(c["new"]), names="value")
+        self.load(protocols[0])
+
+    def load(self, protocol):
+        """Run the scenario with ``protocol`` and step through it; True on success."""
+        def run():
+            r = tw.simulate(protocol=protocol, **self.config)
+            self.view.show(r, self.shootdown_choice)
+            return r
+        ok, _ = self.status.guarded(f"running {protocol}…", run)
+        if ok:
+            self.protocol = protocol
+            self.view.title = f"{protocol}: {_config_echo(self.config)}"
+        return ok
+
+
+def _config_echo(config):
+    return "tw.simulate(" + ", ".join(f"{k}={v!r}" for k, v in config.items()) + ")"
+
+
+def stepper(cpus=4, workload="single", seed=0, shootdown=None,
+            protocols=("mailbox", "mailbox_fixed"), **options):
+    """Step through one shootdown: ``tw.stepper(cpus=4, pages=1)``.
+
+    ``options`` go to ``tw.simulate`` (workload knobs such as ``pages`` or
+    ``initiator``, machine options).  The toggle switches between the seed
+    protocol and its fixed version on the same scenario.
+    """
+    return Stepper({"cpus": cpus, "workload": workload, "seed": seed, **options},
+                   protocols=protocols, shootdown=shootdown)
