@@ -17,76 +17,29 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from tlbwidgets import app
-
-__all__ = [
-    "BROWSER_ARGS",
-    "REPO_ROOT",
-    "SCREENSHOT_DIR",
-    "free_port",
-    "running_under_ci",
-]
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-ARTIFACTS_DIR = REPO_ROOT / "artifacts"
-SCREENSHOT_DIR = ARTIFACTS_DIR / "screenshots"
-LOG_DIR = ARTIFACTS_DIR / "logs"
-DEFAULT_CHROMIUM = "/usr/bin/chromium"
-
-# Headless, sandbox-free (CI runs as root) and quiet: no GPU, no QUIC, no first-run UI and no
-# background traffic, since CI has no network beyond package registries.
-BROWSER_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+from harness import (
+    BROWSER_ARGS,
+    DEFAULT_CHROMIUM,
+    LOG_DIR,
+    NOTEBOOKS_DIR,
+    SCREENSHOT_DIR,
+    SERVER_READY_TIMEOUT_S,
+    VIEWPORT,
+    free_port,
+    running_under_ci,
+    server_env,
 )
-# Starting a server is a few seconds; the bound only keeps a hung start from eating the CI budget.
-SERVER_READY_TIMEOUT_S = 90.0
-VIEWPORT = {"width": 1280, "height": 900}
-
-
-def running_under_ci() -> bool:
-    """True when the ``CI`` environment variable is set to a true-looking value."""
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
-
+from tlbwidgets import app
 
 def _unavailable(reason: str) -> None:
     if running_under_ci():
         pytest.fail(f"{reason} (CI is set, so the browser tests must run)", pytrace=False)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((app.DEFAULT_HOST, 0))
-        return probe.getsockname()[1]
-
-
-def _server_env(tmp_dir: Path) -> dict[str, str]:
-    """Environment for server processes: isolated Jupyter dirs, the checkout importable."""
-    env = dict(os.environ)
-    for name in ("config", "runtime", "data_user", "ipython"):
-        (tmp_dir / name).mkdir(parents=True, exist_ok=True)
-    env["JUPYTER_CONFIG_DIR"] = str(tmp_dir / "config")
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp_dir / "runtime")
-    env["IPYTHONDIR"] = str(tmp_dir / "ipython")
-    # Kernels import this checkout even when it is not pip-installed.
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -146,7 +99,7 @@ def voila(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[
     Every server started through it is stopped at teardown, pass or fail.
     """
     servers: list[app.Server] = []
-    env = _server_env(tmp_path / "jupyter")
+    env = server_env(tmp_path / "jupyter")
 
     def start(notebook: str) -> app.Server:
         log_path = LOG_DIR / f"voila-{request.node.name}-{len(servers)}.log"
@@ -197,7 +150,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[app.Server]:
             f"--LabApp.user_settings_dir={settings_dir}",
             f"--LabApp.workspaces_dir={base / 'workspaces'}",
         ],
-        env=_server_env(base / "jupyter"),
+        env=server_env(base / "jupyter"),
         log_path=LOG_DIR / "jupyterlab.log",
     )
     try:
