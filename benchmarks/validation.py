@@ -5,7 +5,8 @@ pasted into docs/validation.md).  Each row of :data:`PUBLISHED` is one figure
 from a cited source, the preset/protocol/topology that matches it, and the
 simulated scenario (one ``single`` shootdown).  The script prints, per row:
 the published figure, the closed-form expectation from DESIGN.md section 3 for
-the mailbox protocol (computed from the preset, no engine needed), the live
+the mailbox protocol (computed from the preset, no engine needed, including
+ACK-poll rounding), the live
 simulator's median initiator latency, and simulator / published.
 
 The published figures *check* the presets; they are not fitted one by one.
@@ -91,12 +92,15 @@ def _cpu_socket(cpu, cpus, sockets):
 
 
 def formula_cycles(row):
-    """Closed-form mailbox latency for initiator CPU 0, before poll rounding.
+    """Closed-form mailbox latency for initiator CPU 0, with ACK-poll rounding.
 
-    DESIGN.md section 3: local flush; per target 2 cache lines + one IPI send;
-    then the last target's delivery, entry, drain, flush and ACK store.  With
-    targets on several sockets the slowest-to-ACK target is the last one sent
-    (every target is otherwise identical), so we use its latencies.
+    DESIGN.md section 3: local flush; per target 2 cache lines (remote ones for
+    cross-socket targets) + one IPI send; then the last target's IPI delivery
+    (remote latency across sockets), entry, queue drain, flush and ACK store.
+    DESIGN charges the target's drain and ACK store as same-socket ``cacheline``
+    even for a cross-socket target, and so do we.  The ACK is seen at the first
+    ``pause`` poll at or after it lands; polling starts after the last send.
+    With one queued op per target, the last target's ACK is the last to land.
     """
     c = COST_PRESETS[row["preset"]]
     pages, cpus, sockets = row["pages"], row["cpus"], row["sockets"]
@@ -104,15 +108,19 @@ def formula_cycles(row):
     if cpus == 1:
         return flush
     home = _cpu_socket(0, cpus, sockets)
-    per_target = 0
+    now = flush
     for t in range(1, cpus):
         remote = _cpu_socket(t, cpus, sockets) != home
-        line = c.cacheline_remote if remote else c.cacheline
-        per_target += 2 * line + c.ipi_send
-    last_remote = _cpu_socket(cpus - 1, cpus, sockets) != home
-    line = c.cacheline_remote if last_remote else c.cacheline
-    ipi = c.ipi_latency_remote if last_remote else c.ipi_latency
-    return flush + per_target + ipi + c.irq_entry + line + flush + line
+        now += 2 * (c.cacheline_remote if remote else c.cacheline)
+    ack = 0
+    for t in range(1, cpus):
+        now += c.ipi_send
+        remote = _cpu_socket(t, cpus, sockets) != home
+        arrive = now + (c.ipi_latency_remote if remote else c.ipi_latency)
+        ack = max(ack, arrive + c.irq_entry + c.cacheline + flush + c.cacheline)
+    wait_start = now
+    polls = max(0, math.ceil((ack - wait_start) / c.pause))
+    return wait_start + polls * c.pause
 
 
 def simulated_cycles(row):
