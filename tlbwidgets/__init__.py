@@ -1,0 +1,24 @@
+"""tlbwidgets: teach TLB shootdown on multiprocessors by simulating it.
+
+>>> import tlbwidgets as tw
+>>> r = tw.simulate(cpus=8, protocol="mailbox", workload="single", pages=1)
+>>> r.summary()["outcome"]
+'completed'
+"""
+
+from . import workloads
+from .api import simulate, validate_args, MACHINE_OPTIONS
+from .costs import Costs, COST_PRESETS
+from .protocols import PROTOCOLS, PROTOCOL_INFO
+from .result import Result
+from .workloads import Workload, WORKLOADS as _WORKLOAD_FUNCS
+
+__version__ = "0.1.0"
+
+WORKLOADS = tuple(_WORKLOAD_FUNCS)
+
+__all__ = [
+    "simulate", "validate_args", "Result", "Costs", "Workload", "workloads",
+    "PROTOCOLS", "PROTOCOL_INFO", "WORKLOADS", "COST_PRESETS", "MACHINE_OPTIONS",
+    "__version__",
+]

@@ -1,0 +1,154 @@
+"""``Result``: the tables and exact counts of one simulation.
+
+Tables are NumPy structured arrays (dtypes in ``_tables.py``).  The shootdown
+and per-CPU tables are always complete; the deliveries, stale-window,
+violation and event logs are capped (``max_log_rows``, ``max_log_events``)
+and ``truncated`` says whether any was cut.  ``summary()`` counts are exact
+either way: the engine keeps them in counters, not by counting log rows.
+"""
+
+import json
+
+import numpy as np
+
+from . import _tables as T
+from .engine import _layout as L
+
+__all__ = ["Result"]
+
+
+def _table(dtype, n, columns):
+    out = np.zeros(n, dtype=dtype)
+    for name, col in columns.items():
+        out[name] = col[:n]
+    return out
+
+
+class Result:
+    """Everything one run produced; see DESIGN.md section 5.
+
+    Attributes: ``config`` (every input, echoed), ``costs``, ``outcome``,
+    ``sim_cycles``, ``truncated``, ``shootdowns``, ``deliveries``,
+    ``stale_windows``, ``violations``, ``cpu_stats``, ``events``.
+    """
+
+    def __init__(self, config, costs, machine, state):
+        self.config = config
+        self.costs = costs
+        k = state.counters
+        self._counters = k.copy()
+        self.outcome = T.OUTCOME_NAMES[int(k[L.K_OUTCOME])]
+        self.sim_cycles = int(k[L.K_LAST_TIME])
+        self.truncated = bool(k[L.K_TRUNC])
+        self.truncated_logs = tuple(
+            name for bit, name in ((1, "events"), (2, "deliveries"), (4, "stale_windows"),
+                                   (8, "violations")) if k[L.K_TRUNC] & bit)
+        nsd = int(k[L.K_NSD])
+        s = state
+        self.shootdowns = _table(T.SHOOTDOWN_DTYPE, nsd, {
+            "id": np.arange(nsd), "initiator": s.sd_init, "start": s.sd_start,
+            "end": s.sd_end, "safe": s.sd_safe, "vpn": s.sd_vpn, "pages": s.sd_pages,
+            "kind": np.array(T.SD_KIND_NAMES)[s.sd_kind[:nsd]],
+            "op": np.array(T.OP_NAMES)[s.sd_op[:nsd]],
+            "targets": s.sd_targets, "ipis": s.sd_ipis, "timed_out": s.sd_timeouts,
+            "upgraded": s.sd_upgraded.astype(bool), "local_cycles": s.sd_local,
+            "dispatch_cycles": s.sd_dispatch, "ipi_cycles": s.sd_ipi,
+            "wait_cycles": s.sd_wait,
+        })
+        nd = int(k[L.K_NDELIV])
+        self.deliveries = _table(T.DELIVERY_DTYPE, nd, {
+            "shootdown": s.dv_sd, "cpu": s.dv_cpu, "pushed": s.dv_pushed,
+            "ipi_sent": s.dv_ipi, "handler_start": s.dv_handler,
+            "flushed": s.dv_flushed, "acked": s.dv_acked,
+        })
+        nw = int(k[L.K_NWIN])
+        self.stale_windows = _table(T.WINDOW_DTYPE, nw, {
+            "shootdown": s.wn_sd, "cpu": s.wn_cpu, "vpn": s.wn_vpn,
+            "start": s.wn_start, "end": s.wn_end,
+        })
+        nv = int(k[L.K_NVIOL])
+        self.violations = _table(T.VIOLATION_DTYPE, nv, {
+            "time": s.vi_time, "cpu": s.vi_cpu, "vpn": s.vi_vpn, "shootdown": s.vi_sd,
+        })
+        n = int(machine.params[L.P_NCPU])
+        cyc, cnt = s.cpu_cycles, s.cpu_counts
+        self.cpu_stats = _table(T.CPU_STATS_DTYPE, n, {
+            "cpu": np.arange(n), "socket": machine.socket,
+            "user": cyc[:, T.ST_USER], "handler": cyc[:, T.ST_HANDLER],
+            "wait": cyc[:, T.ST_WAIT], "kernel": cyc[:, T.ST_KERNEL],
+            "irq_off": cyc[:, T.ST_IRQ_OFF], "idle": cyc[:, T.ST_IDLE],
+            "accesses": cnt[:, 0], "tlb_hits": cnt[:, 1], "tlb_misses": cnt[:, 2],
+            "full_flushes": cnt[:, 3], "stale_hits": cnt[:, 4], "violations": cnt[:, 5],
+            "ipis_received": cnt[:, 6],
+        })
+        ne = int(k[L.K_NEV])
+        self.events = _table(T.EVENT_DTYPE, ne, {
+            "time": s.ev_time, "cpu": s.ev_cpu, "kind": s.ev_kind, "other": s.ev_other,
+            "shootdown": s.ev_sd, "arg": s.ev_arg,
+        })
+
+    # -- derived -------------------------------------------------------------------
+    def latencies_cycles(self):
+        """Initiator latency (return - start) of every shootdown that returned."""
+        sd = self.shootdowns
+        done = sd["end"] >= 0
+        return (sd["end"][done] - sd["start"][done]).astype(np.int64)
+
+    def summary(self):
+        """Headline numbers; every count is exact even if a log was cut."""
+        k = self._counters
+        lat = self.latencies_cycles()
+        to_us = 1.0 / (self.costs.clock_ghz * 1e3)
+        med = float(np.median(lat)) if lat.size else float("nan")
+        p99 = float(np.percentile(lat, 99)) if lat.size else float("nan")
+        closed = int(k[L.K_WIN_CLOSED])
+        stats = self.cpu_stats
+        return {
+            "shootdowns": int(k[L.K_NSD]),
+            "ipis": int(k[L.K_IPIS]),
+            "deliveries": int(k[L.K_DELIVERIES]),
+            "latency_cycles_median": med,
+            "latency_cycles_p99": p99,
+            "latency_us_median": med * to_us,
+            "latency_us_p99": p99 * to_us,
+            "stale_window_cycles_mean": (float(k[L.K_WIN_CYCLES]) / closed) if closed
+            else float("nan"),
+            "stale_windows": int(k[L.K_WIN_OPENED]),
+            "stale_open_at_end": int(k[L.K_STALE_OPEN]),
+            "transient_stale_hits": int(k[L.K_STALE_HITS]),
+            "violations": int(k[L.K_VIOLATIONS]),
+            "timeouts": int(k[L.K_TIMEOUTS]),
+            "full_flushes": int(k[L.K_FULL_FLUSHES]),
+            "queue_overflows": int(k[L.K_OVERFLOWS]),
+            "warnings": int(k[L.K_WARNINGS]),
+            "coalesced_ipis": int(k[L.K_COALESCED]),
+            "accesses": int(k[L.K_ACCESSES]),
+            "tlb_misses": int(k[L.K_MISSES]),
+            "handler_cycles": int(k[L.K_HANDLER_CYCLES]),
+            "wait_cycles": int(stats["wait"].sum()),
+            "events": int(k[L.K_EVENTS]),
+            "sim_cycles": self.sim_cycles,
+            "outcome": self.outcome,
+        }
+
+    def to_json(self, indent=None):
+        """``summary()`` plus ``config`` as JSON (NaN written as null)."""
+        def clean(v):
+            if isinstance(v, float) and v != v:
+                return None
+            if isinstance(v, tuple):
+                return list(v)
+            if isinstance(v, (np.integer,)):
+                return int(v)
+            if hasattr(v, "params") and hasattr(v, "name"):  # a custom Workload
+                return {"custom_workload": v.name, **v.params}
+            return v
+        cfg = {k: clean(v) for k, v in self.config.items()}
+        summ = {k: clean(v) for k, v in self.summary().items()}
+        return json.dumps({"config": cfg, "summary": summ}, indent=indent)
+
+    def __repr__(self):
+        s = self.summary()
+        return (f"<Result {self.config['protocol']} cpus={self.config['cpus']} "
+                f"outcome={s['outcome']} shootdowns={s['shootdowns']} "
+                f"violations={s['violations']} latency_median={s['latency_cycles_median']:.0f} cycles>")

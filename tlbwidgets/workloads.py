@@ -1,0 +1,524 @@
+"""Workloads: per-CPU streams of ops (DESIGN.md section 2).
+
+Each op has a kind (access, unmap, protect, irq_off, idle), a first page
+(``vpn``), a page count and a think time in cycles before the CPU's next op
+(for irq_off and idle ops the think time is the op's duration).
+
+A named workload is a seeded generator: ``tw.workloads.uniform(unmap_rate=0.01)``
+returns a :class:`Workload` *spec* that is built when the machine is known
+(``build(cpus, seed, vm_pages)``); the same seed always gives the same ops.
+:meth:`Workload.from_ops` wraps explicit arrays for custom scenarios.
+"""
+
+import inspect
+import numbers
+
+import numpy as np
+
+from ._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF, OP_IDLE, OP_NAMES
+
+__all__ = [
+    "Workload", "WORKLOADS", "get_workload", "workload_params",
+    "single", "uniform", "munmap_storm", "big_unmap", "irq_off", "ack_race",
+]
+
+# The quiet gap after the warm-up of `single`: long enough for a shootdown on
+# 1024 CPUs under every cost preset to finish before the targets touch the
+# pages again, so the lesson's "after" accesses are clean.
+SINGLE_QUIET_CYCLES = 5_000_000
+
+# Timings of the ack_race scenario, found by scanning offsets on the default
+# preset with 4 CPUs on 2 sockets (tests/test_mailbox_seed.py re-checks them).
+ACK_RACE_DEFAULTS = {"offset_cycles": 1_000, "victim_touch_cycles": 10_000}
+
+
+def _check_int(name, value, lo, hi=None, what="an integer"):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ValueError(f"{name} must be {rng}, got {value}")
+    return int(value)
+
+
+def _check_prob(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a probability (a number in [0, 1]), got {value!r}")
+    if not (0.0 <= float(value) <= 1.0):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+    return float(value)
+
+
+class Workload:
+    """Per-CPU op streams, built lazily for a given machine.
+
+    Attributes: ``name``, ``params`` (the generator's keyword arguments, all
+    of them, defaults included, so a run can be reproduced).  Build with
+    :meth:`build`; arrays are returned in CSR form (``op_start`` has
+    ``cpus + 1`` offsets).
+    """
+
+    def __init__(self, name, params, builder=None, arrays=None, cpus=None):
+        self.name = name
+        self.params = dict(params)
+        self._builder = builder
+        self._arrays = arrays
+        self.cpus = cpus  # fixed CPU count of a from_ops workload, else None
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"Workload({self.name}: {args})"
+
+    def build(self, cpus, seed, vm_pages):
+        """Return ``(op_start, kind, vpn, pages, think)`` int64 arrays.
+
+        Raises ValueError when the workload does not fit the machine (a page
+        outside ``vm_pages``, a CPU outside ``cpus``)."""
+        if self._arrays is not None:
+            if cpus != self.cpus:
+                raise ValueError(f"cpus={cpus} does not match the custom workload, which "
+                                 f"was built for cpus={self.cpus}")
+            arrays = self._arrays
+        else:
+            rng = np.random.default_rng(seed)
+            arrays = self._builder(cpus=cpus, rng=rng, vm_pages=vm_pages, **self.params)
+        op_start, kind, vpn, pages, think = arrays
+        if len(kind):
+            hi = vpn + np.where(kind == OP_ACCESS, 1, np.maximum(pages, 1))
+            mem = (kind == OP_ACCESS) | (kind == OP_UNMAP) | (kind == OP_PROTECT)
+            if mem.any() and (vpn[mem].min() < 0 or hi[mem].max() > vm_pages):
+                raise ValueError(
+                    f"workload {self.name!r} touches pages up to {int(hi[mem].max()) - 1} "
+                    f"but vm_pages={vm_pages}; raise vm_pages or shrink the workload")
+        return arrays
+
+    @classmethod
+    def from_ops(cls, cpu, kind, vpn, pages, think, cpus=None, name="custom"):
+        """A custom workload from equal-length arrays, one entry per op.
+
+        ``cpu``: which CPU runs the op (ops of one CPU run in array order);
+        ``kind``: op names ("access", "unmap", "protect", "irq_off", "idle")
+        or their codes; ``vpn``: first page; ``pages``: page count (an unmap
+        or protect with ``pages <= 0`` is a bad range, which the seed turns
+        into a Full flush); ``think``: cycles after the op (the duration of
+        irq_off and idle ops).  ``cpus`` defaults to ``max(cpu) + 1``.
+        """
+        cols = {}
+        for nm, arr in (("cpu", cpu), ("vpn", vpn), ("pages", pages), ("think", think)):
+            a = np.asarray(arr)
+            if a.ndim != 1:
+                raise ValueError(f"{nm} must be a 1-D array, got shape {a.shape}")
+            if a.size and not np.issubdtype(a.dtype, np.integer):
+                raise TypeError(f"{nm} must hold integers, got dtype {a.dtype}")
+            cols[nm] = a.astype(np.int64)
+        k = np.asarray(kind)
+        if k.ndim != 1:
+            raise ValueError(f"kind must be a 1-D array, got shape {k.shape}")
+        if k.size and k.dtype.kind in "US":
+            bad = sorted(set(k.tolist()) - set(OP_NAMES))
+            if bad:
+                raise ValueError(f"kind has unknown op name(s) {bad}; allowed: {list(OP_NAMES)}")
+            k = np.array([OP_NAMES.index(x) for x in k.tolist()], dtype=np.int64)
+        else:
+            k = k.astype(np.int64)
+            if k.size and (k.min() < 0 or k.max() >= len(OP_NAMES)):
+                raise ValueError(f"kind codes must be in 0..{len(OP_NAMES) - 1} "
+                                 f"({list(OP_NAMES)}), got {int(k.min())}..{int(k.max())}")
+        n = len(k)
+        for nm, a in cols.items():
+            if len(a) != n:
+                raise ValueError(f"{nm} has {len(a)} entries but kind has {n}; "
+                                 "all arrays must have one entry per op")
+        c = cols["cpu"]
+        if n and c.min() < 0:
+            raise ValueError(f"cpu must be >= 0, got {int(c.min())}")
+        if cpus is None:
+            cpus = int(c.max()) + 1 if n else 1
+        cpus = _check_int("cpus", cpus, 1, 1024)
+        if n and c.max() >= cpus:
+            raise ValueError(f"cpu {int(c.max())} is outside 0..{cpus - 1} (cpus={cpus})")
+        if n and cols["think"].min() < 0:
+            raise ValueError(f"think must be >= 0 cycles, got {int(cols['think'].min())}")
+        acc = k == OP_ACCESS
+        if n and (cols["pages"][acc] != 1).any():
+            raise ValueError("pages must be 1 for access ops (an access touches one page)")
+        order = np.argsort(c, kind="stable")
+        counts = np.bincount(c, minlength=cpus)
+        op_start = np.zeros(cpus + 1, dtype=np.int64)
+        op_start[1:] = np.cumsum(counts)
+        arrays = (op_start, k[order], cols["vpn"][order], cols["pages"][order],
+                  cols["think"][order])
+        return cls(name, {"ops": n}, arrays=arrays, cpus=cpus)
+
+    def describe(self):
+        """Counts of each op kind once built for ``cpus`` (for echoing)."""
+        return {"name": self.name, **self.params}
+
+
+def _csr(per_cpu):
+    """Concatenate per-CPU (kind, vpn, pages, think) lists into CSR arrays."""
+    counts = [len(p[0]) for p in per_cpu]
+    op_start = np.zeros(len(per_cpu) + 1, dtype=np.int64)
+    op_start[1:] = np.cumsum(counts)
+    cat = [np.concatenate([np.asarray(p[i], dtype=np.int64) for p in per_cpu])
+           if per_cpu else np.zeros(0, np.int64) for i in range(4)]
+    return (op_start, *cat)
+
+
+# ---- generators ------------------------------------------------------------------
+# Each public function validates its parameters and returns a Workload spec;
+# the private _build_* does the seeded generation once cpus/vm_pages are known.
+
+def _build_single(cpus, rng, vm_pages, pages, initiator, vpn, start_cycles,
+                  quiet_cycles, think_cycles):
+    if initiator >= cpus:
+        raise ValueError(f"initiator must be a CPU in 0..{cpus - 1}, got {initiator}")
+    per_cpu = []
+    rng_pages = np.arange(vpn, vpn + pages)
+    for c in range(cpus):
+        order = rng.permutation(rng_pages)
+        kinds = [OP_ACCESS] * pages
+        vpns = list(order)
+        npages = [1] * pages
+        thinks = [think_cycles] * pages
+        if c == initiator:
+            # wait until every CPU is warm, then unmap, then think
+            thinks[-1] = max(think_cycles, start_cycles - pages * (think_cycles + 1))
+            kinds.append(OP_UNMAP)
+            vpns.append(vpn)
+            npages.append(pages)
+            thinks.append(quiet_cycles)
+        else:
+            thinks[-1] = start_cycles + quiet_cycles
+            # touch the pages again after the quiet period: misses if the
+            # shootdown reached us, stale hits or violations if not
+            kinds += [OP_ACCESS] * pages
+            vpns += list(order)
+            npages += [1] * pages
+            thinks += [think_cycles] * pages
+        per_cpu.append((kinds, vpns, npages, thinks))
+    return _csr(per_cpu)
+
+
+def single(pages=1, initiator=0, vpn=0, start_cycles=20_000,
+           quiet_cycles=SINGLE_QUIET_CYCLES, think_cycles=10):
+    """One shootdown of ``pages`` pages from CPU ``initiator``.
+
+    Every CPU first touches the pages (warm TLBs), the initiator unmaps them
+    at about ``start_cycles``, and after ``quiet_cycles`` of think time every
+    other CPU touches them again.  With no other activity the shootdown is
+    contention-free: this is the step-by-step lesson and the latency-formula
+    test.  The seed only shuffles the order of the warm-up touches.
+    """
+    pages = _check_int("pages", pages, 1, 1 << 20)
+    initiator = _check_int("initiator", initiator, 0, 1023)
+    vpn = _check_int("vpn", vpn, 0)
+    start_cycles = _check_int("start_cycles", start_cycles, 0)
+    quiet_cycles = _check_int("quiet_cycles", quiet_cycles, 0)
+    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    return Workload("single", dict(pages=pages, initiator=initiator, vpn=vpn,
+                                   start_cycles=start_cycles, quiet_cycles=quiet_cycles,
+                                   think_cycles=think_cycles), _build_single)
+
+
+def _think(rng, n, mean):
+    """Think times: geometric with the given mean (0 -> all zero)."""
+    if mean <= 0:
+        return np.zeros(n, dtype=np.int64)
+    return rng.geometric(1.0 / (mean + 1), size=n).astype(np.int64) - 1
+
+
+def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
+                   unmap_pages, protect_share, irq_off_share, irq_off_cycles,
+                   think_cycles):
+    ws = min(working_set_pages, vm_pages)
+    if unmap_pages > ws:
+        raise ValueError(f"unmap_pages={unmap_pages} is larger than the working set "
+                         f"({ws} pages = min(working_set_pages, vm_pages))")
+    # Probability of an irq_off op such that, on average, irq_off_share of a
+    # CPU's time has interrupts disabled (an access costs ~ think + 1).
+    per_op = think_cycles + 1.0
+    if irq_off_share > 0:
+        p_irq = irq_off_share * per_op / (irq_off_cycles * (1 - irq_off_share)
+                                           + irq_off_share * per_op)
+    else:
+        p_irq = 0.0
+    p_irq = min(p_irq, 1.0 - unmap_rate)
+    per_cpu = []
+    for _ in range(cpus):
+        u = rng.random(accesses)
+        kind = np.full(accesses, OP_ACCESS, dtype=np.int64)
+        is_unmap = u < unmap_rate
+        is_irq = (~is_unmap) & (u < unmap_rate + p_irq)
+        kind[is_unmap] = OP_UNMAP
+        if protect_share > 0:
+            prot = rng.random(accesses) < protect_share
+            kind[is_unmap & prot] = OP_PROTECT
+        kind[is_irq] = OP_IRQ_OFF
+        vpn = rng.integers(0, ws, size=accesses)
+        starts = rng.integers(0, ws - unmap_pages + 1, size=accesses)
+        vpn = np.where(is_unmap, starts, vpn)
+        pages = np.where(is_unmap, unmap_pages, 1)
+        think = _think(rng, accesses, think_cycles)
+        think = np.where(is_irq, irq_off_cycles, think)
+        vpn = np.where(is_irq, 0, vpn)
+        per_cpu.append((kind, vpn, pages, think))
+    return _csr(per_cpu)
+
+
+def uniform(accesses=20_000, working_set_pages=256, unmap_rate=0.002, unmap_pages=1,
+            protect_share=0.0, irq_off_share=0.0, irq_off_cycles=2_000,
+            think_cycles=20):
+    """Every CPU runs ``accesses`` ops over a shared working set.
+
+    Each op is, independently: an unmap of ``unmap_pages`` pages at a random
+    place (probability ``unmap_rate``; a ``protect_share`` of them are
+    mprotects instead), an interrupts-off stretch of ``irq_off_cycles``
+    (chosen so that about ``irq_off_share`` of the time has interrupts off),
+    or an access to a uniformly random page.  Think times are geometric with
+    mean ``think_cycles``.
+    """
+    accesses = _check_int("accesses", accesses, 1, 50_000_000)
+    working_set_pages = _check_int("working_set_pages", working_set_pages, 1)
+    unmap_rate = _check_prob("unmap_rate", unmap_rate)
+    unmap_pages = _check_int("unmap_pages", unmap_pages, 1, 1 << 20)
+    protect_share = _check_prob("protect_share", protect_share)
+    irq_off_share = _check_prob("irq_off_share", irq_off_share)
+    if irq_off_share >= 1.0:
+        raise ValueError("irq_off_share must be below 1 (a CPU that never enables "
+                         f"interrupts never acknowledges), got {irq_off_share}")
+    irq_off_cycles = _check_int("irq_off_cycles", irq_off_cycles, 1)
+    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    return Workload("uniform", dict(
+        accesses=accesses, working_set_pages=working_set_pages, unmap_rate=unmap_rate,
+        unmap_pages=unmap_pages, protect_share=protect_share, irq_off_share=irq_off_share,
+        irq_off_cycles=irq_off_cycles, think_cycles=think_cycles), _build_uniform)
+
+
+def _build_storm(cpus, rng, vm_pages, initiators, unmaps, unmap_pages, accesses_between,
+                 working_set_pages, think_cycles):
+    ws = min(working_set_pages, vm_pages)
+    if unmap_pages > ws:
+        raise ValueError(f"unmap_pages={unmap_pages} is larger than the working set ({ws})")
+    n_init = cpus if initiators is None else min(initiators, cpus)
+    per_cpu = []
+    block = accesses_between + 1
+    for c in range(cpus):
+        n_ops = unmaps * block
+        kind = np.full(n_ops, OP_ACCESS, dtype=np.int64)
+        vpn = rng.integers(0, ws, size=n_ops)
+        pages = np.ones(n_ops, dtype=np.int64)
+        if c < n_init:
+            at = np.arange(unmaps) * block + accesses_between
+            kind[at] = OP_UNMAP
+            vpn[at] = rng.integers(0, ws - unmap_pages + 1, size=unmaps)
+            pages[at] = unmap_pages
+        think = _think(rng, n_ops, think_cycles)
+        per_cpu.append((kind, vpn, pages, think))
+    return _csr(per_cpu)
+
+
+def munmap_storm(initiators=None, unmaps=100, unmap_pages=1, accesses_between=8,
+                 working_set_pages=128, think_cycles=20):
+    """Many threads unmapping small ranges at once: lock contention on the
+    mailboxes, coalesced IPIs and the shared-ACK-flag race.
+
+    The first ``initiators`` CPUs (default: all) each perform ``unmaps``
+    unmaps of ``unmap_pages`` pages, with ``accesses_between`` random accesses
+    before each; the other CPUs only access.
+    """
+    if initiators is not None:
+        initiators = _check_int("initiators", initiators, 1, 1024)
+    unmaps = _check_int("unmaps", unmaps, 1, 10_000_000)
+    unmap_pages = _check_int("unmap_pages", unmap_pages, 1, 1 << 20)
+    accesses_between = _check_int("accesses_between", accesses_between, 0, 1_000_000)
+    working_set_pages = _check_int("working_set_pages", working_set_pages, 1)
+    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    return Workload("munmap_storm", dict(
+        initiators=initiators, unmaps=unmaps, unmap_pages=unmap_pages,
+        accesses_between=accesses_between, working_set_pages=working_set_pages,
+        think_cycles=think_cycles), _build_storm)
+
+
+def _build_big(cpus, rng, vm_pages, sizes, repeats, initiator, gap_cycles, think_cycles):
+    if initiator >= cpus:
+        raise ValueError(f"initiator must be a CPU in 0..{cpus - 1}, got {initiator}")
+    top = max(sizes)
+    if top > vm_pages:
+        raise ValueError(f"sizes up to {top} pages need vm_pages >= {top}, got {vm_pages}")
+    plan = [s for s in sizes for _ in range(repeats)]
+    per_cpu = []
+    for c in range(cpus):
+        kinds, vpns, npages, thinks = [], [], [], []
+        for size in plan:
+            # everybody re-warms the pages about to be unmapped
+            touch = rng.permutation(size)[:min(size, 64)]
+            kinds += [OP_ACCESS] * len(touch)
+            vpns += list(touch)
+            npages += [1] * len(touch)
+            thinks += [think_cycles] * len(touch)
+            if c == initiator:
+                kinds.append(OP_UNMAP)
+                vpns.append(0)
+                npages.append(size)
+                thinks.append(gap_cycles)
+            else:
+                thinks[-1] = gap_cycles
+        per_cpu.append((kinds, vpns, npages, thinks))
+    return _csr(per_cpu)
+
+
+def big_unmap(sizes=(1, 8, 32, 33, 63, 64, 65, 128, 512), repeats=2, initiator=0,
+              gap_cycles=200_000, think_cycles=10):
+    """Range sizes across the full-flush thresholds (64 pages in the seed, 33
+    in Linux): every CPU warms up to 64 of the range's pages, then
+    ``initiator`` unmaps the range; repeated ``repeats`` times per size, with
+    ``gap_cycles`` between rounds."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"sizes must be a sequence of page counts, got {sizes!r}")
+    sizes = tuple(_check_int("sizes[]", s, 1, 1 << 20) for s in sizes)
+    if not sizes:
+        raise ValueError("sizes must name at least one range size")
+    repeats = _check_int("repeats", repeats, 1, 10_000)
+    initiator = _check_int("initiator", initiator, 0, 1023)
+    gap_cycles = _check_int("gap_cycles", gap_cycles, 0)
+    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    return Workload("big_unmap", dict(sizes=sizes, repeats=repeats, initiator=initiator,
+                                      gap_cycles=gap_cycles, think_cycles=think_cycles),
+                    _build_big)
+
+
+def _build_irq_off(cpus, rng, vm_pages, unmaps, irq_off_cpus, irq_off_cycles,
+                   working_set_pages, think_cycles, initiator, gap_cycles):
+    if initiator >= cpus:
+        raise ValueError(f"initiator must be a CPU in 0..{cpus - 1}, got {initiator}")
+    ws = min(working_set_pages, vm_pages)
+    n_off = min(irq_off_cpus, cpus - 1)
+    off = [c for c in range(cpus) if c != initiator][:n_off]
+    per_cpu = []
+    round_cycles = gap_cycles
+    for c in range(cpus):
+        kinds, vpns, npages, thinks = [], [], [], []
+        for r in range(unmaps):
+            page = int(rng.integers(0, ws))
+            # every CPU touches the page that this round will unmap
+            kinds.append(OP_ACCESS)
+            vpns.append(page)
+            npages.append(1)
+            thinks.append(think_cycles)
+            if c == initiator:
+                kinds.append(OP_UNMAP)
+                vpns.append(page)
+                npages.append(1)
+                thinks.append(round_cycles)
+            elif c in off:
+                kinds.append(OP_IRQ_OFF)
+                vpns.append(0)
+                npages.append(1)
+                thinks.append(irq_off_cycles)
+                kinds.append(OP_ACCESS)
+                vpns.append(page)
+                npages.append(1)
+                thinks.append(max(0, round_cycles - irq_off_cycles))
+            else:
+                kinds.append(OP_ACCESS)
+                vpns.append(page)
+                npages.append(1)
+                thinks.append(round_cycles)
+        per_cpu.append((kinds, vpns, npages, thinks))
+    return _csr(per_cpu)
+
+
+def irq_off(unmaps=10, irq_off_cpus=1, irq_off_cycles=100_000, working_set_pages=64,
+            think_cycles=50, initiator=0, gap_cycles=400_000):
+    """Targets with interrupts disabled for long stretches.
+
+    In each of ``unmaps`` rounds every CPU touches one page; ``initiator``
+    unmaps it while ``irq_off_cpus`` other CPUs sit in an interrupts-off
+    section of ``irq_off_cycles`` and then touch the page again.  The ACKs
+    wait for the section to end; with ``ack_timeout_spins * pause`` shorter
+    than it, the seed gives up and the later touch is a violation.
+    """
+    unmaps = _check_int("unmaps", unmaps, 1, 1_000_000)
+    irq_off_cpus = _check_int("irq_off_cpus", irq_off_cpus, 0, 1023)
+    irq_off_cycles = _check_int("irq_off_cycles", irq_off_cycles, 1)
+    working_set_pages = _check_int("working_set_pages", working_set_pages, 1)
+    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    initiator = _check_int("initiator", initiator, 0, 1023)
+    gap_cycles = _check_int("gap_cycles", gap_cycles, 0)
+    return Workload("irq_off", dict(
+        unmaps=unmaps, irq_off_cpus=irq_off_cpus, irq_off_cycles=irq_off_cycles,
+        working_set_pages=working_set_pages, think_cycles=think_cycles,
+        initiator=initiator, gap_cycles=gap_cycles), _build_irq_off)
+
+
+def _build_ack_race(cpus, rng, vm_pages, offset_cycles, victim_touch_cycles):
+    if cpus < 3:
+        raise ValueError(f"ack_race needs at least 3 CPUs (two initiators and a victim), "
+                         f"got cpus={cpus}")
+    page_a, page_b = 1, 2
+    per_cpu = []
+    warm = 1_000
+    for c in range(cpus):
+        kinds = [OP_ACCESS, OP_ACCESS]
+        vpns = [page_a, page_b]
+        npages = [1, 1]
+        if c == 0:      # initiator A
+            thinks = [10, warm]
+            kinds.append(OP_UNMAP); vpns.append(page_a); npages.append(1); thinks.append(10)
+        elif c == 1:    # initiator B, a little later
+            thinks = [10, warm + offset_cycles]
+            kinds.append(OP_UNMAP); vpns.append(page_b); npages.append(1); thinks.append(10)
+        else:           # victims: touch page B again soon after the race
+            thinks = [10, warm + victim_touch_cycles]
+            kinds.append(OP_ACCESS); vpns.append(page_b); npages.append(1); thinks.append(10)
+        per_cpu.append((kinds, vpns, npages, thinks))
+    return _csr(per_cpu)
+
+
+def ack_race(offset_cycles=None, victim_touch_cycles=None):
+    """The seed's shared-ACK-flag race, deterministic.
+
+    CPU 0 unmaps page 1; CPU 1 unmaps page 2 ``offset_cycles`` later, so its
+    push reaches the victims (CPUs 2..) while their handler for CPU 0's op is
+    past its drain: the handler's ``ack = true`` then releases CPU 1 before
+    CPU 1's op was performed.  The victims touch page 2 again
+    ``victim_touch_cycles`` after warming up -- after CPU 1 returned, before
+    its IPI was handled.  Defaults are tuned for the default preset on 2
+    sockets (see docs/model.md); other presets may need other offsets.
+    """
+    if offset_cycles is None:
+        offset_cycles = ACK_RACE_DEFAULTS["offset_cycles"]
+    if victim_touch_cycles is None:
+        victim_touch_cycles = ACK_RACE_DEFAULTS["victim_touch_cycles"]
+    offset_cycles = _check_int("offset_cycles", offset_cycles, 0)
+    victim_touch_cycles = _check_int("victim_touch_cycles", victim_touch_cycles, 0)
+    return Workload("ack_race", dict(offset_cycles=offset_cycles,
+                                     victim_touch_cycles=victim_touch_cycles),
+                    _build_ack_race)
+
+
+WORKLOADS = {
+    "single": single,
+    "uniform": uniform,
+    "munmap_storm": munmap_storm,
+    "big_unmap": big_unmap,
+    "irq_off": irq_off,
+    "ack_race": ack_race,
+}
+
+
+def workload_params(name):
+    """The keyword parameters of a named workload with their defaults."""
+    fn = get_workload(name)
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()}
+
+
+def get_workload(name):
+    if not isinstance(name, str):
+        raise TypeError(f"workload must be a name or a tlbwidgets.Workload, got "
+                        f"{type(name).__name__}")
+    if name not in WORKLOADS:
+        raise ValueError(f"workload={name!r} is not a named workload; choose one of "
+                         f"{sorted(WORKLOADS)} or pass a tlbwidgets.Workload")
+    return WORKLOADS[name]
