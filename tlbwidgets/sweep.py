@@ -55,8 +55,8 @@ INLINE_MAX_ROWS = 2
 # Summary keys that are not metrics, and the one non-numeric key we keep.
 _OUTCOME_KEY = "outcome"
 
-# Config columns that are always present, in column order.
-_BASE_COLUMNS = ("protocol", "workload", "costs", "sockets", "cpus")
+# Appended to a summary key whose name is already a config column.
+_CLASH_SUFFIX = "_measured"
 
 
 # ---------------------------------------------------------------- results ----
@@ -371,6 +371,22 @@ def _default_executor(n_to_run):
     return cf.ProcessPoolExecutor(max_workers=min(n_cpus, n_to_run))
 
 
+def _warm_up_rows(todo, rows):
+    """Rows to run in this process before our own pool starts: each
+    protocol's smallest machine.
+
+    They compile the kernels here, or load them from numba's on-disk cache,
+    once: forked workers inherit them, and spawned workers find a fresh cache
+    instead of each compiling the same kernels at the same time.  They are
+    real rows, so no work is wasted."""
+    smallest = {}
+    for i in todo:
+        protocol, n_cpus = rows[i][1]["protocol"], rows[i][1]["cpus"]
+        if protocol not in smallest or n_cpus < rows[smallest[protocol]][1]["cpus"]:
+            smallest[protocol] = i
+    return sorted(smallest.values())
+
+
 def _cost_order(todo, rows):
     """Submission order: largest machines first, so the slowest runs do not
     start last and leave the other workers idle (longest-job-first)."""
@@ -460,7 +476,9 @@ def sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default
         Where to run rows (a process pool, ``dask.distributed``'s
         ``Client.get_executor()``, ...).  It is not shut down.  ``None``: a
         process pool of ``os.cpu_count()`` workers, or in process when at most
-        :data:`INLINE_MAX_ROWS` rows need running.
+        :data:`INLINE_MAX_ROWS` rows need running; each protocol's smallest
+        row runs in process first, so the kernels are compiled (or loaded from
+        numba's cache) once, not once per worker.
     checkpoint : path or None
         JSON-lines file; each finished row is appended as it completes and
         rows already in it (same configuration, costs compared by value) are
@@ -472,7 +490,9 @@ def sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default
         Structured array with columns ``protocol, workload, costs, sockets``,
         the swept options, ``cpus, seed``, then every numeric key of
         ``Result.summary()`` (in its order) and ``outcome``.  Integer metrics
-        are int64, others float64 (NaN where a row lacks the key).
+        are int64, others float64 (NaN where a row lacks the key).  A summary
+        key that is also a swept option's name (``accesses``) is renamed
+        ``<key>_measured``.
 
     Raises
     ------
@@ -507,6 +527,10 @@ def sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default
     own_pool = None
     try:
         if executor is None:
+            if len(todo) > INLINE_MAX_ROWS:
+                warm = set(_warm_up_rows(todo, rows))
+                _execute(sorted(warm), rows, keys, None, on_done)
+                todo = [i for i in todo if i not in warm]
             own_pool = executor = _default_executor(len(todo))
         _execute(todo, rows, keys, executor, on_done)
     finally:
@@ -553,17 +577,24 @@ def _is_metric(value):
     return isinstance(value, numbers.Real)   # bools count: they are numeric flags
 
 
+def _metric_column(key, columns):
+    """Column name of summary key ``key``: its own name, unless a config column
+    already has it (sweeping the workload's ``accesses`` option and the
+    summary's ``accesses`` count): then ``<key>_measured``."""
+    return f"{key}{_CLASH_SUFFIX}" if key in columns else key
+
+
 def _build_table(columns, config_values, summaries):
     metric_names = []
     for summary in summaries:
         for k, v in summary.items():
-            if k != _OUTCOME_KEY and k not in metric_names and k not in columns \
-                    and (v is None or _is_metric(v)):
+            if k != _OUTCOME_KEY and k not in metric_names and (v is None or _is_metric(v)):
                 metric_names.append(k)
     # A key that is text or a list in any row is not a metric.
     metric_names = [k for k in metric_names
                     if all(s.get(k) is None or _is_metric(s.get(k)) for s in summaries)]
-    names = list(columns) + metric_names + [_OUTCOME_KEY]
+    names = (list(columns) + [_metric_column(k, columns) for k in metric_names]
+             + [_OUTCOME_KEY])
     cols = [[row[j] for row in config_values] for j in range(len(columns))]
     cols += [[s.get(k) for s in summaries] for k in metric_names]
     cols += [[s.get(_OUTCOME_KEY) for s in summaries]]
@@ -679,6 +710,9 @@ def _write_outputs(table, json_path, csv_path):
     arr = np.asarray(table)
     names = arr.dtype.names
     records = [{n: _jsonable(row[n].item()) for n in names} for row in arr]
+    # NaN (e.g. a median with no shootdowns) is not JSON: write null / an empty cell.
+    records = [{n: None if isinstance(v, float) and math.isnan(v) else v
+                for n, v in r.items()} for r in records]
     if json_path:
         with open(json_path, "w", encoding="utf-8") as fh:
             json.dump(records, fh, indent=1)
