@@ -9,7 +9,7 @@ from .. import analysis
 from ._style import (axis, figure, tooltip, table_html, legend_html, series_color,
                      PHASE_COLORS)
 
-__all__ = ["CostView"]
+__all__ = ["CostView", "draw_histogram"]
 
 
 class CostView(widgets.VBox):
@@ -30,44 +30,53 @@ class CostView(widgets.VBox):
 
     def __init__(self, **kwargs):
         xs, ys = bq.LinearScale(), bq.LinearScale(min=0)
-        self.latency_bars = bq.Bars(x=np.zeros(1), y=np.zeros((1, 1)), type="grouped",
-                                    scales={"x": xs, "y": ys}, padding=0.05,
-                                    tooltip=tooltip(["latency (µs)", "shootdowns"],
-                                                    [".2f", ".0f"]))
-        self.latency_fig = figure([self.latency_bars],
-                                  [axis(xs, "initiator latency (µs)"),
+        # Histograms are step lines: two protocols overlay legibly, and a
+        # linear x axis keeps bin positions honest.
+        self.latency_hist = bq.Lines(x=np.zeros(0), y=np.zeros(0), interpolation="step-after",
+                                     stroke_width=2, scales={"x": xs, "y": ys},
+                                     tooltip=tooltip(["latency bin from (µs)", "shootdowns"],
+                                                     [".3f", ".0f"]))
+        self.latency_fig = figure([self.latency_hist],
+                                  [axis(xs, "initiator latency (µs)", num_ticks=6),
                                    axis(ys, "shootdowns (count)", "vertical")],
                                   "Initiator latency distribution")
 
         bx, by = bq.OrdinalScale(), bq.LinearScale(min=0)
+        # Stacked bars (one bar per protocol) render reliably; grouped do not.
         self.breakdown_bars = bq.Bars(x=np.array(["-"]), y=np.zeros((4, 1)), type="stacked",
                                       colors=list(PHASE_COLORS),
                                       labels=[lab for _, lab in analysis.BREAKDOWN_PHASES],
-                                      display_legend=True, scales={"x": bx, "y": by},
+                                      scales={"x": bx, "y": by},
                                       tooltip=tooltip(["protocol", "µs per shootdown"],
                                                       ["", ".3f"]))
         self.breakdown_fig = figure([self.breakdown_bars],
                                     [axis(bx, "protocol"),
                                      axis(by, "mean initiator time per shootdown (µs)",
                                           "vertical")],
-                                    "Where the initiator's time goes",
-                                    legend_location="top-left")
+                                    "Where the initiator's time goes")
 
         lx, ly = bq.LinearScale(), bq.LinearScale(min=0)
-        self.lost_bars = bq.Bars(x=np.zeros(1), y=np.zeros((1, 1)), type="grouped",
-                                 scales={"x": lx, "y": ly},
-                                 tooltip=tooltip(["CPU", "handler time (µs)"], [".0f", ".2f"]))
-        self.lost_fig = figure([self.lost_bars],
+        # Dots joined by thin lines, one series per protocol (bqplot's grouped
+        # bars do not render in every front end; this always does).
+        self.lost_lines = bq.Lines(x=np.zeros(0), y=np.zeros(0), marker="square",
+                                   marker_size=24, stroke_width=1,
+                                   scales={"x": lx, "y": ly},
+                                   tooltip=tooltip(["CPU", "handler time (µs)"], [".0f", ".2f"]))
+        self.lost_fig = figure([self.lost_lines],
                                [axis(lx, "CPU (id)", tick_format="d"),
                                 axis(ly, "time in shootdown handlers (µs)", "vertical")],
                                "Time interrupted CPUs lose to others' shootdowns")
         self.legend = widgets.HTML()
+        self.phase_legend = widgets.HTML(legend_html(
+            [(lab, c) for (_, lab), c in zip(analysis.BREAKDOWN_PHASES, PHASE_COLORS)]))
         self.headline = widgets.HTML()
         self.figures = {"latency": self.latency_fig, "breakdown": self.breakdown_fig,
                         "lost": self.lost_fig}
         super().__init__(children=[
             self.legend, self.headline,
-            widgets.HBox([self.latency_fig, self.breakdown_fig]), self.lost_fig], **kwargs)
+            widgets.HBox([self.latency_fig,
+                          widgets.VBox([self.breakdown_fig, self.phase_legend])]),
+            self.lost_fig], **kwargs)
 
     def update(self, results):
         """Redraw every mark from ``results`` (dict label -> Result, in display order)."""
@@ -77,12 +86,8 @@ class CostView(widgets.VBox):
         clocks = [r.costs.clock_ghz for r in results.values()]
         lat_us = [analysis.cycles_to_us(analysis.latency_cycles(r.shootdowns), g)
                   for r, g in zip(results.values(), clocks)]
-        centres, counts = analysis.shared_histogram(lat_us, self.n_bins)
         colors = [series_color(i) for i in range(len(labels))]
-        with self.latency_bars.hold_sync():
-            self.latency_bars.x = centres
-            self.latency_bars.y = counts
-            self.latency_bars.colors = colors
+        draw_histogram(self.latency_hist, lat_us, self.n_bins, colors, labels)
         phases = np.array([analysis.cycles_to_us(analysis.initiator_breakdown(r.shootdowns), g)
                            for r, g in zip(results.values(), clocks)]).T
         with self.breakdown_bars.hold_sync():
@@ -96,12 +101,31 @@ class CostView(widgets.VBox):
         lost_arr = np.zeros((len(labels), n_cpus))
         for i, x in enumerate(lost):
             lost_arr[i, :len(x)] = x
-        with self.lost_bars.hold_sync():
-            self.lost_bars.x = np.arange(n_cpus, dtype=np.float64)
-            self.lost_bars.y = lost_arr
-            self.lost_bars.colors = colors
+        with self.lost_lines.hold_sync():
+            self.lost_lines.x = np.tile(np.arange(n_cpus, dtype=np.float64), (len(labels), 1))
+            self.lost_lines.y = lost_arr
+            self.lost_lines.colors = colors
+            self.lost_lines.labels = labels
         self.legend.value = legend_html(list(zip(labels, colors)))
         self.headline.value = _headline(results)
+
+
+def draw_histogram(mark, samples, n_bins, colors, labels):
+    """Draw shared-bin histograms of ``samples`` as step lines on ``mark``.
+
+    The step series run over the bin edges (last count repeated at the right
+    edge) so each bin is a flat step; ``mark.x`` holds edges in the samples'
+    unit and ``mark.y`` counts, one row per series.
+    """
+    centres, counts = analysis.shared_histogram(samples, n_bins)
+    width = centres[1] - centres[0] if len(centres) > 1 else 1.0
+    edges = np.r_[centres - width / 2, centres[-1] + width / 2]
+    y = np.concatenate([counts, counts[:, -1:]], axis=1)
+    with mark.hold_sync():
+        mark.x = np.tile(edges, (len(samples), 1))
+        mark.y = y
+        mark.colors = list(colors)
+        mark.labels = list(labels)
 
 
 def _headline(results):

@@ -59,7 +59,8 @@ class ScalingView(widgets.VBox):
             raise TraitError("protocols: pick at least one protocol to sweep")
         return proposal["value"]
 
-    def __init__(self, protocols=None, cpu_counts=None, **kwargs):
+    def __init__(self, protocols=None, cpu_counts=None, executor=None, **kwargs):
+        self.executor = executor   # passed to tw.sweep; None: its default pool
         choices = tuple(getattr(tw, "PROTOCOLS", ("mailbox",)))
         self.protocol_picker = widgets.SelectMultiple(options=choices, rows=min(6, len(choices)),
                                                       description="protocols")
@@ -141,7 +142,7 @@ class ScalingView(widgets.VBox):
         ok, rows = self.status.guarded(
             f"sweeping {n} runs…", sweep, cpus=list(self.cpu_counts),
             protocol=list(self.protocols), seeds=list(range(self.seeds)),
-            progress=self._progress, **cfg)
+            progress=self._progress, executor=self.executor, **cfg)
         if not ok:
             self.progress.bar_style = "danger"
             return False
@@ -170,11 +171,13 @@ class ScalingView(widgets.VBox):
 
 
 def scaling(protocols=("mailbox",), cpu_counts=(2, 4, 8, 16, 32), workload="uniform",
-            costs="default", **options):
+            costs="default", executor=None, **options):
     """The scaling view alone: pick protocols and CPU counts, press Run sweep.
 
-    ``options`` are passed to every run (workload knobs, machine options).
+    ``options`` are passed to every run (workload knobs, machine options);
+    ``executor`` to ``tw.sweep`` (None: its own process pool).
     """
-    view = ScalingView(protocols=list(protocols), cpu_counts=list(cpu_counts))
+    view = ScalingView(protocols=list(protocols), cpu_counts=list(cpu_counts),
+                       executor=executor)
     view.base_config = {"workload": workload, "costs": costs, **options}
     return view

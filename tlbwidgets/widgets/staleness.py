@@ -6,6 +6,7 @@ import numpy as np
 from traitlets import Int, validate, TraitError
 
 from .. import analysis
+from .cost import draw_histogram
 from ._style import (axis, figure, tooltip, table_html, legend_html, series_color,
                      VIOLATION_COLOR)
 
@@ -54,11 +55,12 @@ class StalenessView(widgets.VBox):
             interaction=bq.PanZoom(scales={"x": [xs]}))
 
         hx, hy = bq.LinearScale(), bq.LinearScale(min=0)
-        self.window_bars = bq.Bars(x=np.zeros(1), y=np.zeros((1, 1)), type="grouped",
-                                   scales={"x": hx, "y": hy},
-                                   tooltip=tooltip(["window (µs)", "windows"], [".3f", ".0f"]))
-        self.window_fig = figure([self.window_bars],
-                                 [axis(hx, "staleness window length (µs)"),
+        self.window_hist = bq.Lines(x=np.zeros(0), y=np.zeros(0), interpolation="step-after",
+                                    stroke_width=2, scales={"x": hx, "y": hy},
+                                    tooltip=tooltip(["window bin from (µs)", "windows"],
+                                                    [".3f", ".0f"]))
+        self.window_fig = figure([self.window_hist],
+                                 [axis(hx, "staleness window length (µs)", num_ticks=6),
                                   axis(hy, "windows (count)", "vertical")],
                                  "How long translations stay stale")
         self.legend = widgets.HTML()
@@ -108,11 +110,8 @@ class StalenessView(widgets.VBox):
             self.violation_marks.y = np.concatenate(vy)
         lengths = [analysis.cycles_to_us(analysis.window_lengths(r.stale_windows),
                                          r.costs.clock_ghz) for r in results.values()]
-        centres, counts = analysis.shared_histogram(lengths, self.n_bins)
-        with self.window_bars.hold_sync():
-            self.window_bars.x = centres
-            self.window_bars.y = counts
-            self.window_bars.colors = [series_color(i) for i in range(len(labels))]
+        draw_histogram(self.window_hist, lengths, self.n_bins,
+                       [series_color(i) for i in range(len(labels))], labels)
         self.legend.value = legend_html([(lab, series_color(i)) for i, lab in enumerate(labels)]
                                         + [("violation", VIOLATION_COLOR)])
         total = sum(len(r.violations) for r in results.values())

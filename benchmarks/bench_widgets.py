@@ -1,0 +1,63 @@
+"""Benchmark: one control change on explore() at 16 CPUs, default workload.
+
+Measures, with the simulator already compiled, the kernel-side time from a
+control's value changing to every mark having been updated and its message
+serialised (simulation + analysis + trait sync + JSON encoding), and the
+bytes pushed to the front end by that redraw.
+
+    python benchmarks/bench_widgets.py [--changes 20] [--cpus 16]
+
+Targets (issue 4): <= 150 ms per change, < 1 MB per redraw.
+"""
+
+import argparse
+import statistics
+import time
+
+import tlbwidgets.widgets as W
+from tlbwidgets.widgets._payload import record_sent
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--changes", type=int, default=20, help="control changes timed")
+    ap.add_argument("--cpus", type=int, default=16, help="CPUs of the explored machine")
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    ex = W.explore(cpus=args.cpus)           # first run: compiles the simulator
+    first_s = time.perf_counter() - t0
+    assert ex.status.kind == "ok", ex.status.message
+    seed = ex.controls.widgets["seed"]
+    seed.value = 1                           # warm every path once more
+    times_ms, sizes, msgs = [], [], []
+    for i in range(args.changes):
+        # Alternate the seed (new run, same shape) and the unmap rate knob.
+        with record_sent() as meter:
+            t = time.perf_counter()
+            if i % 2 == 0 or ex.controls.widgets["unmap_rate"].disabled:
+                seed.value = 2 + i
+            else:
+                w = ex.controls.widgets["unmap_rate"]
+                w.value = round(0.02 + 0.01 * (i % 7), 2)
+            times_ms.append((time.perf_counter() - t) * 1e3)
+        assert ex.status.kind == "ok", ex.status.message
+        sizes.append(meter.bytes)
+        msgs.append(meter.messages)
+    r = ex.results[ex.controls.protocol]
+    print(f"explore(cpus={args.cpus}) first construction incl. compile: {first_s:.2f} s")
+    print(f"run: {r.summary()['shootdowns']} shootdowns, {len(r.events)} log rows, "
+          f"{r.summary()['sim_cycles']} cycles")
+    print(f"control change -> all marks updated ({args.changes} changes): "
+          f"median {statistics.median(times_ms):.1f} ms, "
+          f"p90 {sorted(times_ms)[int(0.9 * (len(times_ms) - 1))]:.1f} ms, "
+          f"max {max(times_ms):.1f} ms")
+    print(f"pushed per redraw: median {statistics.median(sizes) / 1e3:.1f} kB, "
+          f"max {max(sizes) / 1e3:.1f} kB in {max(msgs)} messages")
+    ok = statistics.median(times_ms) <= 150 and max(sizes) < 1_000_000
+    print("targets (<=150 ms median, <1 MB):", "met" if ok else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""explore(): every control redraws every view from the Result it ran."""
+
+import numpy as np
+import pytest
+
+import tlbwidgets as tw
+import tlbwidgets.widgets as W
+from tlbwidgets import analysis as A
+from tlbwidgets.widgets._payload import marks_of, synced_bytes
+
+
+@pytest.fixture(scope="module")
+def ex():
+    return W.explore(cpus=16, workload="uniform")
+
+
+def _primary(ex):
+    return ex.results[ex.controls.protocol]
+
+
+def assert_cost_matches(view, results):
+    r = next(iter(results.values()))
+    lat = A.latency_cycles(r.shootdowns)
+    assert view.latency_hist.y[0][:-1].sum() == len(lat)
+    us = A.cycles_to_us(A.initiator_breakdown(r.shootdowns), r.costs.clock_ghz)
+    np.testing.assert_allclose(view.breakdown_bars.y[:, 0], us)
+    cpu, handler = A.lost_cycles_per_cpu(r.cpu_stats)
+    np.testing.assert_allclose(view.lost_lines.y[0][:len(cpu)],
+                               A.cycles_to_us(handler, r.costs.clock_ghz))
+    assert str(r.summary()["shootdowns"]) in view.headline.value
+
+
+def assert_staleness_matches(view, results):
+    r = next(iter(results.values()))
+    _, count = A.stale_count_series(r.stale_windows, r.sim_cycles, 10**7)
+    line = view.count_lines[0]
+    assert line.y.max() == count.max()
+    assert len(line.x) <= view.max_points
+    assert line.x[-1] == pytest.approx(A.cycles_to_us(r.sim_cycles, r.costs.clock_ghz))
+    assert len(view.violation_marks.x) == sum(min(len(x.violations), view.max_points)
+                                             for x in results.values())
+    assert view.window_hist.y[0][:-1].sum() == len(A.window_lengths(r.stale_windows))
+
+
+def assert_timeline_matches(view, results):
+    r = results[view.run]
+    n_cpus = len(r.cpu_stats)
+    drawn = sum(len(m.x) for m in view.lane_marks.values())
+    assert 0 < drawn <= view.max_segments
+    ys = np.concatenate([np.ravel(m.y) for m in view.lane_marks.values() if len(m.y)])
+    assert ys.min() >= 0 and ys.max() <= n_cpus - 1
+    heads = sum(len(h.x) for h in view.arrow_heads.values())
+    arrows = A.ipi_arrows(r.events, 0, r.sim_cycles + 1, view.max_arrows)
+    assert heads == int((arrows["arrived"] >= 0).sum())
+
+
+def test_construct_draws_every_view_from_its_result(ex):
+    assert ex.status.kind == "ok", ex.status.message
+    r = _primary(ex)
+    assert r.config["cpus"] == 16 and r.config["workload"] == "uniform"
+    assert_cost_matches(ex.cost, ex.results)
+    assert_staleness_matches(ex.staleness, ex.results)
+    assert_timeline_matches(ex.timeline, ex.results)
+
+
+CHANGES = [("cpus", 8), ("seed", 3), ("sockets", 2), ("costs", None), ("unmap_rate", 0.2),
+           ("unmap_pages", 4), ("irq_off_share", 0.3), ("protocol", None)]
+
+
+@pytest.mark.parametrize("name,value", CHANGES)
+def test_each_control_reruns_and_redraws(ex, name, value):
+    w = ex.controls.widgets[name]
+    if w.disabled:
+        pytest.skip(f"{name} is not a knob of workload {ex.controls.workload!r}")
+    if value is None:       # a dropdown: take another runnable option
+        others = [o for o in w.options if o != w.value]
+        if name == "protocol":
+            others = [o for o in others if o != ex.controls.compare]
+        value = others[0]
+    before = _primary(ex)
+    old_y = ex.staleness.count_lines[0].y.copy()
+    w.value = value
+    if ex.status.kind == "error" and name in ("costs", "protocol"):
+        pytest.skip(f"engine refused {name}={value!r}: {ex.status.message}")
+    assert ex.status.kind == "ok", ex.status.message
+    after = _primary(ex)
+    assert after is not before
+    assert after.config[name] == value
+    assert_cost_matches(ex.cost, ex.results)
+    assert_staleness_matches(ex.staleness, ex.results)
+    assert_timeline_matches(ex.timeline, ex.results)
+    if name in ("cpus", "seed", "unmap_rate", "unmap_pages"):
+        assert not np.array_equal(old_y, ex.staleness.count_lines[0].y)
+
+
+def test_compare_draws_two_series(ex):
+    ex.controls.apply(protocol="mailbox")
+    other = [p for p in ex.controls.widgets["compare"].options
+             if p not in ("mailbox", W.controls.NO_COMPARE)]
+    for p in other:
+        ex.controls.widgets["compare"].value = p
+        if ex.status.kind == "ok":
+            break
+    else:
+        pytest.skip("no second protocol runs yet")
+    assert list(ex.results) == ["mailbox", p]
+    assert ex.cost.latency_hist.y.shape[0] == 2
+    assert ex.staleness.count_lines[1].visible
+    assert list(ex.cost.breakdown_bars.x) == ["mailbox", p]
+    ex.controls.widgets["compare"].value = W.controls.NO_COMPARE
+    assert not ex.staleness.count_lines[1].visible
+
+
+def test_bad_combination_keeps_last_chart_and_says_why(ex):
+    ex.controls.apply(cpus=16)
+    ex.controls.widgets["sockets"].value = 8
+    assert ex.status.kind == "ok", ex.status.message
+    shown = _primary(ex)
+    y = ex.staleness.count_lines[0].y.copy()
+    ex.controls.widgets["cpus"].value = 12          # 8 sockets do not divide 12 CPUs
+    assert ex.status.kind == "error"
+    assert "cpus=12" in ex.status.message and "sockets" in ex.status.message
+    assert ex.controls.cpus == 16
+    assert _primary(ex) is shown
+    np.testing.assert_array_equal(ex.staleness.count_lines[0].y, y)
+    ex.controls.widgets["sockets"].value = 1
+    ex.controls.widgets["cpus"].value = 16
+    assert ex.status.kind == "ok"
+
+
+def test_engine_error_keeps_last_chart_and_shows_message(ex):
+    shown = _primary(ex)
+    y = ex.staleness.count_lines[0].y.copy()
+    ok = ex.controls.apply(workload="no_such_workload")
+    assert ok            # the controls accept any name; the engine refuses it
+    assert ex.status.kind == "error"
+    assert "no_such_workload" in ex.status.message
+    assert _primary(ex) is shown
+    np.testing.assert_array_equal(ex.staleness.count_lines[0].y, y)
+    ex.controls.apply(workload="uniform")
+    assert ex.status.kind == "ok"
+
+
+def test_timeline_window_zooms_to_exact_runs(ex):
+    r = ex.results[ex.timeline.run]
+    end_us = ex.timeline.window.max
+    ex.timeline.window.value = (0.0, end_us / 200)
+    t1 = int(np.ceil(end_us / 200 * r.costs.clock_ghz * 1e3))
+    seg = A.lane_segments(r.events, len(r.cpu_stats), r.sim_cycles, 0, t1,
+                          ex.timeline.max_segments)
+    drawn = sum(len(m.x) for m in ex.timeline.lane_marks.values())
+    assert drawn == len(seg["cpu"])
+    assert max(np.max(m.x) for m in ex.timeline.lane_marks.values() if len(m.x)) \
+        <= end_us / 200 + 1e-9
+
+
+def test_every_axis_has_a_label_with_unit(ex):
+    for view in ex.views.values():
+        for fig in view.figures.values():
+            for ax in fig.axes:
+                assert ax.label, (fig.title, ax)
+                if ax.orientation == "horizontal" and "protocol" not in ax.label:
+                    assert "(" in ax.label, ax.label
+
+
+def test_redraw_payload_under_one_megabyte(ex):
+    marks = marks_of(ex.cost) + marks_of(ex.staleness) + marks_of(ex.timeline)
+    assert len(marks) >= 10
+    assert synced_bytes(marks) < 1_000_000
+    for m in marks:
+        for attr in ("x", "y"):
+            assert np.size(getattr(m, attr)) <= 2 * 2 * A.DEFAULT_MAX_POINTS * 2
+
+
+def test_export_buttons_write_readable_files(ex, tmp_path):
+    import csv
+    import json
+    ex.export_bar.prefix_text.value = str(tmp_path / "run")
+    ex.export_bar.buttons["CSV"].click()
+    summary = list(csv.DictReader(open(tmp_path / "run_summary.csv")))
+    assert summary[0]["run"] == ex.controls.protocol
+    r = _primary(ex)
+    assert int(summary[0]["shootdowns"]) == r.summary()["shootdowns"]
+    rows = list(csv.reader(open(tmp_path / f"run_{ex.controls.protocol}_shootdowns.csv")))
+    assert rows[0] == list(r.shootdowns.dtype.names) and len(rows) == len(r.shootdowns) + 1
+    ex.export_bar.buttons["JSON"].click()
+    data = json.load(open(tmp_path / "run.json"))
+    assert list(data) == list(ex.results)
+
+
+def test_figure_export_is_wired_to_bqplot(ex, monkeypatch):
+    called = []
+    for fig in ex.current_figures().values():
+        monkeypatch.setattr(fig, "save_png", lambda path, called=called: called.append(path))
+        monkeypatch.setattr(fig, "save_svg", lambda path, called=called: called.append(path))
+    ex.export_bar.buttons["PNG"].click()
+    ex.export_bar.buttons["SVG"].click()
+    n = len(ex.current_figures())
+    assert len(called) == 2 * n
+    assert sum(p.endswith(".png") for p in called) == n
+
+
+def test_diagnose_reports_versions(capsys):
+    import bqplot
+    import ipywidgets
+    info = W.diagnose()
+    out = capsys.readouterr().out
+    assert info["versions"]["bqplot"] == bqplot.__version__
+    assert info["versions"]["ipywidgets"] == ipywidgets.__version__
+    assert "jupyterlab_widgets" in out and "Error displaying widget" in out
