@@ -163,20 +163,6 @@ def _labels(name, values):
     return labels
 
 
-def _engine_validator():
-    """The engine's argument validator, or None if this engine has none.
-
-    It must accept exactly the keyword arguments of ``simulate`` and raise
-    ValueError/TypeError naming the parameter, without running anything.
-    """
-    from tlbwidgets import api
-    for name in ("validate_simulate_args", "validate_args", "validate"):
-        fn = getattr(api, name, None)
-        if callable(fn):
-            return fn
-    return None
-
-
 def _check_callable_args(progress, executor, checkpoint):
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable progress(done, total) or None, "
@@ -243,43 +229,15 @@ def _plan(cpus, protocol, workload, costs, sockets, seeds, options):
 
 
 def _validate_rows(rows):
-    """Validate every distinct configuration before any run starts."""
-    validate = _engine_validator()
+    """Validate every distinct configuration before any run starts, with the
+    engine's own validator (it builds nothing and runs nothing)."""
+    from tlbwidgets.api import validate_args
     seen = set()
     for _, kwargs in rows:
         key = _row_key(kwargs)
-        if key in seen:
-            continue
-        seen.add(key)
-        if validate is not None:
-            validate(**kwargs)
-        else:
-            _fallback_validate(kwargs)
-
-
-def _fallback_validate(kwargs):
-    """Validation used only when the engine exposes no validator.
-
-    Checks names and ranges that ``simulate`` documents; the engine still
-    validates again when the row runs.
-    """
-    import tlbwidgets as tw
-    protocol = kwargs["protocol"]
-    if protocol not in tw.PROTOCOLS:
-        raise ValueError(f"protocol={protocol!r} is not a protocol; choose one of "
-                         f"{list(tw.PROTOCOLS)}")
-    workload = kwargs["workload"]
-    if isinstance(workload, str) and workload not in tw.WORKLOADS:
-        raise ValueError(f"workload={workload!r} is not a workload; choose one of "
-                         f"{list(tw.WORKLOADS)} or pass a tlbwidgets.Workload")
-    from tlbwidgets.costs import resolve_costs
-    resolve_costs(kwargs["costs"])
-    for name, low, high in (("cpus", 1, 1024), ("sockets", 1, 1024), ("seed", 0, 2**63 - 1)):
-        v = kwargs[name]
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{name} must be an integer, got {v!r} ({type(v).__name__})")
-        if not low <= v <= high:
-            raise ValueError(f"{name}={v} is out of range; allowed {low}..{high}")
+        if key not in seen:
+            seen.add(key)
+            validate_args(**kwargs)
 
 
 # ------------------------------------------------------------- checkpoint ----
@@ -766,10 +724,14 @@ def main_sweep(argv=None):
     def progress(done, total):
         nonlocal bar
         if bar is None:
-            from tqdm import tqdm
+            try:
+                from tqdm import tqdm
+            except ImportError:        # the bar is a convenience; the sweep still runs
+                tqdm = None
             bar = tqdm(total=total, file=sys.stderr, unit="run", desc="sweep",
-                       disable=args.no_progress)
-        bar.update(done - bar.n)
+                       disable=args.no_progress or tqdm is None) if tqdm else False
+        if bar:
+            bar.update(done - bar.n)
 
     try:
         table = sweep(progress=progress, executor=executor, **sweep_args)
@@ -788,7 +750,7 @@ def main_sweep(argv=None):
         print(f"{prog}: interrupted{kept}", file=sys.stderr)
         return 130
     finally:
-        if bar is not None:
+        if bar:
             bar.close()
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
