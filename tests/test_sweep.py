@@ -86,6 +86,16 @@ def test_every_numeric_summary_key_is_a_column():
     assert table.dtype["shootdowns"] == np.int64
 
 
+def test_an_option_given_once_is_still_a_column():
+    table = sweep(cpus=[2, 3], workload="uniform", accesses=200, unmap_pages=2)
+    assert table.dtype.names[:8] == ("protocol", "workload", "costs", "sockets", "accesses",
+                                     "unmap_pages", "cpus", "seed")
+    assert list(table["accesses"]) == [200, 200]
+    assert list(table["accesses_measured"]) == [
+        tw.simulate(cpus=n, workload="uniform", accesses=200, unmap_pages=2).summary()["accesses"]
+        for n in (2, 3)]
+
+
 def test_protocol_is_the_outermost_axis():
     protocols = runnable_protocols()
     if len(protocols) < 2:
@@ -283,7 +293,9 @@ def test_cli_prints_a_table_and_writes_json_and_csv(tmp_path, capsys):
     assert status == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
-    assert lines[0].split()[:6] == ["protocol", "workload", "costs", "sockets", "cpus", "seed"]
+    assert lines[0].split()[:7] == ["protocol", "workload", "costs", "sockets", "accesses",
+                                    "cpus", "seed"]
+    assert all(line.split()[4] == "200" for line in lines[2:])    # the option as given
     assert len(lines) == 2 + 4
     rows = json.loads(out_json.read_text())
     assert [(r["cpus"], r["seed"]) for r in rows] == [(2, 0), (2, 1), (3, 0), (3, 1)]

@@ -11,8 +11,8 @@ Guarantees
   the product is checked with the engine's own validator, so a bad value in
   the last combination fails at once, naming the parameter.
 * **Row order is fixed** by the arguments, never by completion order:
-  ``protocol``, ``workload``, ``costs``, ``sockets``, each swept option in the
-  order given, ``cpus``, then ``seed`` (innermost, varies fastest).
+  ``protocol``, ``workload``, ``costs``, ``sockets``, each option in the order
+  given, ``cpus``, then ``seed`` (innermost, varies fastest).
 * **Deterministic per seed.**  The same arguments give the same table, in
   process, in a process pool or on a Dask cluster.
 * **Resumable.**  With ``checkpoint="runs.jsonl"`` every finished row is
@@ -44,7 +44,7 @@ import numpy as np
 __all__ = ["sweep", "check_sweep", "SweepResult", "to_frame", "format_table", "main_sweep",
            "SWEEP_ORDER", "INLINE_MAX_ROWS"]
 
-# Outer-to-inner order of the product; swept options go where "options" is.
+# Outer-to-inner order of the product; options go where "options" is.
 SWEEP_ORDER = ("protocol", "workload", "costs", "sockets", "options", "cpus", "seed")
 
 # With no executor given, sweeps of at most this many rows to run are done in
@@ -192,14 +192,8 @@ def _plan(cpus, protocol, workload, costs, sockets, seeds, options):
         ("costs", _as_values("costs", costs)),
         ("sockets", _as_values("sockets", sockets)),
     ]
-    swept, fixed = [], {}
-    for name, value in options.items():
-        values = _as_values(name, value)
-        if len(values) > 1:
-            swept.append((name, values))
-        else:
-            fixed[name] = values[0]
-    axes += swept
+    # Every option given is a column, swept or not: the row echoes its inputs.
+    axes += [(name, _as_values(name, value)) for name, value in options.items()]
     seed_values = _as_values("seeds", seeds)
     for seed in seed_values:
         if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) \
@@ -218,7 +212,6 @@ def _plan(cpus, protocol, workload, costs, sockets, seeds, options):
     rows = []
     for combo in itertools.product(*(values for _, values in axes)):
         kwargs = dict(zip(columns, combo))
-        kwargs.update(fixed)
         column_values = []
         for name, v in zip(columns, combo):
             if name in shown:
@@ -418,7 +411,7 @@ def sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default
     Every argument may be a scalar or a list (tuple, range, 1-D array); the
     sweep is their Cartesian product, in the order of :data:`SWEEP_ORDER`
     (``protocol`` outermost, then ``workload``, ``costs``, ``sockets``, each
-    swept option in keyword order, ``cpus``, and ``seeds`` innermost).
+    option in keyword order, ``cpus``, and ``seeds`` innermost).
     ``options`` are simulate's options (machine knobs and the workload's own
     parameters); wrap a sequence-valued option to pass it as one value
     (``offline=[[3]]``).
@@ -446,10 +439,10 @@ def sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default
     -------
     SweepResult
         Structured array with columns ``protocol, workload, costs, sockets``,
-        the swept options, ``cpus, seed``, then every numeric key of
+        each option given (swept or not), ``cpus, seed``, then every numeric key of
         ``Result.summary()`` (in its order) and ``outcome``.  Integer metrics
         are int64, others float64 (NaN where a row lacks the key).  A summary
-        key that is also a swept option's name (``accesses``) is renamed
+        key that is also an option's name (``accesses``) is renamed
         ``<key>_measured``.
 
     Raises
@@ -735,9 +728,8 @@ def main_sweep(argv=None):
 
     try:
         table = sweep(progress=progress, executor=executor, **sweep_args)
-        columns = [c for c in table.dtype.names if c in ("protocol", "workload", "costs",
-                                                          "sockets", "cpus", "seed")
-                   or c in options]
+        names = table.dtype.names
+        columns = list(names[:names.index("seed") + 1])     # the config columns
         missing = [c for c in args.columns or () if c not in table.dtype.names]
         if missing:
             print(f"{prog}: warning: no column(s) {missing}; the table has "
