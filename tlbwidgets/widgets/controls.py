@@ -110,7 +110,7 @@ class ExploreControls(widgets.VBox):
             "workload": widgets.Dropdown(options=workloads, description="workload"),
             "unmap_pages": widgets.IntSlider(min=1, max=128, description="pages/unmap",
                                              continuous_update=False),
-            "unmap_rate": widgets.FloatSlider(min=0.0, max=0.5, step=0.01,
+            "unmap_rate": widgets.FloatSlider(min=0.0, max=0.2, step=0.001, readout_format=".3f",
                                               description="unmap rate",
                                               continuous_update=False),
             "irq_off_share": widgets.FloatSlider(min=0.0, max=0.9, step=0.05,
