@@ -85,7 +85,8 @@ class Workload:
         op_start, kind, vpn, pages, think = arrays
         if len(kind):
             hi = vpn + np.where(kind == OP_ACCESS, 1, np.maximum(pages, 1))
-            mem = (kind == OP_ACCESS) | (kind == OP_UNMAP) | (kind == OP_PROTECT)
+            mem = ((kind == OP_ACCESS) | (kind == OP_UNMAP) | (kind == OP_PROTECT)
+                   | ((kind == OP_IRQ_OFF) & (pages > 0)))
             if mem.any() and (vpn[mem].min() < 0 or hi[mem].max() > vm_pages):
                 raise ValueError(
                     f"workload {self.name!r} touches pages up to {int(hi[mem].max()) - 1} "
@@ -142,6 +143,10 @@ class Workload:
         acc = k == OP_ACCESS
         if n and (cols["pages"][acc] != 1).any():
             raise ValueError("pages must be 1 for access ops (an access touches one page)")
+        span = (k == OP_IRQ_OFF) | (k == OP_IDLE)
+        if n and (cols["pages"][span] < 0).any():
+            raise ValueError("pages must be >= 0 for irq_off and idle ops (pages an "
+                             "irq_off section touches at its end; idle ignores it)")
         order = np.argsort(c, kind="stable")
         counts = np.bincount(c, minlength=cpus)
         op_start = np.zeros(cpus + 1, dtype=np.int64)
@@ -262,6 +267,7 @@ def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
         think = _think(rng, accesses, think_cycles)
         think = np.where(is_irq, irq_off_cycles, think)
         vpn = np.where(is_irq, 0, vpn)
+        pages = np.where(is_irq, 0, pages)  # sections that touch no user page
         per_cpu.append((kind, vpn, pages, think))
     return _csr(per_cpu)
 
@@ -412,8 +418,9 @@ def _build_irq_off(cpus, rng, vm_pages, unmaps, irq_off_cpus, irq_off_cycles,
                 npages.append(1)
                 thinks.append(round_cycles)
             elif c in off:
+                # the section reads the page at its end, interrupts still off
                 kinds.append(OP_IRQ_OFF)
-                vpns.append(0)
+                vpns.append(page)
                 npages.append(1)
                 thinks.append(irq_off_cycles)
                 kinds.append(OP_ACCESS)

@@ -25,6 +25,7 @@ from ._layout import (
     K_EVENTS, K_HEAP_N, K_NOW, K_OUTCOME, K_LAST_TIME,
     EK_CPU, EK_IPI, EK_IRQ, EK_ACK,
 )
+from ._tlb import tlb_access
 from ._mailbox import (
     mailbox_initiate, mailbox_initiator_step, mailbox_handler_step,
     mailbox_ack_store,
@@ -102,10 +103,24 @@ def _user_step(s, m, cpu, t):
 @jit
 def _span_end(s, m, cpu, t):
     """An IRQ_OFF or IDLE op ends at t: back to the op stream; interrupts
-    that waited are taken now."""
-    s.op_idx[cpu] += 1
+    that waited are taken now.
+
+    An IRQ_OFF op with ``pages >= 1`` touches its pages in the last cycles of
+    the section, interrupts still off (a spinlock-held copy from a user
+    buffer); the touches are stamped at the section's end.  An IRQ_OFF op
+    directly followed by another continues one interrupts-off section."""
+    i = s.op_idx[cpu]
+    irq_off = s.mode[cpu] == ST_IRQ_OFF
+    if irq_off:
+        for v in range(m.op_vpn[i], m.op_vpn[i] + m.op_pages[i]):
+            tlb_access(s, m, cpu, v, t)
+    s.op_idx[cpu] = i + 1
     s.next_op_time[cpu] = t
     s.busy_until[cpu] = t
+    if irq_off and i + 1 < m.op_start[cpu + 1] and m.op_kind[i + 1] == OP_IRQ_OFF:
+        s.span_end[cpu] = t + m.op_think[i + 1]
+        schedule_cpu(s, cpu, s.span_end[cpu])
+        return
     set_mode(s, cpu, ST_USER, t)
     schedule_cpu(s, cpu, user_bound(s, m, cpu))
     try_take_irq(s, m, cpu, t)
@@ -133,10 +148,8 @@ def run(s, m):
         if c[K_EVENTS] >= max_events:
             outcome = OUTCOME_EVENT_LIMIT
             break
-        t, kind, cpu, tok = heap_pop(s)
+        t, kind, cpu, arg = heap_pop(s)
         if kind == EK_CPU:
-            if tok != s.cpu_token[cpu]:
-                continue  # superseded
             c[K_EVENTS] += 1
             c[K_NOW] = t
             mode = s.mode[cpu]
@@ -151,10 +164,8 @@ def run(s, m):
         elif kind == EK_IPI:
             c[K_EVENTS] += 1
             c[K_NOW] = t
-            ipi_arrive(s, m, cpu, tok, t)
+            ipi_arrive(s, m, cpu, arg, t)
         elif kind == EK_IRQ:
-            if tok != s.irq_token[cpu]:
-                continue
             c[K_EVENTS] += 1
             c[K_NOW] = t
             try_take_irq(s, m, cpu, t)

@@ -13,9 +13,9 @@ from .._tables import (
     OP_ACCESS, ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_KERNEL, ST_DONE,
     ST_IDLE, EV_STATE, EV_IPI_ARRIVE, EV_IPI_TAKE,
 )
-from ._heap import heap_push
+from ._heap import heap_set, heap_cancel
 from ._layout import (
-    P_NCPU, P_WAIT_IRQS_OFF, P_PROTO, PR_MAILBOX_FIXED, C_IRQ_ENTRY,
+    P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY,
     K_LAST_TIME, K_COALESCED, K_HANDLER_CYCLES,
     EK_CPU, EK_IRQ, PRIO_CPU, PRIO_IRQ,
 )
@@ -50,8 +50,7 @@ def set_mode(s, cpu, mode, t):
 def schedule_cpu(s, cpu, t):
     """(Re)schedule the CPU's own next step at t; any earlier pending step of
     this CPU is superseded."""
-    s.cpu_token[cpu] += 1
-    heap_push(s, t, PRIO_CPU, EK_CPU, cpu, s.cpu_token[cpu])
+    heap_set(s, t, PRIO_CPU, EK_CPU, cpu)
 
 
 @jit
@@ -99,9 +98,7 @@ def irqs_enabled(s, m, cpu):
     if mode == ST_HANDLER or mode == ST_IRQ_OFF:
         return False
     if mode == ST_KERNEL or mode == ST_WAIT:
-        # mailbox_fixed serves its own queue while it waits, whatever the
-        # interrupt flag: modelled as taking the handler.
-        if m.params[P_WAIT_IRQS_OFF] != 0 and m.params[P_PROTO] != PR_MAILBOX_FIXED:
+        if m.params[P_WAIT_IRQS_OFF] != 0:
             return False
     return True
 
@@ -144,7 +141,7 @@ def take_irq(s, m, cpu, t):
     s.ipi_pending[cpu] = 0
     s.saved_mode[cpu] = s.mode[cpu]
     s.suspend_t[cpu] = t
-    s.cpu_token[cpu] += 1
+    heap_cancel(s, EK_CPU, cpu)
     if s.mode[cpu] == ST_WAIT:
         wait_unregister(s, cpu)
     set_mode(s, cpu, ST_HANDLER, t)
@@ -170,8 +167,7 @@ def try_take_irq(s, m, cpu, t):
         if s.busy_until[cpu] > t:
             return  # the step boundary will take it
     if take > t:
-        s.irq_token[cpu] += 1
-        heap_push(s, take, PRIO_IRQ, EK_IRQ, cpu, s.irq_token[cpu])
+        heap_set(s, take, PRIO_IRQ, EK_IRQ, cpu)
     else:
         take_irq(s, m, cpu, t)
 

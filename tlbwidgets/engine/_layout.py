@@ -132,7 +132,7 @@ State = namedtuple("State", [
     "counters",
     # CPUs -------------------------------------------------------------------
     "mode", "mode_since", "saved_mode", "suspend_t", "op_idx", "next_op_time",
-    "busy_until", "span_end", "cpu_token", "irq_token", "ipi_pending",
+    "busy_until", "span_end", "ipi_pending",
     "cpu_cycles",        # int64[ncpu, 7]: cycles per ST_* state
     "cpu_counts",        # int64[ncpu, 8]: accesses, hits, misses, full flushes, stale hits, violations, ipis received
     # initiator continuation -----------------------------------------------------
@@ -149,7 +149,7 @@ State = namedtuple("State", [
     # TLBs and the page table -------------------------------------------------------
     "tlb_vpn", "tlb_ver", "tlb_lru", "tlb_sd", "tlb_win", "pte_ver", "safe_ver",
     # event heap -------------------------------------------------------------------
-    "hp_time", "hp_prio", "hp_seq", "hp_kind", "hp_cpu", "hp_tok",
+    "hp_time", "hp_prio", "hp_seq", "hp_kind", "hp_cpu", "hp_arg", "hp_pos",
     # shootdown table ---------------------------------------------------------------
     "sd_init", "sd_start", "sd_end", "sd_safe", "sd_vpn", "sd_pages", "sd_kind",
     "sd_op", "sd_targets", "sd_ipis", "sd_timeouts", "sd_upgraded", "sd_local",
@@ -238,8 +238,6 @@ def make_state(m):
         next_op_time=zeros(n),         # when that op starts if not interrupted
         busy_until=zeros(n),           # end of the current atomic step
         span_end=zeros(n),             # end of the running IRQ_OFF / IDLE op
-        cpu_token=zeros(n),            # validity token of the CPU's pending EK_CPU
-        irq_token=zeros(n),            # validity token of the CPU's pending EK_IRQ
         ipi_pending=zeros(n),          # APIC IRR bit of the shootdown vector
         cpu_cycles=zeros((n, 7)),
         cpu_counts=zeros((n, 8)),
@@ -277,7 +275,9 @@ def make_state(m):
         pte_ver=zeros(V),              # version = sequence of the last change (sd id + 1)
         safe_ver=zeros(V),             # versions below this may no longer be used
         hp_time=zeros(H), hp_prio=zeros(H), hp_seq=zeros(H),
-        hp_kind=zeros(H), hp_cpu=zeros(H), hp_tok=zeros(H),
+        hp_kind=zeros(H), hp_cpu=zeros(H),
+        hp_arg=zeros(H),               # EK_IPI: the sender
+        hp_pos=full((n, 4), -1),       # heap index of the CPU's EK_CPU / EK_IRQ event
         sd_init=full(D, -1), sd_start=full(D, -1), sd_end=full(D, -1),
         sd_safe=full(D, -1), sd_vpn=zeros(D), sd_pages=zeros(D), sd_kind=zeros(D),
         sd_op=zeros(D), sd_targets=zeros(D), sd_ipis=zeros(D), sd_timeouts=zeros(D),

@@ -3,12 +3,12 @@ PTEs, decide the flush kind), flush locally, declare the pages safe, return."""
 
 from .._jit import jit
 from .._tables import (
-    OP_UNMAP, SD_PAGE, SD_RANGE, SD_FULL, ST_KERNEL, ST_USER,
+    OP_IRQ_OFF, SD_PAGE, SD_RANGE, SD_FULL, ST_KERNEL, ST_USER, ST_IRQ_OFF,
     EV_PTE_CHANGE, EV_LOCAL_FLUSH, EV_RETURN, EV_SAFE, EV_WARNING,
 )
 from ._cpu import set_mode, schedule_cpu, sync_all_users, user_bound, try_take_irq
 from ._layout import (
-    P_FULL_THRESHOLD, C_INVLPG, C_FULL_FLUSH, K_NSD, K_WARNINGS,
+    P_WAIT_IRQS_OFF, C_INVLPG, C_FULL_FLUSH, K_NSD, K_WARNINGS,
 )
 from ._log import log_event
 from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
@@ -124,6 +124,14 @@ def initiator_return(s, m, cpu, t, synchronous):
     s.op_idx[cpu] = op + 1
     s.next_op_time[cpu] = t + m.op_think[op]
     s.busy_until[cpu] = t
+    if (m.params[P_WAIT_IRQS_OFF] != 0 and m.op_think[op] == 0
+            and op + 1 < m.op_start[cpu + 1] and m.op_kind[op + 1] == OP_IRQ_OFF):
+        # Called with interrupts off and the caller's section goes on: they
+        # stay off into the next IRQ_OFF op (pending IPIs keep waiting).
+        set_mode(s, cpu, ST_IRQ_OFF, t)
+        s.span_end[cpu] = t + m.op_think[op + 1]
+        schedule_cpu(s, cpu, s.span_end[cpu])
+        return
     set_mode(s, cpu, ST_USER, t)
     schedule_cpu(s, cpu, user_bound(s, m, cpu))
     try_take_irq(s, m, cpu, t)

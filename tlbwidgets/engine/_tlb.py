@@ -15,7 +15,7 @@ Versions are shootdown sequence numbers (shootdown id + 1), so every page of
 one shootdown gets the same version and ``safe_ver`` is a running maximum.
 """
 
-from .._jit import jit
+from .._jit import jit, jit_inline
 from .._tables import EV_STALE_HIT, EV_VIOLATION
 from ._layout import (
     P_SETS, P_WAYS, P_NCPU, C_TLB_HIT, C_PAGE_WALK,
@@ -35,7 +35,7 @@ CNT_VIOLATIONS = 5
 CNT_IPIS = 6
 
 
-@jit
+@jit_inline
 def _drop(s, cpu, st, w, t):
     """Remove one entry at time t, closing its stale window if it had one."""
     sd = s.tlb_sd[cpu, st, w]
@@ -52,7 +52,7 @@ def _drop(s, cpu, st, w, t):
     s.tlb_win[cpu, st, w] = -1
 
 
-@jit
+@jit_inline
 def tlb_access(s, m, cpu, vpn, t):
     """One user access at time t; returns its cost in cycles.
 
@@ -126,7 +126,7 @@ def tlb_flush_all(s, m, cpu, t):
     s.cpu_counts[cpu, CNT_FULL_FLUSHES] += 1
 
 
-@jit
+@jit_inline
 def _mark(s, cpu, st, w, sd, vpn, t):
     if s.tlb_sd[cpu, st, w] < 0:
         s.tlb_sd[cpu, st, w] = sd
