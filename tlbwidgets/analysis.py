@@ -277,8 +277,9 @@ def lane_segments(events, n_cpus, end_cycles, t0, t1, max_segments=DEFAULT_MAX_P
 def ipi_arrows(events, t0, t1, max_arrows=DEFAULT_MAX_POINTS):
     """IPIs sent or arriving within cycles ``[t0, t1]``, as arrows.
 
-    Pairs each EV_IPI_SEND (cpu -> other) with the EV_IPI_ARRIVE of the same
-    shootdown and CPU pair, in order.  Returns int64 arrays ``sender``,
+    Pairs the k-th EV_IPI_SEND from CPU a to CPU b with the k-th EV_IPI_ARRIVE
+    at b from a (IPIs between one pair arrive in the order sent; an arrival
+    names no shootdown, since one IPI may serve several).  Returns int64 arrays ``sender``,
     ``target``, ``sent``, ``arrived`` (cycles); an IPI whose arrival is not in
     the log has ``arrived == -1``.  At most ``max_arrows`` arrows, evenly
     thinned when there are more.
@@ -296,9 +297,10 @@ def ipi_arrows(events, t0, t1, max_arrows=DEFAULT_MAX_POINTS):
         rank = np.arange(len(k)) - first
         return order, np.column_stack([k, rank]) if len(k) else np.zeros((0, 4), np.int64)
 
-    s_order, s_key = ranked(sends["shootdown"], sends["cpu"], sends["other"], sends["time"])
-    a_order, a_key = ranked(arrives["shootdown"], arrives["other"], arrives["cpu"],
-                            arrives["time"])
+    s_order, s_key = ranked(np.zeros(len(sends), np.int64), sends["cpu"], sends["other"],
+                            sends["time"])
+    a_order, a_key = ranked(np.zeros(len(arrives), np.int64), arrives["other"],
+                            arrives["cpu"], arrives["time"])
     sent = sends["time"][s_order].astype(np.int64)
     arrived = np.full(len(sent), -1, dtype=np.int64)
     if len(a_key) and len(s_key):
