@@ -94,20 +94,22 @@ def screenshot_dir() -> Path:
 
 @pytest.fixture
 def voila(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[str], app.Server]]:
-    """Factory: ``voila("name.ipynb")`` starts Voila on a free port and waits until ready.
+    """Factory: ``voila("name.ipynb")`` (in notebooks/) or ``voila(absolute_path)`` starts
+    Voila on a free port and waits until it is ready.
 
     Every server started through it is stopped at teardown, pass or fail.
     """
     servers: list[app.Server] = []
     env = server_env(tmp_path / "jupyter")
 
-    def start(notebook: str) -> app.Server:
+    def start(notebook: str | Path) -> app.Server:
         log_path = LOG_DIR / f"voila-{request.node.name}-{len(servers)}.log"
         server = app.start_voila(
-            NOTEBOOKS_DIR / notebook,
+            notebook if Path(notebook).is_absolute() else NOTEBOOKS_DIR / notebook,
             port=free_port(),
             open_browser=False,
-            extra_args=["--Voila.token=", "--Voila.auto_token=False"],
+            # Tracebacks on the page, so a failing cell shows its error in the test report.
+            extra_args=["--Voila.token=", "--Voila.auto_token=False", "--show_tracebacks=True"],
             env=env,
             log_path=log_path,
         )
@@ -119,6 +121,19 @@ def voila(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def warm_engine() -> None:
+    """Compile the engine's kernels in this process before a notebook kernel needs them.
+
+    Kernels started by Voila or JupyterLab inherit this environment, so they load the same
+    numba cache instead of compiling while the browser waits (minutes on a cold 2-core
+    machine). The rest of the suite reuses the cache too.
+    """
+    import tlbwidgets as tw
+
+    tw.simulate(cpus=4, protocol=tw.PROTOCOLS[0], workload="uniform", seed=0)
 
 
 _LAB_SETTINGS = {

@@ -12,11 +12,14 @@ __all__ = [
     "CHART_TIMEOUT_MS",
     "LINE_PATH",
     "line_path_d",
+    "marks_snapshot",
     "move_slider",
     "open_in_lab_and_run_all",
     "save_screenshot",
+    "wait_for_figure_or_cell_error",
     "wait_for_line_change",
     "wait_for_lines",
+    "wait_for_marks_change",
 ]
 
 # First render in a fresh kernel (widget manager, bqplot bundle, cell execution) takes a few
@@ -87,3 +90,48 @@ def save_screenshot(page, directory: Path, name: str) -> Path:
     path = directory / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# Geometry and colour of every drawn mark in the figures on screen (axes and legends left out),
+# so "the chart changed" means the data drawn changed, not a relabelled axis.
+_MARKS_SNAPSHOT_JS = """() => [...document.querySelectorAll('.bqplot svg')]
+    .filter(svg => svg.getBoundingClientRect().width > 0)
+    .map(svg => [...svg.querySelectorAll('path, rect, circle, text')]
+        .filter(e => !e.closest('.axis') && !e.closest('.g_legend')
+                  && !e.classList.contains('plotarea_background')
+                  && !e.classList.contains('plotarea_events')
+                  && !e.classList.contains('mainheading'))
+        .map(e => [e.tagName, e.getAttribute('class'), e.getAttribute('d'), e.getAttribute('x'),
+                   e.getAttribute('y'), e.getAttribute('width'), e.getAttribute('height'),
+                   e.getAttribute('transform'), e.getAttribute('fill'), e.style.fill,
+                   e.tagName === 'text' ? e.textContent : ''].join('|'))
+        .join(';'))
+    .join('\\n')"""
+
+
+def marks_snapshot(page) -> str:
+    """A string that changes whenever any visible figure draws different data."""
+    return page.evaluate(_MARKS_SNAPSHOT_JS)
+
+
+def wait_for_marks_change(page, before: str, timeout_ms: int = CHART_TIMEOUT_MS) -> str:
+    """Wait until ``marks_snapshot`` differs from ``before``; return the new snapshot."""
+    page.wait_for_function(f"before => ({_MARKS_SNAPSHOT_JS})() !== before", arg=before,
+                           timeout=timeout_ms)
+    return marks_snapshot(page)
+
+
+def wait_for_figure_or_cell_error(page, timeout_ms: int = CHART_TIMEOUT_MS) -> None:
+    """Wait for the first bqplot figure; fail at once, with the message, if a cell errored.
+
+    Voila (run with ``--show_tracebacks=True``) and JupyterLab render a failed cell as an
+    error output instead of the widget, which would otherwise only surface as a timeout.
+    """
+    error_selector = ("[data-mime-type='application/vnd.jupyter.stderr'], "
+                      ".jp-OutputArea-output.jp-mod-error, .jp-RenderedText.jp-mod-error")
+    page.wait_for_function(
+        "sel => document.querySelector('.bqplot svg') !== null || document.querySelector(sel) !== null",
+        arg=error_selector, timeout=timeout_ms)
+    errors = page.locator(error_selector)
+    if errors.count() and page.locator(".bqplot svg").count() == 0:
+        raise AssertionError("a notebook cell failed:\n" + errors.first.inner_text()[-2000:])
