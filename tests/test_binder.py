@@ -9,6 +9,7 @@ binder/start then loads without compiling.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import stat
@@ -155,13 +156,10 @@ def _venv_env(venv: Path, home: Path) -> dict[str, str]:
     env["VIRTUAL_ENV"] = str(venv)
     env["PATH"] = os.pathsep.join([str(venv / "bin"), env.get("PATH", "")])
     env.pop("PYTHONPATH", None)
-    try:
-        import hatchling  # noqa: F401  (only probing whether the build backend is present)
-    except ImportError:
-        pass  # pip fetches the build backend from PyPI into an isolated build env
-    else:
-        # The backend is already installed: build without isolation, fully offline.
-        # (pip reads PIP_NO_BUILD_ISOLATION=0 as "--no-build-isolation".)
+    # hatchling builds the editable wheel; it needs `editables` for that. When both are
+    # installed, build without isolation, fully offline (pip reads PIP_NO_BUILD_ISOLATION=0
+    # as "--no-build-isolation"); otherwise pip fetches them from PyPI, as on Binder.
+    if all(importlib.util.find_spec(name) for name in ("hatchling", "editables")):
         env["PIP_NO_BUILD_ISOLATION"] = "0"
         env["PIP_NO_INDEX"] = "1"
     return env
