@@ -126,10 +126,11 @@ def test_bad_range_becomes_full_flush_with_warning():
     assert s["stale_windows"] == 0
 
 
-def _overflow_workload(unmaps):
+def _overflow_workload(unmaps, irq_off_cycles=10**7):
     """CPU 0 unmaps `unmaps` pages in a row while CPU 1 has interrupts off."""
     cpu, kind, vpn, pages, think = [], [], [], [], []
-    cpu.append(1); kind.append("irq_off"); vpn.append(0); pages.append(0); think.append(10**7)
+    cpu.append(1); kind.append("irq_off"); vpn.append(0); pages.append(0)
+    think.append(irq_off_cycles)
     for p in range(unmaps):
         cpu.append(0); kind.append("unmap"); vpn.append(p); pages.append(1); think.append(10)
     return tw.Workload.from_ops(cpu, kind, vpn, pages, think, cpus=2)
@@ -161,7 +162,8 @@ def test_timeout_gives_up_after_ack_timeout_spins_polls():
 
 
 def test_waiting_for_the_seed_timeout_is_one_event_not_ten_million():
-    r = tw.simulate(cpus=2, workload=_overflow_workload(1))  # seed: 10,000,000 spins
+    seed_wait = 10_000_000 * C.pause                       # seed: 10,000,000 spins
+    r = tw.simulate(cpus=2, workload=_overflow_workload(1, seed_wait + 10**6))
     s = r.summary()
     assert s["timeouts"] == 1
     assert r.shootdowns[0]["end"] - r.shootdowns[0]["start"] > 10_000_000 * C.pause
@@ -199,23 +201,27 @@ def test_irq_off_section_longer_than_timeout_produces_violation():
     assert seed["violations"] == 3
     fixed = tw.simulate(protocol="mailbox_fixed", **kw).summary()
     assert fixed["timeouts"] == 0 and fixed["violations"] == 0
-    assert fixed["transient_stale_hits"] == 3   # same touches, before the safe time
+    assert fixed["transient_stale_hits"] >= 3   # the same touches, before the safe time
 
 
 def test_shared_ack_flag_race_lets_an_initiator_return_early_and_a_violation_follows():
-    r = tw.simulate(cpus=4, sockets=2, protocol="mailbox", workload="ack_race")
+    r = tw.simulate(cpus=8, protocol="mailbox", workload="ack_race")
     s = r.summary()
-    assert s["violations"] >= 1
+    assert s["violations"] == 1 and s["timeouts"] == 0
     v = r.violations[0]
     sd = r.shootdowns[v["shootdown"]]
-    assert sd["initiator"] == 1            # initiator B's op was not performed yet
+    assert sd["initiator"] == 7            # initiator B, whose op was not performed yet
     assert v["time"] >= sd["safe"]
-    # the victim flushed B's page only after B had returned
+    # The victim acknowledged B only through the flag its handler for A set:
+    # B's op was pushed after that handler drained, and flushed after B returned.
     d = r.deliveries
-    late = d[(d["shootdown"] == sd["id"]) & (d["cpu"] == v["cpu"])]
-    assert late["flushed"][0] > sd["end"]
-    fixed = tw.simulate(cpus=4, sockets=2, protocol="mailbox_fixed", workload="ack_race")
-    assert fixed.summary()["violations"] == 0
+    mine = d[(d["shootdown"] == sd["id"]) & (d["cpu"] == v["cpu"])][0]
+    a_op = d[(d["shootdown"] == 0) & (d["cpu"] == v["cpu"])][0]
+    assert a_op["handler_start"] < mine["pushed"] < a_op["acked"]
+    assert mine["flushed"] > sd["end"]
+    fixed = tw.simulate(cpus=8, protocol="mailbox_fixed", workload="ack_race").summary()
+    assert fixed["violations"] == 0
+    assert fixed["transient_stale_hits"] >= 1   # the same read, before the safe time
 
 
 def test_two_initiators_spinning_with_interrupts_off():

@@ -193,9 +193,6 @@ def test_waiting_costs_one_reference_event_per_poll():
     _assert_agree(result, ref)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: mailbox_fixed gives up after "
-                   "ack_timeout_spins (api.simulate passes the option to the kernel "
-                   "for every protocol); DESIGN.md says it never gives up")
 def test_mailbox_fixed_never_gives_up():
     result = tw.simulate(cpus=3, protocol="mailbox_fixed", workload=_irq_off_violation(),
                          costs=ODD_COSTS, ack_timeout_spins=50)
@@ -217,9 +214,6 @@ def _change_during_flush_workload():
         cpus=2)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: perform_flush (engine/_shootdown.py) "
-                   "drops entries when the flush starts, stamping the future end; a PTE "
-                   "change during the flush then finds no entry and opens no window")
 def test_change_during_a_flush_opens_a_window():
     result, ref = _run_both(2, "mailbox", _change_during_flush_workload())
     assert ref["changes_during_flush"], "the scenario should change a page mid-flush"

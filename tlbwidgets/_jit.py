@@ -15,11 +15,6 @@ and nowhere else:
 
 import numba
 
-__all__ = ["jit", "jit_inline"]
+__all__ = ["jit"]
 
 jit = numba.njit(cache=True, nogil=True, error_model="python")
-
-# Small helpers on the hot path (heap, TLB lookup) are inlined into their
-# callers at numba IR level: passing the engine's state tuple to a
-# non-inlined call costs more than the helper's own work.
-jit_inline = numba.njit(cache=True, nogil=True, error_model="python", inline="always")

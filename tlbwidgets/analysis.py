@@ -430,6 +430,8 @@ def stepper_frames(events, shootdowns, windows, n_cpus, shootdown_id,
     mine_sorted = mine[order]
     first = int(np.flatnonzero(mine_sorted)[0])
     last = int(np.flatnonzero(mine_sorted)[-1])
+    # Events logged at the same instant as the last one belong to the stretch too.
+    last = int(np.searchsorted(ev_sorted["time"], ev_sorted["time"][last], side="right")) - 1
     stretch = ev_sorted[first:last + 1][:max_steps]
     before = ev_sorted[:first]
 

@@ -28,7 +28,7 @@ MACHINE_OPTIONS = {
     "vm_pages": 4096,              # pages of the shared address space
     "tlb_sets": 16,                # L1 dTLB: 16 sets x 4 ways = 64 entries
     "tlb_ways": 4,
-    "ack_timeout_spins": SEED_ACK_TIMEOUT_SPINS,  # None: never give up
+    "ack_timeout_spins": SEED_ACK_TIMEOUT_SPINS,  # mailbox only; None: never give up
     "wait_irqs_off": False,        # initiators dispatch and wait with interrupts off
     "offline": (),                 # CPUs that are not online (skipped, run nothing)
     "queue_slots": SEED_QUEUE_SLOTS,
@@ -159,7 +159,9 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     params[L.P_SETS] = opts["tlb_sets"]
     params[L.P_WAYS] = opts["tlb_ways"]
     spins = opts["ack_timeout_spins"]
-    params[L.P_TIMEOUT_SPINS] = -1 if spins is None else spins
+    # Only the seed gives up; its repair waits for as long as it takes.
+    gives_up = protocol == "mailbox" and spins is not None
+    params[L.P_TIMEOUT_SPINS] = spins if gives_up else -1
     params[L.P_MAX_EVENTS] = opts["max_events"]
     params[L.P_PROTO] = PROTO_IDS[protocol]
     params[L.P_WAIT_IRQS_OFF] = int(opts["wait_irqs_off"])

@@ -44,47 +44,52 @@ class Result:
             name for bit, name in ((1, "events"), (2, "deliveries"), (4, "stale_windows"),
                                    (8, "violations")) if k[L.K_TRUNC] & bit)
         nsd = int(k[L.K_NSD])
-        s = state
+        sd = state.sd[:nsd]
         self.shootdowns = _table(T.SHOOTDOWN_DTYPE, nsd, {
-            "id": np.arange(nsd), "initiator": s.sd_init, "start": s.sd_start,
-            "end": s.sd_end, "safe": s.sd_safe, "vpn": s.sd_vpn, "pages": s.sd_pages,
-            "kind": np.array(T.SD_KIND_NAMES)[s.sd_kind[:nsd]],
-            "op": np.array(T.OP_NAMES)[s.sd_op[:nsd]],
-            "targets": s.sd_targets, "ipis": s.sd_ipis, "timed_out": s.sd_timeouts,
-            "upgraded": s.sd_upgraded.astype(bool), "local_cycles": s.sd_local,
-            "dispatch_cycles": s.sd_dispatch, "ipi_cycles": s.sd_ipi,
-            "wait_cycles": s.sd_wait,
+            "id": np.arange(nsd), "initiator": sd[:, L.S_INIT], "start": sd[:, L.S_START],
+            "end": sd[:, L.S_END], "safe": sd[:, L.S_SAFE], "vpn": sd[:, L.S_VPN],
+            "pages": sd[:, L.S_PAGES],
+            "kind": np.array(T.SD_KIND_NAMES)[sd[:, L.S_KIND]],
+            "op": np.array(T.OP_NAMES)[sd[:, L.S_OP]],
+            "targets": sd[:, L.S_TARGETS], "ipis": sd[:, L.S_IPIS],
+            "timed_out": sd[:, L.S_TIMEOUTS], "upgraded": sd[:, L.S_UPGRADED].astype(bool),
+            "local_cycles": sd[:, L.S_LOCAL], "dispatch_cycles": sd[:, L.S_DISPATCH],
+            "ipi_cycles": sd[:, L.S_IPI], "wait_cycles": sd[:, L.S_WAIT],
         })
-        nd = int(k[L.K_NDELIV])
-        self.deliveries = _table(T.DELIVERY_DTYPE, nd, {
-            "shootdown": s.dv_sd, "cpu": s.dv_cpu, "pushed": s.dv_pushed,
-            "ipi_sent": s.dv_ipi, "handler_start": s.dv_handler,
-            "flushed": s.dv_flushed, "acked": s.dv_acked,
+        dv = state.dv[:int(k[L.K_NDELIV])]
+        self.deliveries = _table(T.DELIVERY_DTYPE, len(dv), {
+            "shootdown": dv[:, L.DV_SD], "cpu": dv[:, L.DV_CPU],
+            "pushed": dv[:, L.DV_PUSHED], "ipi_sent": dv[:, L.DV_IPI],
+            "handler_start": dv[:, L.DV_HANDLER], "flushed": dv[:, L.DV_FLUSHED],
+            "acked": dv[:, L.DV_ACKED],
         })
-        nw = int(k[L.K_NWIN])
-        self.stale_windows = _table(T.WINDOW_DTYPE, nw, {
-            "shootdown": s.wn_sd, "cpu": s.wn_cpu, "vpn": s.wn_vpn,
-            "start": s.wn_start, "end": s.wn_end,
+        wn = state.wn[:int(k[L.K_NWIN])]
+        self.stale_windows = _table(T.WINDOW_DTYPE, len(wn), {
+            "shootdown": wn[:, L.WN_SD], "cpu": wn[:, L.WN_CPU], "vpn": wn[:, L.WN_VPN],
+            "start": wn[:, L.WN_START], "end": wn[:, L.WN_END],
         })
-        nv = int(k[L.K_NVIOL])
-        self.violations = _table(T.VIOLATION_DTYPE, nv, {
-            "time": s.vi_time, "cpu": s.vi_cpu, "vpn": s.vi_vpn, "shootdown": s.vi_sd,
+        vi = state.vi[:int(k[L.K_NVIOL])]
+        self.violations = _table(T.VIOLATION_DTYPE, len(vi), {
+            "time": vi[:, L.VI_TIME], "cpu": vi[:, L.VI_CPU], "vpn": vi[:, L.VI_VPN],
+            "shootdown": vi[:, L.VI_SD],
         })
         n = int(machine.params[L.P_NCPU])
-        cyc, cnt = s.cpu_cycles, s.cpu_counts
+        cyc = state.cpu[:, L.CYC:L.CYC + 7]
+        cnt = state.cpu[:, L.CNT:L.CNT + 8]
         self.cpu_stats = _table(T.CPU_STATS_DTYPE, n, {
-            "cpu": np.arange(n), "socket": machine.socket,
+            "cpu": np.arange(n), "socket": machine.topo[:, L.T_SOCKET],
             "user": cyc[:, T.ST_USER], "handler": cyc[:, T.ST_HANDLER],
             "wait": cyc[:, T.ST_WAIT], "kernel": cyc[:, T.ST_KERNEL],
             "irq_off": cyc[:, T.ST_IRQ_OFF], "idle": cyc[:, T.ST_IDLE],
-            "accesses": cnt[:, 0], "tlb_hits": cnt[:, 1], "tlb_misses": cnt[:, 2],
-            "full_flushes": cnt[:, 3], "stale_hits": cnt[:, 4], "violations": cnt[:, 5],
-            "ipis_received": cnt[:, 6],
+            "accesses": cnt[:, L.CNT_ACCESSES], "tlb_hits": cnt[:, L.CNT_HITS],
+            "tlb_misses": cnt[:, L.CNT_MISSES], "full_flushes": cnt[:, L.CNT_FULL_FLUSHES],
+            "stale_hits": cnt[:, L.CNT_STALE_HITS], "violations": cnt[:, L.CNT_VIOLATIONS],
+            "ipis_received": cnt[:, L.CNT_IPIS],
         })
-        ne = int(k[L.K_NEV])
-        self.events = _table(T.EVENT_DTYPE, ne, {
-            "time": s.ev_time, "cpu": s.ev_cpu, "kind": s.ev_kind, "other": s.ev_other,
-            "shootdown": s.ev_sd, "arg": s.ev_arg,
+        ev = state.ev[:int(k[L.K_NEV])]
+        self.events = _table(T.EVENT_DTYPE, len(ev), {
+            "time": ev[:, L.E_TIME], "cpu": ev[:, L.E_CPU], "kind": ev[:, L.E_KIND],
+            "other": ev[:, L.E_OTHER], "shootdown": ev[:, L.E_SD], "arg": ev[:, L.E_ARG],
         })
 
     # -- derived -------------------------------------------------------------------

@@ -27,9 +27,11 @@ __all__ = [
 # pages again, so the lesson's "after" accesses are clean.
 SINGLE_QUIET_CYCLES = 5_000_000
 
-# Timings of the ack_race scenario, found by scanning offsets on the default
-# preset with 4 CPUs on 2 sockets (tests/test_mailbox_seed.py re-checks them).
-ACK_RACE_DEFAULTS = {"offset_cycles": 1_000, "victim_touch_cycles": 10_000}
+# Timings of the ack_race scenario, found by scanning offset_cycles (steps of
+# 25) and victim_section_cycles (steps of 100) on the default preset with 8
+# CPUs on one socket: the race shows for offsets 4000..4175 with sections
+# starting 3900..4000.  tests/test_mailbox_seed.py re-checks them.
+ACK_RACE_DEFAULTS = {"offset_cycles": 4_075, "victim_section_cycles": 3_950, "a_cpu": 0}
 
 
 def _check_int(name, value, lo, hi=None, what="an integer"):
@@ -403,10 +405,11 @@ def _build_irq_off(cpus, rng, vm_pages, unmaps, irq_off_cpus, irq_off_cycles,
     off = [c for c in range(cpus) if c != initiator][:n_off]
     per_cpu = []
     round_cycles = gap_cycles
+    round_pages = rng.integers(0, ws, size=unmaps)  # one page per round, for all CPUs
     for c in range(cpus):
         kinds, vpns, npages, thinks = [], [], [], []
         for r in range(unmaps):
-            page = int(rng.integers(0, ws))
+            page = int(round_pages[r])
             # every CPU touches the page that this round will unmap
             kinds.append(OP_ACCESS)
             vpns.append(page)
@@ -459,49 +462,70 @@ def irq_off(unmaps=10, irq_off_cpus=1, irq_off_cycles=100_000, working_set_pages
         initiator=initiator, gap_cycles=gap_cycles), _build_irq_off)
 
 
-def _build_ack_race(cpus, rng, vm_pages, offset_cycles, victim_touch_cycles):
+def _build_ack_race(cpus, rng, vm_pages, offset_cycles, victim_section_cycles,
+                    section_cycles, a_cpu, b_cpu):
     if cpus < 3:
         raise ValueError(f"ack_race needs at least 3 CPUs (two initiators and a victim), "
                          f"got cpus={cpus}")
+    b_cpu = cpus - 1 if b_cpu is None else b_cpu
+    if a_cpu >= cpus or b_cpu >= cpus or a_cpu == b_cpu:
+        raise ValueError(f"a_cpu={a_cpu} and b_cpu={b_cpu} must be two different CPUs "
+                         f"in 0..{cpus - 1}")
     page_a, page_b = 1, 2
-    per_cpu = []
     warm = 1_000
+    per_cpu = []
     for c in range(cpus):
         kinds = [OP_ACCESS, OP_ACCESS]
         vpns = [page_a, page_b]
         npages = [1, 1]
-        if c == 0:      # initiator A
+        if c == a_cpu:      # initiator A
             thinks = [10, warm]
             kinds.append(OP_UNMAP); vpns.append(page_a); npages.append(1); thinks.append(10)
-        elif c == 1:    # initiator B, a little later
+        elif c == b_cpu:    # initiator B, a little later
             thinks = [10, warm + offset_cycles]
             kinds.append(OP_UNMAP); vpns.append(page_b); npages.append(1); thinks.append(10)
-        else:           # victims: touch page B again soon after the race
-            thinks = [10, warm + victim_touch_cycles]
-            kinds.append(OP_ACCESS); vpns.append(page_b); npages.append(1); thinks.append(10)
+        else:           # victims 1..cpus-2: an interrupts-off section that reads page B
+            thinks = [10, warm + victim_section_cycles]
+            kinds.append(OP_IRQ_OFF); vpns.append(page_b); npages.append(1)
+            thinks.append(section_cycles)
         per_cpu.append((kinds, vpns, npages, thinks))
     return _csr(per_cpu)
 
 
-def ack_race(offset_cycles=None, victim_touch_cycles=None):
+def ack_race(offset_cycles=None, victim_section_cycles=None, section_cycles=20_000,
+             a_cpu=None, b_cpu=None):
     """The seed's shared-ACK-flag race, deterministic.
 
-    CPU 0 unmaps page 1; CPU 1 unmaps page 2 ``offset_cycles`` later, so its
-    push reaches the victims (CPUs 2..) while their handler for CPU 0's op is
-    past its drain: the handler's ``ack = true`` then releases CPU 1 before
-    CPU 1's op was performed.  The victims touch page 2 again
-    ``victim_touch_cycles`` after warming up -- after CPU 1 returned, before
-    its IPI was handled.  Defaults are tuned for the default preset on 2
-    sockets (see docs/model.md); other presets may need other offsets.
+    CPU 0 (A) unmaps page 1; the last CPU (B) unmaps page 2 ``offset_cycles``
+    later, so B's push reaches a victim (CPUs 1..cpus-2) while the victim's handler
+    for A's op is past its drain: the handler's ``ack = true`` then releases
+    B before B's op was performed there.  Right after that handler the
+    victim enters an interrupts-off section of ``section_cycles`` (starting
+    ``victim_section_cycles`` after warm-up) that reads page 2 at its end;
+    B's IPI waits for the section, B has already returned, and the read goes
+    through the stale translation: a violation.  ``mailbox_fixed`` makes B
+    wait for the victim's own performance of its op, so the same read comes
+    before the safe time.  B is the last CPU, so A's IPI reaches it last
+    and B can push before being interrupted.  Defaults are tuned for the
+    default preset with 8 CPUs on one socket; other machines need other
+    timings (scan ``offset_cycles`` and ``victim_section_cycles``).
     """
     if offset_cycles is None:
         offset_cycles = ACK_RACE_DEFAULTS["offset_cycles"]
-    if victim_touch_cycles is None:
-        victim_touch_cycles = ACK_RACE_DEFAULTS["victim_touch_cycles"]
+    if victim_section_cycles is None:
+        victim_section_cycles = ACK_RACE_DEFAULTS["victim_section_cycles"]
     offset_cycles = _check_int("offset_cycles", offset_cycles, 0)
-    victim_touch_cycles = _check_int("victim_touch_cycles", victim_touch_cycles, 0)
+    victim_section_cycles = _check_int("victim_section_cycles", victim_section_cycles, 0)
+    section_cycles = _check_int("section_cycles", section_cycles, 1)
+    if a_cpu is None:
+        a_cpu = ACK_RACE_DEFAULTS["a_cpu"]
+    a_cpu = _check_int("a_cpu", a_cpu, 0, 1023)
+    if b_cpu is not None:
+        b_cpu = _check_int("b_cpu", b_cpu, 0, 1023)
     return Workload("ack_race", dict(offset_cycles=offset_cycles,
-                                     victim_touch_cycles=victim_touch_cycles),
+                                     victim_section_cycles=victim_section_cycles,
+                                     section_cycles=section_cycles, a_cpu=a_cpu,
+                                     b_cpu=b_cpu),
                     _build_ack_race)
 
 

@@ -16,6 +16,7 @@ from .._tables import (
     ST_IRQ_OFF, ST_KERNEL, ST_DONE, ST_IDLE,
     OUTCOME_COMPLETED, OUTCOME_DEADLOCK, OUTCOME_EVENT_LIMIT,
 )
+from ._borrow import borrow_state, borrow_machine
 from ._cpu import (
     set_mode, schedule_cpu, catch_up, user_bound, try_take_irq, ipi_arrive,
 )
@@ -23,85 +24,86 @@ from ._heap import heap_pop, heap_top_time
 from ._layout import (
     P_NCPU, P_MAX_EVENTS, P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED,
     K_EVENTS, K_HEAP_N, K_NOW, K_OUTCOME, K_LAST_TIME,
-    EK_CPU, EK_IPI, EK_IRQ, EK_ACK,
+    EK_CPU, EK_IPI, EK_IRQ, EK_ACK, O_KIND, O_VPN, O_PAGES, O_THINK, T_ONLINE,
+    MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD,
 )
-from ._tlb import tlb_access
 from ._mailbox import (
     mailbox_initiate, mailbox_initiator_step, mailbox_handler_step,
     mailbox_ack_store,
 )
+from ._tlb import tlb_access
 
 __all__ = ["run"]
 
 
 @jit
-def _initiate(s, m, cpu, t, op):
+def _initiate(s, m, c, t, op):
     """Start the protocol's shootdown for op at t."""
     proto = m.params[P_PROTO]
     if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
-        nt = mailbox_initiate(s, m, cpu, t, op)
-        s.busy_until[cpu] = nt
-        if nt < heap_top_time(s):
-            mailbox_initiator_step(s, m, cpu, nt)
+        nt = mailbox_initiate(s, m, c, t, op)
+        s.cpu[c, BUSY] = nt
+        if nt < heap_top_time(s.hp, s.counters):
+            mailbox_initiator_step(s, m, c, nt)
         else:
-            schedule_cpu(s, cpu, nt)
+            schedule_cpu(s, c, nt)
 
 
 @jit
-def _initiator_step(s, m, cpu, t):
+def _initiator_step(s, m, c, t):
     proto = m.params[P_PROTO]
     if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
-        mailbox_initiator_step(s, m, cpu, t)
+        mailbox_initiator_step(s, m, c, t)
 
 
 @jit
-def _handler_step(s, m, cpu, t):
+def _handler_step(s, m, c, t):
     proto = m.params[P_PROTO]
     if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
-        mailbox_handler_step(s, m, cpu, t)
+        mailbox_handler_step(s, m, c, t)
 
 
 @jit
-def _store(s, m, cpu, t):
+def _store(s, m, c, t):
     proto = m.params[P_PROTO]
     if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
-        mailbox_ack_store(s, m, cpu, t)
+        mailbox_ack_store(s, m, c, t)
 
 
 @jit
-def _user_step(s, m, cpu, t):
+def _user_step(s, m, c, t):
     """The user CPU's own step: run accesses up to the next pending event,
     then start its next non-access op if that op comes first."""
-    horizon = heap_top_time(s)
-    catch_up(s, m, cpu, horizon)
-    i = s.op_idx[cpu]
-    start = s.next_op_time[cpu]
+    horizon = heap_top_time(s.hp, s.counters)
+    catch_up(s, m, c, horizon)
+    i = s.cpu[c, OP_IDX]
+    start = s.cpu[c, NEXT_OP]
     # Ties: a CPU whose op starts exactly at the horizon goes first (it was
     # popped first); yielding instead could ping-pong forever between CPUs.
-    if i >= m.op_start[cpu + 1]:
+    if i >= m.op_start[c + 1]:
         if start <= horizon:
-            set_mode(s, cpu, ST_DONE, start)
+            set_mode(s, c, ST_DONE, start)
         else:
-            schedule_cpu(s, cpu, start)
+            schedule_cpu(s, c, start)
         return
-    kind = m.op_kind[i]
-    if start > horizon or (kind == OP_ACCESS and start == horizon):
-        schedule_cpu(s, cpu, user_bound(s, m, cpu) if kind == OP_ACCESS else start)
+    kind = m.ops[i, O_KIND]
+    if kind == OP_ACCESS:
+        # catch_up stopped at the horizon: sleep until the next bound
+        schedule_cpu(s, c, user_bound(s, m, c))
+        return
+    if start > horizon:
+        schedule_cpu(s, c, start)
         return
     if kind == OP_UNMAP or kind == OP_PROTECT:
-        _initiate(s, m, cpu, start, i)
-    elif kind == OP_IRQ_OFF:
-        set_mode(s, cpu, ST_IRQ_OFF, start)
-        s.span_end[cpu] = start + m.op_think[i]
-        schedule_cpu(s, cpu, s.span_end[cpu])
-    elif kind == OP_IDLE:
-        set_mode(s, cpu, ST_IDLE, start)
-        s.span_end[cpu] = start + m.op_think[i]
-        schedule_cpu(s, cpu, s.span_end[cpu])
+        _initiate(s, m, c, start, i)
+    elif kind == OP_IRQ_OFF or kind == OP_IDLE:
+        set_mode(s, c, ST_IRQ_OFF if kind == OP_IRQ_OFF else ST_IDLE, start)
+        s.cpu[c, SPAN_END] = start + m.ops[i, O_THINK]
+        schedule_cpu(s, c, s.cpu[c, SPAN_END])
 
 
 @jit
-def _span_end(s, m, cpu, t):
+def _span_end(s, m, c, t):
     """An IRQ_OFF or IDLE op ends at t: back to the op stream; interrupts
     that waited are taken now.
 
@@ -109,79 +111,82 @@ def _span_end(s, m, cpu, t):
     the section, interrupts still off (a spinlock-held copy from a user
     buffer); the touches are stamped at the section's end.  An IRQ_OFF op
     directly followed by another continues one interrupts-off section."""
-    i = s.op_idx[cpu]
-    irq_off = s.mode[cpu] == ST_IRQ_OFF
+    cpu = s.cpu
+    i = cpu[c, OP_IDX]
+    irq_off = cpu[c, MODE] == ST_IRQ_OFF
     if irq_off:
-        for v in range(m.op_vpn[i], m.op_vpn[i] + m.op_pages[i]):
-            tlb_access(s, m, cpu, v, t)
-    s.op_idx[cpu] = i + 1
-    s.next_op_time[cpu] = t
-    s.busy_until[cpu] = t
-    if irq_off and i + 1 < m.op_start[cpu + 1] and m.op_kind[i + 1] == OP_IRQ_OFF:
-        s.span_end[cpu] = t + m.op_think[i + 1]
-        schedule_cpu(s, cpu, s.span_end[cpu])
+        for v in range(m.ops[i, O_VPN], m.ops[i, O_VPN] + m.ops[i, O_PAGES]):
+            tlb_access(s, m, c, v, t)
+    cpu[c, OP_IDX] = i + 1
+    cpu[c, NEXT_OP] = t
+    cpu[c, BUSY] = t
+    if irq_off and i + 1 < m.op_start[c + 1] and m.ops[i + 1, O_KIND] == OP_IRQ_OFF:
+        cpu[c, SPAN_END] = t + m.ops[i + 1, O_THINK]
+        schedule_cpu(s, c, cpu[c, SPAN_END])
         return
-    set_mode(s, cpu, ST_USER, t)
-    schedule_cpu(s, cpu, user_bound(s, m, cpu))
-    try_take_irq(s, m, cpu, t)
+    set_mode(s, c, ST_USER, t)
+    schedule_cpu(s, c, user_bound(s, m, c))
+    try_take_irq(s, m, c, t)
 
 
 @jit
 def _start(s, m):
-    n = m.params[P_NCPU]
-    for cpu in range(n):
-        if m.online[cpu] == 0 or m.op_start[cpu] == m.op_start[cpu + 1]:
-            s.mode[cpu] = ST_DONE
+    for c in range(m.params[P_NCPU]):
+        if m.topo[c, T_ONLINE] == 0 or m.op_start[c] == m.op_start[c + 1]:
+            s.cpu[c, MODE] = ST_DONE
         else:
-            s.mode[cpu] = ST_USER
-            schedule_cpu(s, cpu, user_bound(s, m, cpu))
+            s.cpu[c, MODE] = ST_USER
+            schedule_cpu(s, c, user_bound(s, m, c))
 
 
 @jit
-def run(s, m):
-    """Play the whole simulation; see the module docstring for guarantees."""
-    c = s.counters
+def _dispatch(s, m, t, kind, c, arg):
+    if kind == EK_CPU:
+        mode = s.cpu[c, MODE]
+        if mode == ST_USER:
+            _user_step(s, m, c, t)
+        elif mode == ST_KERNEL or mode == ST_WAIT:
+            _initiator_step(s, m, c, t)
+        elif mode == ST_HANDLER:
+            _handler_step(s, m, c, t)
+        elif mode == ST_IRQ_OFF or mode == ST_IDLE:
+            _span_end(s, m, c, t)
+    elif kind == EK_IPI:
+        ipi_arrive(s, m, c, arg, t)
+    elif kind == EK_IRQ:
+        try_take_irq(s, m, c, t)
+    elif kind == EK_ACK:
+        _store(s, m, c, t)
+
+
+@jit
+def run(state, machine):
+    """Play the whole simulation in place; see the module docstring."""
+    # The caller owns every array for the whole run: work on borrowed views
+    # (no reference counting on each call; see _borrow).
+    s = borrow_state(state)
+    m = borrow_machine(machine)
+    k = s.counters
     _start(s, m)
     max_events = m.params[P_MAX_EVENTS]
     outcome = OUTCOME_COMPLETED
-    while c[K_HEAP_N] > 0:
-        if c[K_EVENTS] >= max_events:
+    while k[K_HEAP_N] > 0:
+        if k[K_EVENTS] >= max_events:
             outcome = OUTCOME_EVENT_LIMIT
             break
-        t, kind, cpu, arg = heap_pop(s)
-        if kind == EK_CPU:
-            c[K_EVENTS] += 1
-            c[K_NOW] = t
-            mode = s.mode[cpu]
-            if mode == ST_USER:
-                _user_step(s, m, cpu, t)
-            elif mode == ST_KERNEL or mode == ST_WAIT:
-                _initiator_step(s, m, cpu, t)
-            elif mode == ST_HANDLER:
-                _handler_step(s, m, cpu, t)
-            elif mode == ST_IRQ_OFF or mode == ST_IDLE:
-                _span_end(s, m, cpu, t)
-        elif kind == EK_IPI:
-            c[K_EVENTS] += 1
-            c[K_NOW] = t
-            ipi_arrive(s, m, cpu, arg, t)
-        elif kind == EK_IRQ:
-            c[K_EVENTS] += 1
-            c[K_NOW] = t
-            try_take_irq(s, m, cpu, t)
-        elif kind == EK_ACK:
-            c[K_EVENTS] += 1
-            c[K_NOW] = t
-            _store(s, m, cpu, t)
-        if t > c[K_LAST_TIME]:
-            c[K_LAST_TIME] = t
+        t, kind, c, arg = heap_pop(s.hp, s.cpu, k)
+        k[K_EVENTS] += 1
+        k[K_NOW] = t
+        _dispatch(s, m, t, kind, c, arg)
+        if t > k[K_LAST_TIME]:
+            k[K_LAST_TIME] = t
     if outcome == OUTCOME_COMPLETED:
-        for cpu in range(m.params[P_NCPU]):
-            if s.mode[cpu] != ST_DONE or s.in_sd[cpu] >= 0:
+        for c in range(m.params[P_NCPU]):
+            if s.cpu[c, MODE] != ST_DONE or s.cpu[c, IN_SD] >= 0:
                 outcome = OUTCOME_DEADLOCK
                 break
     # Charge every CPU's time up to the end of the run to its last mode.
-    end = c[K_LAST_TIME]
-    for cpu in range(m.params[P_NCPU]):
-        set_mode(s, cpu, s.mode[cpu], end)
-    c[K_OUTCOME] = outcome
+    end = k[K_LAST_TIME]
+    for c in range(m.params[P_NCPU]):
+        set_mode(s, c, s.cpu[c, MODE], end)
+    k[K_OUTCOME] = outcome

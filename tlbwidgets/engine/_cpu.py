@@ -10,17 +10,19 @@ or when its next non-access op may start; a run of accesses costs no events.
 
 from .._jit import jit
 from .._tables import (
-    OP_ACCESS, ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_KERNEL, ST_DONE,
-    ST_IDLE, EV_STATE, EV_IPI_ARRIVE, EV_IPI_TAKE,
+    OP_ACCESS, ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_KERNEL, ST_IDLE,
+    EV_STATE, EV_IPI_ARRIVE, EV_IPI_TAKE,
 )
 from ._heap import heap_set, heap_cancel
 from ._layout import (
-    P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY,
-    K_LAST_TIME, K_COALESCED, K_HANDLER_CYCLES,
-    EK_CPU, EK_IRQ, PRIO_CPU, PRIO_IRQ,
+    P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY, C_TLB_HIT, C_PAGE_WALK, O_KIND, O_VPN, O_THINK, O_AHEAD,
+    K_LAST_TIME, K_COALESCED, K_HANDLER_CYCLES, EK_CPU, EK_IRQ, PRIO_CPU, PRIO_IRQ,
+    MODE, MODE_SINCE, SAVED_MODE, SUSPEND_T, OP_IDX, NEXT_OP, BUSY, SPAN_END,
+    IPI_PENDING, IN_POLL0, IN_DEADLINE, H_PHASE, H_T0, WAITING_ON, W_HEAD, W_NEXT,
+    W_PREV, CYC, CNT, CNT_IPIS,
 )
 from ._log import log_event
-from ._tlb import tlb_access, CNT_IPIS
+from ._tlb import tlb_lookup, stale_use
 
 __all__ = [
     "set_mode", "schedule_cpu", "catch_up", "sync_all_users", "user_bound",
@@ -30,181 +32,194 @@ __all__ = [
 
 
 @jit
-def set_mode(s, cpu, mode, t):
-    """Switch CPU to ``mode`` at t, charging the time since the last switch
+def set_mode(s, c, mode, t):
+    """Switch CPU c to ``mode`` at t, charging the time since the last switch
     to the old mode."""
-    old = s.mode[cpu]
-    if t > s.mode_since[cpu]:
-        s.cpu_cycles[cpu, old] += t - s.mode_since[cpu]
+    cpu = s.cpu
+    old = cpu[c, MODE]
+    since = cpu[c, MODE_SINCE]
+    if t > since:
+        cpu[c, CYC + old] += t - since
         if old == ST_HANDLER:
-            s.counters[K_HANDLER_CYCLES] += t - s.mode_since[cpu]
-        s.mode_since[cpu] = t
+            s.counters[K_HANDLER_CYCLES] += t - since
+        cpu[c, MODE_SINCE] = t
     if old != mode:
-        s.mode[cpu] = mode
-        log_event(s, t, cpu, EV_STATE, -1, -1, mode)
+        cpu[c, MODE] = mode
+        log_event(s.ev, s.counters, t, c, EV_STATE, -1, -1, mode)
     if t > s.counters[K_LAST_TIME]:
         s.counters[K_LAST_TIME] = t
 
 
 @jit
-def schedule_cpu(s, cpu, t):
-    """(Re)schedule the CPU's own next step at t; any earlier pending step of
-    this CPU is superseded."""
-    heap_set(s, t, PRIO_CPU, EK_CPU, cpu)
+def schedule_cpu(s, c, t):
+    """(Re)schedule CPU c's own next step at t, replacing a pending one."""
+    heap_set(s.hp, s.cpu, s.counters, t, PRIO_CPU, EK_CPU, c)
 
 
 @jit
-def catch_up(s, m, cpu, t):
+def catch_up(s, m, c, t):
     """Run the user CPU's accesses that start before t (none if not in user
     mode).  Stops at the first non-access op: those are events."""
-    if s.mode[cpu] != ST_USER:
+    cpu = s.cpu
+    if cpu[c, MODE] != ST_USER:
         return
-    end = m.op_start[cpu + 1]
-    i = s.op_idx[cpu]
-    now = s.next_op_time[cpu]
-    busy = s.busy_until[cpu]
-    while i < end and now < t and m.op_kind[i] == OP_ACCESS:
-        cost = tlb_access(s, m, cpu, m.op_vpn[i], now)
+    end = m.op_start[c + 1]
+    i = cpu[c, OP_IDX]
+    now = cpu[c, NEXT_OP]
+    busy = cpu[c, BUSY]
+    ops = m.ops
+    tlb, pte, k, sd, wn = s.tlb, s.pte, s.counters, s.sd, s.wn
+    hit, walk = m.costs[C_TLB_HIT], m.costs[C_PAGE_WALK]
+    while i < end and now < t and ops[i, O_KIND] == OP_ACCESS:
+        vpn = ops[i, O_VPN]
+        cost, stale_way = tlb_lookup(tlb, pte, cpu, k, sd, wn, hit, walk, c, vpn, now)
+        if stale_way >= 0:
+            stale_use(s, c, vpn, stale_way, now)
         busy = now + cost
-        now = busy + m.op_think[i]
+        now = busy + ops[i, O_THINK]
         i += 1
-    s.op_idx[cpu] = i
-    s.next_op_time[cpu] = now
-    s.busy_until[cpu] = busy
+    cpu[c, OP_IDX] = i
+    cpu[c, NEXT_OP] = now
+    cpu[c, BUSY] = busy
 
 
 @jit
 def sync_all_users(s, m, t):
     """Bring every user CPU up to t before a change that its accesses could
     observe (a PTE version or a safe version)."""
-    for cpu in range(m.params[P_NCPU]):
-        if s.mode[cpu] == ST_USER:
-            catch_up(s, m, cpu, t)
+    for c in range(m.params[P_NCPU]):
+        if s.cpu[c, MODE] == ST_USER:
+            catch_up(s, m, c, t)
 
 
 @jit
-def user_bound(s, m, cpu):
+def user_bound(s, m, c):
     """Earliest instant at which the user CPU's next non-access op (or its
-    end of stream) could start: the time of its next CPU step."""
-    i = s.op_idx[cpu]
-    if i >= m.op_start[cpu + 1]:
-        return s.next_op_time[cpu]
-    return s.next_op_time[cpu] + m.op_min_ahead[i]
+    end of stream) could start: the time of its next step."""
+    i = s.cpu[c, OP_IDX]
+    if i >= m.op_start[c + 1]:
+        return s.cpu[c, NEXT_OP]
+    return s.cpu[c, NEXT_OP] + m.ops[i, O_AHEAD]
 
 
 @jit
-def irqs_enabled(s, m, cpu):
-    mode = s.mode[cpu]
+def irqs_enabled(s, m, c):
+    mode = s.cpu[c, MODE]
     if mode == ST_HANDLER or mode == ST_IRQ_OFF:
         return False
-    if mode == ST_KERNEL or mode == ST_WAIT:
-        if m.params[P_WAIT_IRQS_OFF] != 0:
-            return False
+    if (mode == ST_KERNEL or mode == ST_WAIT) and m.params[P_WAIT_IRQS_OFF] != 0:
+        return False
     return True
 
 
 @jit
-def wait_register(s, cpu, target):
-    """Put cpu on target's list of ACK pollers."""
-    s.waiting_on[cpu] = target
-    head = s.w_head[target]
-    s.w_prev[cpu] = -1
-    s.w_next[cpu] = head
+def wait_register(s, c, target):
+    """Put c on target's list of ACK pollers."""
+    cpu = s.cpu
+    cpu[c, WAITING_ON] = target
+    head = cpu[target, W_HEAD]
+    cpu[c, W_PREV] = -1
+    cpu[c, W_NEXT] = head
     if head >= 0:
-        s.w_prev[head] = cpu
-    s.w_head[target] = cpu
+        cpu[head, W_PREV] = c
+    cpu[target, W_HEAD] = c
 
 
 @jit
-def wait_unregister(s, cpu):
-    target = s.waiting_on[cpu]
+def wait_unregister(s, c):
+    cpu = s.cpu
+    target = cpu[c, WAITING_ON]
     if target < 0:
         return
-    prv = s.w_prev[cpu]
-    nxt = s.w_next[cpu]
+    prv = cpu[c, W_PREV]
+    nxt = cpu[c, W_NEXT]
     if prv >= 0:
-        s.w_next[prv] = nxt
+        cpu[prv, W_NEXT] = nxt
     else:
-        s.w_head[target] = nxt
+        cpu[target, W_HEAD] = nxt
     if nxt >= 0:
-        s.w_prev[nxt] = prv
-    s.w_next[cpu] = -1
-    s.w_prev[cpu] = -1
-    s.waiting_on[cpu] = -1
+        cpu[nxt, W_PREV] = prv
+    cpu[c, W_NEXT] = -1
+    cpu[c, W_PREV] = -1
+    cpu[c, WAITING_ON] = -1
 
 
 @jit
-def take_irq(s, m, cpu, t):
+def take_irq(s, m, c, t):
     """Enter the interrupt handler at t: the interrupted activity is frozen
-    (its pending step superseded) and resumes, shifted by the handler's
+    (its pending step cancelled) and resumes, shifted by the handler's
     duration, at ``handler_exit``."""
-    s.ipi_pending[cpu] = 0
-    s.saved_mode[cpu] = s.mode[cpu]
-    s.suspend_t[cpu] = t
-    heap_cancel(s, EK_CPU, cpu)
-    if s.mode[cpu] == ST_WAIT:
-        wait_unregister(s, cpu)
-    set_mode(s, cpu, ST_HANDLER, t)
-    s.h_phase[cpu] = 0
-    s.h_t0[cpu] = t
-    log_event(s, t, cpu, EV_IPI_TAKE, -1, -1, 0)
-    schedule_cpu(s, cpu, t + m.costs[C_IRQ_ENTRY])
+    cpu = s.cpu
+    cpu[c, IPI_PENDING] = 0
+    cpu[c, SAVED_MODE] = cpu[c, MODE]
+    cpu[c, SUSPEND_T] = t
+    heap_cancel(s.hp, cpu, s.counters, EK_CPU, c)
+    if cpu[c, MODE] == ST_WAIT:
+        wait_unregister(s, c)
+    set_mode(s, c, ST_HANDLER, t)
+    cpu[c, H_PHASE] = 0
+    cpu[c, H_T0] = t
+    log_event(s.ev, s.counters, t, c, EV_IPI_TAKE, -1, -1, 0)
+    schedule_cpu(s, c, t + m.costs[C_IRQ_ENTRY])
 
 
 @jit
-def try_take_irq(s, m, cpu, t):
-    """If an IPI is pending and the CPU may take it, take it now or schedule
+def try_take_irq(s, m, c, t):
+    """If an IPI is pending and CPU c may take it, take it now or schedule
     the instant it will be taken (after the access in flight)."""
-    if s.ipi_pending[cpu] == 0 or not irqs_enabled(s, m, cpu):
+    cpu = s.cpu
+    if cpu[c, IPI_PENDING] == 0 or not irqs_enabled(s, m, c):
         return
-    mode = s.mode[cpu]
+    mode = cpu[c, MODE]
     take = t
     if mode == ST_USER:
-        catch_up(s, m, cpu, t)
-        if s.busy_until[cpu] > t:
-            take = s.busy_until[cpu]
+        catch_up(s, m, c, t)
+        if cpu[c, BUSY] > t:
+            take = cpu[c, BUSY]
     elif mode == ST_KERNEL:
-        if s.busy_until[cpu] > t:
+        if cpu[c, BUSY] > t:
             return  # the step boundary will take it
     if take > t:
-        heap_set(s, take, PRIO_IRQ, EK_IRQ, cpu)
+        heap_set(s.hp, cpu, s.counters, take, PRIO_IRQ, EK_IRQ, c)
     else:
-        take_irq(s, m, cpu, t)
+        take_irq(s, m, c, t)
 
 
 @jit
-def ipi_arrive(s, m, cpu, sender, t):
-    """An IPI from sender reaches cpu at t.  One pending bit per vector: an
-    IPI arriving while one is pending is merged into it (APIC IRR)."""
-    s.cpu_counts[cpu, CNT_IPIS] += 1
-    if s.ipi_pending[cpu] != 0:
+def ipi_arrive(s, m, c, sender, t):
+    """An IPI from sender reaches c at t.  One pending bit per vector: an IPI
+    arriving while one is pending is merged into it (APIC IRR)."""
+    cpu = s.cpu
+    cpu[c, CNT + CNT_IPIS] += 1
+    if cpu[c, IPI_PENDING] != 0:
         s.counters[K_COALESCED] += 1
-        log_event(s, t, cpu, EV_IPI_ARRIVE, sender, -1, 2)
+        log_event(s.ev, s.counters, t, c, EV_IPI_ARRIVE, sender, -1, 2)
         return
-    s.ipi_pending[cpu] = 1
-    waits = 0 if irqs_enabled(s, m, cpu) else 1
-    log_event(s, t, cpu, EV_IPI_ARRIVE, sender, -1, waits)
-    try_take_irq(s, m, cpu, t)
+    cpu[c, IPI_PENDING] = 1
+    waits = 0 if irqs_enabled(s, m, c) else 1
+    log_event(s.ev, s.counters, t, c, EV_IPI_ARRIVE, sender, -1, waits)
+    try_take_irq(s, m, c, t)
 
 
 @jit
-def handler_exit(s, m, cpu, t):
+def handler_exit(s, m, c, t):
     """Leave the handler at t and resume what was interrupted, delayed by the
     handler's duration; then take an IPI that arrived meanwhile."""
-    mode = s.saved_mode[cpu]
-    delay = t - s.suspend_t[cpu]
-    s.saved_mode[cpu] = -1
-    set_mode(s, cpu, mode, t)
+    cpu = s.cpu
+    mode = cpu[c, SAVED_MODE]
+    delay = t - cpu[c, SUSPEND_T]
+    cpu[c, SAVED_MODE] = -1
+    set_mode(s, c, mode, t)
     if mode == ST_USER:
-        s.next_op_time[cpu] += delay
-        if s.busy_until[cpu] > s.suspend_t[cpu]:
-            s.busy_until[cpu] += delay
-        schedule_cpu(s, cpu, user_bound(s, m, cpu))
+        cpu[c, NEXT_OP] += delay
+        if cpu[c, BUSY] > cpu[c, SUSPEND_T]:
+            cpu[c, BUSY] += delay
+        schedule_cpu(s, c, user_bound(s, m, c))
     elif mode == ST_KERNEL or mode == ST_WAIT:
-        s.in_deadline[cpu] += delay
-        s.in_poll0[cpu] = t
-        schedule_cpu(s, cpu, t)
+        cpu[c, IN_DEADLINE] += delay
+        cpu[c, IN_POLL0] = t
+        schedule_cpu(s, c, t)
     elif mode == ST_IDLE:
-        s.span_end[cpu] += delay
-        schedule_cpu(s, cpu, s.span_end[cpu])
-    try_take_irq(s, m, cpu, t)
+        cpu[c, SPAN_END] += delay
+        schedule_cpu(s, c, cpu[c, SPAN_END])
+    try_take_irq(s, m, c, t)

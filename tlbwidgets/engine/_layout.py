@@ -1,26 +1,31 @@
-"""Layout of the engine's state: index constants and the one builder.
+"""Layout of the engine's state: a few 2-D int64 tables with named columns.
 
 The jitted core receives two namedtuples of NumPy arrays:
 
-* :class:`Machine` -- read-only inputs: scalar parameters (``params``, indexed
-  by ``P_*``), costs (``costs``, indexed by ``C_*`` in ``COST_FIELDS`` order),
-  the topology and the workload in CSR form.
-* :class:`State` -- everything the simulation mutates, including the event
-  heap, the logs and the exact counters (``counters``, indexed by ``K_*``).
+* :class:`Machine` -- read-only inputs: scalar parameters (``params``,
+  indexed by ``P_*``), costs (``costs``, indexed by ``C_*`` in
+  ``COST_FIELDS`` order), the topology and the workload in CSR form.
+* :class:`State` -- everything the simulation mutates: one table per entity
+  (CPUs, mailbox slots, TLB entries, pages, heap entries, shootdowns, log
+  rows), each a plain int64 array whose last axis is indexed by the column
+  constants below, plus the exact ``counters`` (``K_*``).
 
-All times are int64 cycles.  Sentinels: ``-1`` for "none / never"; ``NEVER``
-(a large positive int64) for "no deadline".  :func:`make_state` documents each
-field's shape and sentinel where it is built.
+Why tables and not one array per field: numba passes every array of a tuple
+to every call (and reference-counts it), so a state of a hundred arrays made
+each call cost about a microsecond.  A dozen tables, borrowed without
+reference counts inside the run (``_core.run``), keep calls cheap.
+
+All times are int64 cycles.  Sentinels: ``-1`` for "none / never";
+``NEVER`` (2**62) for "no deadline".
 """
 
 from collections import namedtuple
 
 import numpy as np
 
-__all__ = [
-    "Machine", "State", "make_machine", "make_state", "NEVER",
-    "PROTO_IDS",
-]
+from .._jit import jit
+
+__all__ = ["Machine", "State", "make_machine", "make_state", "NEVER", "PROTO_IDS"]
 
 NEVER = np.int64(2**62)
 
@@ -36,7 +41,7 @@ PROTO_IDS = {
     "broadcast": PR_BROADCAST, "latr": PR_LATR, "global_lock": PR_GLOBAL_LOCK,
 }
 
-# ---- Machine.params indices ---------------------------------------------------
+# ---- Machine.params -------------------------------------------------------------
 P_NCPU = 0
 P_NSOCK = 1
 P_VM_PAGES = 2
@@ -52,10 +57,9 @@ P_CAP_EVENTS = 11
 P_CAP_ROWS = 12          # cap of deliveries, stale windows and violations logs
 P_TICK = 13              # latr: scheduler tick period in cycles
 P_BCAST_MAX_PAGES = 14   # broadcast: pages one INVLPGB instruction may cover
-P_LOG_ACCESSES = 15      # 1: log every access (stepper); 0: only stale hits
 N_PARAMS = 16
 
-# ---- Machine.costs indices (COST_FIELDS order) ------------------------------
+# ---- Machine.costs (COST_FIELDS order) ------------------------------------------
 C_TLB_HIT = 0
 C_PAGE_WALK = 1
 C_INVLPG = 2
@@ -71,7 +75,19 @@ C_PAUSE = 11
 C_INVLPGB = 12
 C_TLBSYNC = 13
 
-# ---- State.counters indices --------------------------------------------------
+# ---- Machine.topo[cpu, *] ----------------------------------------------------------
+T_SOCKET = 0
+T_ONLINE = 1
+
+# ---- Machine.ops[op, *]: the workload, CSR by CPU (Machine.op_start) ------------
+O_KIND = 0       # OP_* code
+O_VPN = 1        # first page
+O_PAGES = 2      # pages (<= 0 for UNMAP/PROTECT: a bad range)
+O_THINK = 3      # cycles after the op (duration of IRQ_OFF / IDLE)
+O_AHEAD = 4      # fewest cycles from this op's start to the next non-access op
+N_OP_COLS = 5
+
+# ---- State.counters ------------------------------------------------------------------
 K_NOW = 0            # time of the event being processed
 K_EVENTS = 1         # events processed
 K_HEAP_N = 2         # entries in the heap
@@ -100,10 +116,125 @@ K_DELIVERIES = 24    # (shootdown, target) deliveries, exact
 K_STALE_OPEN = 25    # stale entries open right now
 K_LAST_TIME = 26     # latest time any CPU reached
 K_HANDLER_CYCLES = 27
-K_SKIPPED = 28       # targets skipped (offline / lazy / not in cpumask)
+K_SKIPPED = 28       # targets skipped (offline)
 N_COUNTERS = 32
 
-# ---- heap event kinds and priorities -----------------------------------------
+# ---- State.cpu[cpu, *] ------------------------------------------------------------
+MODE = 0             # ST_* code
+MODE_SINCE = 1       # when the current mode began (cycle accounting)
+SAVED_MODE = 2       # mode interrupted by the running handler, -1 none
+SUSPEND_T = 3        # when the running handler was taken
+OP_IDX = 4           # next op to start (global index into Machine.ops)
+NEXT_OP = 5          # when that op starts if not interrupted
+BUSY = 6             # end of the current atomic step (an interrupt waits for it)
+SPAN_END = 7         # end of the running IRQ_OFF / IDLE op
+IPI_PENDING = 8      # APIC IRR bit of the shootdown vector
+IN_SD = 9            # shootdown this CPU is initiating, -1 none
+IN_PHASE = 10        # initiator continuation (protocol's B_* / D_* phase)
+IN_IDX = 11          # position in the target list
+IN_NTARGETS = 12
+IN_POLL0 = 13        # origin of the current polling grid
+IN_DEADLINE = 14     # give-up instant of the current wait (NEVER: none)
+IN_VPN = 15
+IN_PAGES = 16
+IN_KIND = 17         # SD_* flush kind decided at the start
+IN_STEP_START = 18   # when the ACK wait began
+H_PHASE = 19         # handler continuation step
+H_T0 = 20            # handler's take time
+H_SEQ = 21           # mailbox_fixed: highest ticket drained by this handler
+Q_COUNT = 22         # ops in this CPU's mailbox
+Q_LOCK_FREE = 23     # the mailbox spinlock is free from this instant
+ACK_FLAG = 24        # seed: the shared ACK flag (starts true)
+PUSH_SEQ = 25        # mailbox_fixed: tickets handed out for this target
+DONE_SEQ = 26        # mailbox_fixed: tickets this target has performed
+PEND_HEAD = 27       # logged deliveries awaiting this CPU's drain (linked list)
+PEND_TAIL = 28
+WAITING_ON = 29      # target whose ACK this CPU polls, -1 none
+W_HEAD = 30          # first CPU polling this CPU's ACK (doubly linked list)
+W_NEXT = 31
+W_PREV = 32
+POS_STEP = 33        # heap index of this CPU's pending EK_CPU event, -1 none
+POS_IRQ = 34         # heap index of this CPU's pending EK_IRQ event, -1 none
+CYC = 35             # CYC + ST_*: cycles spent in each state (7 columns)
+CNT = 42             # CNT + CNT_*: per-CPU counts (8 columns)
+N_CPU_COLS = 50
+
+CNT_ACCESSES = 0
+CNT_HITS = 1
+CNT_MISSES = 2
+CNT_FULL_FLUSHES = 3
+CNT_STALE_HITS = 4
+CNT_VIOLATIONS = 5
+CNT_IPIS = 6
+
+# ---- State.pair[initiator, k, *]: the initiator's k-th target ---------------------
+TG_CPU = 0           # target CPU
+TG_TICKET = 1        # mailbox_fixed: ticket to wait for
+TG_DELIV = 2         # delivery row, -1 not logged
+N_PAIR_COLS = 3
+
+# ---- State.q[cpu, slot, *]: mailbox slots -------------------------------------------
+QS_KIND = 0
+QS_VPN = 1
+QS_PAGES = 2
+QS_SD = 3
+QS_TICKET = 4
+QS_END = 5           # completion time of the slot's op in the last drain
+N_Q_COLS = 6
+
+# ---- State.tlb[cpu, set, way, *] ------------------------------------------------------
+TL_VPN = 0           # -1: empty way
+TL_VER = 1           # PTE version the entry was filled from
+TL_LRU = 2           # last use (cycles); smallest is evicted
+TL_SD = 3            # shootdown that made the entry stale, -1 not stale
+TL_WIN = 4           # row of its stale window, -1 none / not logged
+TL_GONE = 5          # -1 live; else the instant a flush in progress removes it
+N_TLB_COLS = 6
+
+# ---- State.pte[vpn, *] -----------------------------------------------------------------
+PT_VER = 0           # version = id + 1 of the last shootdown that changed it
+PT_SAFE = 1          # translations of versions below this may no longer be used
+
+# ---- State.hp[i, *]: the event heap ----------------------------------------------------
+HP_TIME = 0
+HP_PRIO = 1
+HP_SEQ = 2
+HP_KIND = 3
+HP_CPU = 4
+HP_ARG = 5           # EK_IPI: the sender
+N_HP_COLS = 6
+
+# ---- State.sd[id, *]: shootdowns --------------------------------------------------------
+S_INIT = 0
+S_START = 1
+S_END = 2
+S_SAFE = 3
+S_VPN = 4
+S_PAGES = 5
+S_KIND = 6
+S_OP = 7
+S_TARGETS = 8
+S_IPIS = 9
+S_TIMEOUTS = 10
+S_UPGRADED = 11
+S_LOCAL = 12
+S_DISPATCH = 13
+S_IPI = 14
+S_WAIT = 15
+S_UNAPPLIED = 16     # lazy protocols: CPUs yet to apply it
+N_SD_COLS = 17
+
+# ---- log tables ----------------------------------------------------------------------------
+DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)
+N_DV_COLS = 9
+WN_SD, WN_CPU, WN_VPN, WN_START, WN_END = range(5)
+N_WN_COLS = 5
+VI_TIME, VI_CPU, VI_VPN, VI_SD = range(4)
+N_VI_COLS = 4
+E_TIME, E_CPU, E_KIND, E_OTHER, E_SD, E_ARG = range(6)
+N_E_COLS = 6
+
+# ---- heap event kinds and priorities ------------------------------------------------------
 # Among events at the same time, lower priority fires first; then FIFO by seq.
 EK_CPU = 0           # the CPU's own activity continues (user ops or a protocol step)
 EK_IPI = 1           # an IPI reaches the CPU
@@ -114,100 +245,62 @@ PRIO_CPU = 1
 PRIO_IPI = 2
 PRIO_IRQ = 3
 
-Machine = namedtuple("Machine", [
-    "params",        # int64[N_PARAMS]
-    "costs",         # int64[len(COST_FIELDS)]
-    "socket",        # int64[ncpu]: socket of each CPU
-    "online",        # int64[ncpu]: 1 online, 0 offline (skipped, runs nothing)
-    "op_start",      # int64[ncpu+1]: CSR offsets of each CPU's ops
-    "op_kind",       # int64[nops]: OP_* code
-    "op_vpn",        # int64[nops]: first page
-    "op_pages",      # int64[nops]: pages (<= 0 for UNMAP/PROTECT: a bad range)
-    "op_think",      # int64[nops]: think cycles after the op (N cycles for IRQ_OFF/IDLE)
-    "op_min_ahead",  # int64[nops+ncpu]: see make_machine
-    "op_next_inter", # int64[nops]: index of the next non-ACCESS op at or after i
-])
+Machine = namedtuple("Machine", ["params", "costs", "topo", "op_start", "ops"])
+State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "hp", "sd",
+                             "dv", "wn", "vi", "ev"])
 
-State = namedtuple("State", [
-    "counters",
-    # CPUs -------------------------------------------------------------------
-    "mode", "mode_since", "saved_mode", "suspend_t", "op_idx", "next_op_time",
-    "busy_until", "span_end", "ipi_pending",
-    "cpu_cycles",        # int64[ncpu, 7]: cycles per ST_* state
-    "cpu_counts",        # int64[ncpu, 8]: accesses, hits, misses, full flushes, stale hits, violations, ipis received
-    # initiator continuation -----------------------------------------------------
-    "in_sd", "in_phase", "in_idx", "in_ntargets", "in_targets", "in_ticket",
-    "in_poll0", "in_deadline", "in_spins_left", "in_vpn", "in_pages", "in_kind",
-    "in_step_start", "in_deliv",
-    # handler continuation ----------------------------------------------------
-    "h_phase", "h_t0", "h_seq_drained", "h_slot_end",
-    # mailboxes and acknowledgements --------------------------------------------
-    "q_count", "q_kind", "q_vpn", "q_pages", "q_sd", "q_ticket", "q_lock_free",
-    "ack_flag", "push_seq", "done_seq", "pend_head", "pend_tail",
-    # waiters on a target's ACK ---------------------------------------------------
-    "waiting_on", "w_head", "w_next", "w_prev",
-    # TLBs and the page table -------------------------------------------------------
-    "tlb_vpn", "tlb_ver", "tlb_lru", "tlb_sd", "tlb_win", "pte_ver", "safe_ver",
-    # event heap -------------------------------------------------------------------
-    "hp_time", "hp_prio", "hp_seq", "hp_kind", "hp_cpu", "hp_arg", "hp_pos",
-    # shootdown table ---------------------------------------------------------------
-    "sd_init", "sd_start", "sd_end", "sd_safe", "sd_vpn", "sd_pages", "sd_kind",
-    "sd_op", "sd_targets", "sd_ipis", "sd_timeouts", "sd_upgraded", "sd_local",
-    "sd_dispatch", "sd_ipi", "sd_wait", "sd_unapplied",
-    # logs --------------------------------------------------------------------------
-    "dv_sd", "dv_cpu", "dv_pushed", "dv_ipi", "dv_handler", "dv_flushed",
-    "dv_acked", "dv_next", "dv_slot",
-    "wn_sd", "wn_cpu", "wn_vpn", "wn_start", "wn_end",
-    "vi_time", "vi_cpu", "vi_vpn", "vi_sd",
-    "ev_time", "ev_cpu", "ev_kind", "ev_other", "ev_sd", "ev_arg",
-])
+
+@jit
+def _ahead(op_start, is_access, step):
+    """Per op: the sum of ``step`` over the run of accesses from this op up
+    to (not including) the CPU's next non-access op; 0 for non-accesses."""
+    out = np.zeros(step.shape[0], dtype=np.int64)
+    for c in range(op_start.shape[0] - 1):
+        acc = 0
+        for i in range(op_start[c + 1] - 1, op_start[c] - 1, -1):
+            acc = acc + step[i] if is_access[i] else 0
+            out[i] = acc
+    return out
 
 
 def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
                  op_pages, op_think):
     """Build the read-only :class:`Machine`.
 
-    ``op_min_ahead[i]`` is the fewest cycles from the start of op ``i`` until
+    ``ops[i, O_AHEAD]`` is the fewest cycles from the start of op ``i`` until
     the next non-ACCESS op of the same CPU starts (every access hitting the
-    TLB): the engine uses it as a lower bound to let a CPU run its accesses
-    ahead without an event per access.  ``op_next_inter[i]`` is the index of
-    that next non-ACCESS op, or the CPU's end offset when there is none.
+    TLB): a lower bound that lets a user CPU run its accesses without an
+    event per access.
     """
     from .._tables import OP_ACCESS
     n = len(socket)
     nops = len(op_kind)
     step = np.where(op_kind == OP_ACCESS,
                     min(int(costs[C_TLB_HIT]), int(costs[C_PAGE_WALK])) + op_think, 0)
-    min_ahead = np.zeros(nops + n, dtype=np.int64)
-    next_inter = np.zeros(nops, dtype=np.int64)
-    for c in range(n):
-        lo, hi = int(op_start[c]), int(op_start[c + 1])
-        acc = 0
-        nxt = hi
-        for i in range(hi - 1, lo - 1, -1):
-            if op_kind[i] != OP_ACCESS:
-                acc = 0
-                nxt = i
-            else:
-                acc += int(step[i])
-            min_ahead[i] = acc
-            next_inter[i] = nxt
-    return Machine(params.astype(np.int64), costs.astype(np.int64),
-                   socket.astype(np.int64), online.astype(np.int64),
-                   op_start.astype(np.int64), op_kind.astype(np.int64),
-                   op_vpn.astype(np.int64), op_pages.astype(np.int64),
-                   op_think.astype(np.int64), min_ahead, next_inter)
+    ahead = _ahead(op_start.astype(np.int64), (op_kind == OP_ACCESS).astype(np.int64),
+                   step.astype(np.int64))
+    ops = np.zeros((nops, N_OP_COLS), dtype=np.int64)
+    ops[:, O_KIND] = op_kind
+    ops[:, O_VPN] = op_vpn
+    ops[:, O_PAGES] = op_pages
+    ops[:, O_THINK] = op_think
+    ops[:, O_AHEAD] = ahead
+    topo = np.zeros((n, 2), dtype=np.int64)
+    topo[:, T_SOCKET] = socket
+    topo[:, T_ONLINE] = online
+    return Machine(params.astype(np.int64), costs.astype(np.int64), topo,
+                   op_start.astype(np.int64), ops)
 
 
 def make_state(m):
-    """Allocate a fresh :class:`State` for machine ``m``; every array is sized
+    """Allocate a fresh :class:`State` for machine ``m``; every table is sized
     once here (nothing grows during the run).
 
     Sizes: ``n`` CPUs, ``S x W`` TLB, ``Q`` mailbox slots, ``V`` pages,
     ``D`` shootdowns (= UNMAP/PROTECT ops in the workload), ``R`` log rows,
-    ``E`` event rows, ``H`` heap capacity = n * (n + 8) + 64 (at most one CPU
-    event, one IRQ event and one store per CPU, plus one IPI in flight per
-    (sender, target) pair).
+    ``E`` event rows, ``H`` heap capacity = n * (n + 4) + 64: at most one
+    step event, one IRQ event and one store per CPU, plus one IPI in flight
+    per (sender, target) pair.
     """
     from .._tables import OP_UNMAP, OP_PROTECT
     p = m.params
@@ -215,82 +308,39 @@ def make_state(m):
     S, W = int(p[P_SETS]), int(p[P_WAYS])
     Q = int(p[P_QUEUE_SLOTS])
     V = int(p[P_VM_PAGES])
-    D = int(np.count_nonzero((m.op_kind == OP_UNMAP) | (m.op_kind == OP_PROTECT)))
-    D = max(D, 1)
+    kinds = m.ops[:, O_KIND]
+    D = max(1, int(np.count_nonzero((kinds == OP_UNMAP) | (kinds == OP_PROTECT))))
     R = int(p[P_CAP_ROWS])
     E = int(p[P_CAP_EVENTS])
-    H = n * (n + 8) + 64
+    H = n * (n + 4) + 64
 
-    def full(shape, value):
-        return np.full(shape, value, dtype=np.int64)
-
-    def zeros(shape):
-        return np.zeros(shape, dtype=np.int64)
-
-    counters = zeros(N_COUNTERS)
-    return State(
-        counters=counters,
-        mode=zeros(n),                 # ST_* code
-        mode_since=zeros(n),           # when the current mode began (cycle accounting)
-        saved_mode=full(n, -1),        # mode interrupted by the running handler
-        suspend_t=zeros(n),            # when the running handler was taken
-        op_idx=m.op_start[:n].copy(),  # next op to start, global index
-        next_op_time=zeros(n),         # when that op starts if not interrupted
-        busy_until=zeros(n),           # end of the current atomic step
-        span_end=zeros(n),             # end of the running IRQ_OFF / IDLE op
-        ipi_pending=zeros(n),          # APIC IRR bit of the shootdown vector
-        cpu_cycles=zeros((n, 7)),
-        cpu_counts=zeros((n, 8)),
-        in_sd=full(n, -1),             # shootdown this CPU is initiating, -1 none
-        in_phase=zeros(n),
-        in_idx=zeros(n),               # position in in_targets
-        in_ntargets=zeros(n),
-        in_targets=full((n, n), -1),   # targets of the current shootdown, in order
-        in_ticket=zeros((n, n)),       # mailbox_fixed: sequence number to wait for
-        in_poll0=zeros(n),             # origin of the current polling grid
-        in_deadline=full(n, NEVER),    # give-up instant of the current wait
-        in_spins_left=zeros(n),
-        in_vpn=zeros(n), in_pages=zeros(n), in_kind=zeros(n),
-        in_step_start=zeros(n),        # when the current phase (wait) began
-        in_deliv=full((n, n), -1),     # delivery row of each target, -1 not logged
-        h_phase=zeros(n),              # handler continuation step
-        h_t0=zeros(n),                 # handler's take time
-        h_seq_drained=zeros(n),        # mailbox_fixed: highest ticket drained
-        h_slot_end=zeros((n, Q)),      # completion time of each drained slot's op
-        q_count=zeros(n),
-        q_kind=zeros((n, Q)), q_vpn=zeros((n, Q)), q_pages=zeros((n, Q)),
-        q_sd=full((n, Q), -1), q_ticket=zeros((n, Q)),
-        q_lock_free=zeros(n),          # the queue's spinlock is free from this instant
-        ack_flag=full(n, 1),           # seed: flags start true
-        push_seq=zeros(n),             # mailbox_fixed: tickets handed out per target
-        done_seq=zeros(n),             # mailbox_fixed: tickets performed per target
-        pend_head=full(n, -1), pend_tail=full(n, -1),  # logged deliveries awaiting drain
-        waiting_on=full(n, -1),        # target whose ACK this CPU polls, -1 none
-        w_head=full(n, -1), w_next=full(n, -1), w_prev=full(n, -1),
-        tlb_vpn=full((n, S, W), -1),   # -1: empty way
-        tlb_ver=zeros((n, S, W)),      # PTE version the entry was filled from
-        tlb_lru=zeros((n, S, W)),      # last use (cycles); smallest is evicted
-        tlb_sd=full((n, S, W), -1),    # shootdown that made the entry stale
-        tlb_win=full((n, S, W), -1),   # row of its stale window (-1 none / not logged)
-        pte_ver=zeros(V),              # version = sequence of the last change (sd id + 1)
-        safe_ver=zeros(V),             # versions below this may no longer be used
-        hp_time=zeros(H), hp_prio=zeros(H), hp_seq=zeros(H),
-        hp_kind=zeros(H), hp_cpu=zeros(H),
-        hp_arg=zeros(H),               # EK_IPI: the sender
-        hp_pos=full((n, 4), -1),       # heap index of the CPU's EK_CPU / EK_IRQ event
-        sd_init=full(D, -1), sd_start=full(D, -1), sd_end=full(D, -1),
-        sd_safe=full(D, -1), sd_vpn=zeros(D), sd_pages=zeros(D), sd_kind=zeros(D),
-        sd_op=zeros(D), sd_targets=zeros(D), sd_ipis=zeros(D), sd_timeouts=zeros(D),
-        sd_upgraded=zeros(D), sd_local=zeros(D), sd_dispatch=zeros(D),
-        sd_ipi=zeros(D), sd_wait=zeros(D),
-        sd_unapplied=zeros(D),         # lazy protocols: CPUs yet to apply it
-        dv_sd=zeros(R), dv_cpu=zeros(R), dv_pushed=full(R, -1), dv_ipi=full(R, -1),
-        dv_handler=full(R, -1), dv_flushed=full(R, -1), dv_acked=full(R, -1),
-        dv_next=full(R, -1),           # next logged delivery pending on the same target
-        dv_slot=full(R, -1),           # mailbox slot holding its op
-        wn_sd=zeros(R), wn_cpu=zeros(R), wn_vpn=zeros(R), wn_start=zeros(R),
-        wn_end=full(R, -1),
-        vi_time=zeros(R), vi_cpu=zeros(R), vi_vpn=zeros(R), vi_sd=zeros(R),
-        ev_time=zeros(E), ev_cpu=zeros(E), ev_kind=zeros(E), ev_other=zeros(E),
-        ev_sd=zeros(E), ev_arg=zeros(E),
-    )
+    cpu = np.zeros((n, N_CPU_COLS), dtype=np.int64)
+    cpu[:, SAVED_MODE] = -1
+    cpu[:, OP_IDX] = m.op_start[:n]
+    cpu[:, IN_SD] = -1
+    cpu[:, IN_DEADLINE] = NEVER
+    cpu[:, ACK_FLAG] = 1               # seed: flags start true
+    for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
+                POS_STEP, POS_IRQ):
+        cpu[:, col] = -1
+    pair = np.full((n, n, N_PAIR_COLS), -1, dtype=np.int64)
+    q = np.zeros((n, Q, N_Q_COLS), dtype=np.int64)
+    q[:, :, QS_SD] = -1
+    tlb = np.zeros((n, S, W, N_TLB_COLS), dtype=np.int64)
+    tlb[..., TL_VPN] = -1
+    tlb[..., TL_SD] = -1
+    tlb[..., TL_WIN] = -1
+    tlb[..., TL_GONE] = -1
+    pte = np.zeros((V, 2), dtype=np.int64)
+    hp = np.zeros((H, N_HP_COLS), dtype=np.int64)
+    sd = np.zeros((D, N_SD_COLS), dtype=np.int64)
+    sd[:, S_INIT] = -1
+    sd[:, S_START] = -1
+    sd[:, S_END] = -1
+    sd[:, S_SAFE] = -1
+    dv = np.full((R, N_DV_COLS), -1, dtype=np.int64)
+    wn = np.full((R, N_WN_COLS), -1, dtype=np.int64)
+    vi = np.zeros((R, N_VI_COLS), dtype=np.int64)
+    ev = np.zeros((E, N_E_COLS), dtype=np.int64)
+    return State(np.zeros(N_COUNTERS, dtype=np.int64), cpu, pair, q, tlb, pte, hp, sd,
+                 dv, wn, vi, ev)

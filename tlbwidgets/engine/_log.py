@@ -1,9 +1,14 @@
 """Bounded logs.  Every ``log_*`` writes one row if there is room and
-otherwise sets a truncation bit; the exact totals live in ``counters`` and are
-updated by the callers whether or not the row fits."""
+otherwise sets a truncation bit; the exact totals live in the counters ``k``
+and are updated by the callers whether or not the row fits."""
 
 from .._jit import jit
-from ._layout import K_NEV, K_NWIN, K_NVIOL, K_NDELIV, K_TRUNC
+from ._layout import (
+    K_NEV, K_NWIN, K_NVIOL, K_NDELIV, K_TRUNC,
+    E_TIME, E_CPU, E_KIND, E_OTHER, E_SD, E_ARG,
+    WN_SD, WN_CPU, WN_VPN, WN_START, WN_END,
+    VI_TIME, VI_CPU, VI_VPN, VI_SD, DV_SD, DV_CPU,
+)
 
 __all__ = ["log_event", "log_window", "log_violation", "log_delivery"]
 
@@ -14,61 +19,57 @@ TRUNC_VIOLATIONS = 8
 
 
 @jit
-def log_event(s, time, cpu, kind, other, sd, arg):
-    c = s.counters
-    i = c[K_NEV]
-    if i >= s.ev_time.shape[0]:
-        c[K_TRUNC] |= TRUNC_EVENTS
+def log_event(ev, k, time, cpu, kind, other, sd, arg):
+    i = k[K_NEV]
+    if i >= ev.shape[0]:
+        k[K_TRUNC] |= TRUNC_EVENTS
         return
-    s.ev_time[i] = time
-    s.ev_cpu[i] = cpu
-    s.ev_kind[i] = kind
-    s.ev_other[i] = other
-    s.ev_sd[i] = sd
-    s.ev_arg[i] = arg
-    c[K_NEV] = i + 1
+    ev[i, E_TIME] = time
+    ev[i, E_CPU] = cpu
+    ev[i, E_KIND] = kind
+    ev[i, E_OTHER] = other
+    ev[i, E_SD] = sd
+    ev[i, E_ARG] = arg
+    k[K_NEV] = i + 1
 
 
 @jit
-def log_window(s, sd, cpu, vpn, start):
+def log_window(wn, k, sd, cpu, vpn, start):
     """Open a stale-window row; returns its index, or -1 if the log is full."""
-    c = s.counters
-    i = c[K_NWIN]
-    if i >= s.wn_sd.shape[0]:
-        c[K_TRUNC] |= TRUNC_WINDOWS
+    i = k[K_NWIN]
+    if i >= wn.shape[0]:
+        k[K_TRUNC] |= TRUNC_WINDOWS
         return -1
-    s.wn_sd[i] = sd
-    s.wn_cpu[i] = cpu
-    s.wn_vpn[i] = vpn
-    s.wn_start[i] = start
-    s.wn_end[i] = -1
-    c[K_NWIN] = i + 1
+    wn[i, WN_SD] = sd
+    wn[i, WN_CPU] = cpu
+    wn[i, WN_VPN] = vpn
+    wn[i, WN_START] = start
+    wn[i, WN_END] = -1
+    k[K_NWIN] = i + 1
     return i
 
 
 @jit
-def log_violation(s, time, cpu, vpn, sd):
-    c = s.counters
-    i = c[K_NVIOL]
-    if i >= s.vi_time.shape[0]:
-        c[K_TRUNC] |= TRUNC_VIOLATIONS
+def log_violation(vi, k, time, cpu, vpn, sd):
+    i = k[K_NVIOL]
+    if i >= vi.shape[0]:
+        k[K_TRUNC] |= TRUNC_VIOLATIONS
         return
-    s.vi_time[i] = time
-    s.vi_cpu[i] = cpu
-    s.vi_vpn[i] = vpn
-    s.vi_sd[i] = sd
-    c[K_NVIOL] = i + 1
+    vi[i, VI_TIME] = time
+    vi[i, VI_CPU] = cpu
+    vi[i, VI_VPN] = vpn
+    vi[i, VI_SD] = sd
+    k[K_NVIOL] = i + 1
 
 
 @jit
-def log_delivery(s, sd, cpu):
+def log_delivery(dv, k, sd, cpu):
     """Open a delivery row; returns its index, or -1 if the log is full."""
-    c = s.counters
-    i = c[K_NDELIV]
-    if i >= s.dv_sd.shape[0]:
-        c[K_TRUNC] |= TRUNC_DELIVERIES
+    i = k[K_NDELIV]
+    if i >= dv.shape[0]:
+        k[K_TRUNC] |= TRUNC_DELIVERIES
         return -1
-    s.dv_sd[i] = sd
-    s.dv_cpu[i] = cpu
-    c[K_NDELIV] = i + 1
+    dv[i, DV_SD] = sd
+    dv[i, DV_CPU] = cpu
+    k[K_NDELIV] = i + 1
     return i

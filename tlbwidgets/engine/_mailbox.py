@@ -45,7 +45,14 @@ from ._layout import (
     PR_MAILBOX_FIXED, C_CACHELINE, C_CACHELINE_REMOTE, C_IPI_SEND,
     C_IPI_LATENCY, C_IPI_LATENCY_REMOTE, C_PAUSE, C_IRQ_EXIT,
     K_IPIS, K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, K_SKIPPED,
-    EK_IPI, EK_ACK, PRIO_IPI, PRIO_STORE,
+    EK_IPI, EK_ACK, PRIO_IPI, PRIO_STORE, T_SOCKET, T_ONLINE,
+    IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
+    IN_KIND, IN_STEP_START, BUSY, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
+    Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
+    W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
+    QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
+    S_TARGETS, S_IPIS, S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT,
+    DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT,
 )
 from ._log import log_event, log_delivery
 from ._shootdown import begin_shootdown, local_flush, perform_flush, initiator_return
@@ -71,208 +78,204 @@ H_EXIT = 3
 @jit
 def cacheline_cost(m, a, b):
     """Moving a cache line between CPUs a and b: remote across sockets."""
-    if m.socket[a] != m.socket[b]:
+    if m.topo[a, T_SOCKET] != m.topo[b, T_SOCKET]:
         return m.costs[C_CACHELINE_REMOTE]
     return m.costs[C_CACHELINE]
 
 
 @jit
 def ipi_latency(m, a, b):
-    if m.socket[a] != m.socket[b]:
+    if m.topo[a, T_SOCKET] != m.topo[b, T_SOCKET]:
         return m.costs[C_IPI_LATENCY_REMOTE]
     return m.costs[C_IPI_LATENCY]
 
 
 @jit
-def mailbox_initiate(s, m, cpu, t, op):
+def mailbox_initiate(s, m, c, t, op):
     """Start a mailbox shootdown at t: PTE change, targets (every other online
     CPU in CPU order; no tracking of who holds the mapping), local flush.
     Returns the instant the local flush ends (the next step boundary)."""
-    sd = begin_shootdown(s, m, cpu, t, op, m.params[P_FULL_THRESHOLD])
+    sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
     n = m.params[P_NCPU]
     k = 0
     for j in range(n):
-        if j == cpu:
+        if j == c:
             continue
-        if m.online[j] == 0:
+        if m.topo[j, T_ONLINE] == 0:
             s.counters[K_SKIPPED] += 1
             continue
-        s.in_targets[cpu, k] = j
-        s.in_deliv[cpu, k] = -1
+        s.pair[c, k, TG_CPU] = j
+        s.pair[c, k, TG_DELIV] = -1
         k += 1
-    s.in_ntargets[cpu] = k
-    s.sd_targets[sd] = k
-    end = local_flush(s, m, cpu, t)
-    s.in_phase[cpu] = B_PUSH
-    if k == 0:
-        s.in_phase[cpu] = B_WAIT
+    s.cpu[c, IN_NTARGETS] = k
+    s.sd[sd, S_TARGETS] = k
+    end = local_flush(s, m, c, t)
+    s.cpu[c, IN_PHASE] = B_PUSH if k > 0 else B_WAIT
+    s.cpu[c, IN_STEP_START] = end
     return end
 
 
 @jit
-def _acked(s, m, cpu, idx):
-    j = s.in_targets[cpu, idx]
+def _acked(s, m, c, idx):
+    j = s.pair[c, idx, TG_CPU]
     if m.params[P_PROTO] == PR_MAILBOX_FIXED:
-        return s.done_seq[j] >= s.in_ticket[cpu, idx]
-    return s.ack_flag[j] != 0
+        return s.cpu[j, DONE_SEQ] >= s.pair[c, idx, TG_TICKET]
+    return s.cpu[j, ACK_FLAG] != 0
 
 
 @jit
-def _push(s, m, cpu, idx, t):
-    """Apply a push into target's queue at t (the lock is held until t)."""
-    j = s.in_targets[cpu, idx]
-    sd = s.in_sd[cpu]
-    q = m.params[P_QUEUE_SLOTS]
-    n = s.q_count[j]
-    if n < q:
+def _push(s, m, c, idx, t):
+    """Apply a push into the target's queue at t (the lock is held until t)."""
+    cpu = s.cpu
+    q = s.q
+    dv = s.dv
+    j = s.pair[c, idx, TG_CPU]
+    sd = cpu[c, IN_SD]
+    slots = m.params[P_QUEUE_SLOTS]
+    n = cpu[j, Q_COUNT]
+    if n < slots:
         slot = n
-        s.q_count[j] = n + 1
-        s.q_kind[j, slot] = s.in_kind[cpu]
-        s.q_vpn[j, slot] = s.in_vpn[cpu]
-        s.q_pages[j, slot] = s.in_pages[cpu]
+        cpu[j, Q_COUNT] = n + 1
+        q[j, slot, QS_KIND] = cpu[c, IN_KIND]
+        q[j, slot, QS_VPN] = cpu[c, IN_VPN]
+        q[j, slot, QS_PAGES] = cpu[c, IN_PAGES]
     else:
         # Seed: a 17th push replaces the whole queue by one Full flush.
         slot = 0
-        s.q_count[j] = 1
-        s.q_kind[j, 0] = SD_FULL
-        s.q_vpn[j, 0] = 0
-        s.q_pages[j, 0] = 0
+        cpu[j, Q_COUNT] = 1
+        q[j, 0, QS_KIND] = SD_FULL
+        q[j, 0, QS_VPN] = 0
+        q[j, 0, QS_PAGES] = 0
         s.counters[K_OVERFLOWS] += 1
-        s.sd_upgraded[sd] = 1
-        d = s.pend_head[j]
+        s.sd[sd, S_UPGRADED] = 1
+        d = cpu[j, PEND_HEAD]
         while d >= 0:
-            s.dv_slot[d] = 0
-            d = s.dv_next[d]
-        log_event(s, t, cpu, EV_OVERFLOW, j, sd, q)
-    s.q_sd[j, slot] = sd
+            dv[d, DV_SLOT] = 0
+            d = dv[d, DV_NEXT]
+        log_event(s.ev, s.counters, t, c, EV_OVERFLOW, j, sd, slots)
+    q[j, slot, QS_SD] = sd
     if m.params[P_PROTO] == PR_MAILBOX_FIXED:
-        s.push_seq[j] += 1
-        s.q_ticket[j, slot] = s.push_seq[j]
-        s.in_ticket[cpu, idx] = s.push_seq[j]
+        cpu[j, PUSH_SEQ] += 1
+        q[j, slot, QS_TICKET] = cpu[j, PUSH_SEQ]
+        s.pair[c, idx, TG_TICKET] = cpu[j, PUSH_SEQ]
     else:
-        s.ack_flag[j] = 0
+        cpu[j, ACK_FLAG] = 0
     s.counters[K_DELIVERIES] += 1
-    d = log_delivery(s, sd, j)
-    s.in_deliv[cpu, idx] = d
+    d = log_delivery(dv, s.counters, sd, j)
+    s.pair[c, idx, TG_DELIV] = d
     if d >= 0:
-        s.dv_pushed[d] = t
-        s.dv_slot[d] = slot
-        s.dv_next[d] = -1
-        if s.pend_tail[j] >= 0:
-            s.dv_next[s.pend_tail[j]] = d
+        dv[d, DV_PUSHED] = t
+        dv[d, DV_SLOT] = slot
+        dv[d, DV_NEXT] = -1
+        if cpu[j, PEND_TAIL] >= 0:
+            dv[cpu[j, PEND_TAIL], DV_NEXT] = d
         else:
-            s.pend_head[j] = d
-        s.pend_tail[j] = d
-    log_event(s, t, cpu, EV_PUSH, j, sd, s.q_count[j])
+            cpu[j, PEND_HEAD] = d
+        cpu[j, PEND_TAIL] = d
+    log_event(s.ev, s.counters, t, c, EV_PUSH, j, sd, cpu[j, Q_COUNT])
     if m.params[P_PROTO] != PR_MAILBOX_FIXED:
-        log_event(s, t, cpu, EV_ACK_CLEAR, j, sd, 0)
+        log_event(s.ev, s.counters, t, c, EV_ACK_CLEAR, j, sd, 0)
 
 
 @jit
-def _irq_at_boundary(s, m, cpu, t):
-    """At a step boundary a pending IPI is taken if interrupts are enabled."""
-    if s.ipi_pending[cpu] != 0 and irqs_enabled(s, m, cpu):
-        take_irq(s, m, cpu, t)
-        return True
-    return False
-
-
-@jit
-def mailbox_initiator_step(s, m, cpu, t):
+def mailbox_initiator_step(s, m, c, t):
     """Advance the initiator from step boundary t, running ahead without
     events while its next boundary comes before any other pending event."""
-    sd = s.in_sd[cpu]
+    cpu = s.cpu
+    sd = cpu[c, IN_SD]
     pause = m.costs[C_PAUSE]
     while True:
-        ph = s.in_phase[cpu]
-        idx = s.in_idx[cpu]
+        ph = cpu[c, IN_PHASE]
+        idx = cpu[c, IN_IDX]
         nt = t
         if ph == D_PUSH:
-            _push(s, m, cpu, idx, t)
+            _push(s, m, c, idx, t)
             idx += 1
-            s.in_idx[cpu] = idx
-            if idx < s.in_ntargets[cpu]:
-                s.in_phase[cpu] = B_PUSH
+            cpu[c, IN_IDX] = idx
+            if idx < cpu[c, IN_NTARGETS]:
+                cpu[c, IN_PHASE] = B_PUSH
             else:
-                s.in_idx[cpu] = 0
-                s.in_phase[cpu] = B_SEND
+                cpu[c, IN_IDX] = 0
+                cpu[c, IN_PHASE] = B_SEND
             continue
         if ph == D_SEND:
-            j = s.in_targets[cpu, idx]
-            heap_push(s, t + ipi_latency(m, cpu, j), PRIO_IPI, EK_IPI, j, cpu)
+            j = s.pair[c, idx, TG_CPU]
+            heap_push(s.hp, cpu, s.counters, t + ipi_latency(m, c, j), PRIO_IPI, EK_IPI,
+                      j, c)
             s.counters[K_IPIS] += 1
-            s.sd_ipis[sd] += 1
-            d = s.in_deliv[cpu, idx]
+            s.sd[sd, S_IPIS] += 1
+            d = s.pair[c, idx, TG_DELIV]
             if d >= 0:
-                s.dv_ipi[d] = t
-            log_event(s, t, cpu, EV_IPI_SEND, j, sd, 0)
+                s.dv[d, DV_IPI] = t
+            log_event(s.ev, s.counters, t, c, EV_IPI_SEND, j, sd, 0)
             idx += 1
-            s.in_idx[cpu] = idx
-            if idx < s.in_ntargets[cpu]:
-                s.in_phase[cpu] = B_SEND
+            cpu[c, IN_IDX] = idx
+            if idx < cpu[c, IN_NTARGETS]:
+                cpu[c, IN_PHASE] = B_SEND
             else:
-                s.in_idx[cpu] = 0
-                s.in_phase[cpu] = B_WAIT
-                s.in_step_start[cpu] = t
+                cpu[c, IN_IDX] = 0
+                cpu[c, IN_PHASE] = B_WAIT
+                cpu[c, IN_STEP_START] = t
             continue
         if ph == D_POLL:
-            wait_unregister(s, cpu)
-            j = s.in_targets[cpu, idx]
-            if _acked(s, m, cpu, idx):
-                log_event(s, t, cpu, EV_ACK_SEEN, j, sd, 0)
-            elif t >= s.in_deadline[cpu]:
+            wait_unregister(s, c)
+            j = s.pair[c, idx, TG_CPU]
+            if _acked(s, m, c, idx):
+                log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
+            elif t >= cpu[c, IN_DEADLINE]:
                 s.counters[K_TIMEOUTS] += 1
-                s.sd_timeouts[sd] += 1
-                log_event(s, t, cpu, EV_TIMEOUT, j, sd, 0)
+                s.sd[sd, S_TIMEOUTS] += 1
+                log_event(s.ev, s.counters, t, c, EV_TIMEOUT, j, sd, 0)
             else:
                 # The flag was set and cleared again before this poll.
-                wait_register(s, cpu, j)
-                if s.in_deadline[cpu] < NEVER:
-                    schedule_cpu(s, cpu, s.in_deadline[cpu])
+                wait_register(s, c, j)
+                if cpu[c, IN_DEADLINE] < NEVER:
+                    schedule_cpu(s, c, cpu[c, IN_DEADLINE])
                 return
-            s.in_idx[cpu] = idx + 1
-            s.in_phase[cpu] = B_WAIT
+            cpu[c, IN_IDX] = idx + 1
+            cpu[c, IN_PHASE] = B_WAIT
             continue
-        # B_* phases begin a new step: an interrupt may be taken first.
-        if _irq_at_boundary(s, m, cpu, t):
+        # B_* phases begin a new step: a pending interrupt is taken first.
+        if cpu[c, IPI_PENDING] != 0 and irqs_enabled(s, m, c):
+            take_irq(s, m, c, t)
             return
         if ph == B_PUSH:
-            j = s.in_targets[cpu, idx]
-            acq = max(t, s.q_lock_free[j])
+            j = s.pair[c, idx, TG_CPU]
+            acq = max(t, cpu[j, Q_LOCK_FREE])
             if acq > t:
-                log_event(s, t, cpu, EV_LOCK_WAIT, j, sd, acq - t)
-            nt = acq + 2 * cacheline_cost(m, cpu, j)
-            s.q_lock_free[j] = nt
-            s.sd_dispatch[sd] += nt - t
-            s.in_phase[cpu] = D_PUSH
+                log_event(s.ev, s.counters, t, c, EV_LOCK_WAIT, j, sd, acq - t)
+            nt = acq + 2 * cacheline_cost(m, c, j)
+            cpu[j, Q_LOCK_FREE] = nt
+            s.sd[sd, S_DISPATCH] += nt - t
+            cpu[c, IN_PHASE] = D_PUSH
         elif ph == B_SEND:
             nt = t + m.costs[C_IPI_SEND]
-            s.sd_ipi[sd] += nt - t
-            s.in_phase[cpu] = D_SEND
+            s.sd[sd, S_IPI] += nt - t
+            cpu[c, IN_PHASE] = D_SEND
         else:  # B_WAIT
-            if idx >= s.in_ntargets[cpu]:
-                s.sd_wait[sd] = t - s.in_step_start[cpu] if s.in_ntargets[cpu] > 0 else 0
-                initiator_return(s, m, cpu, t, True)
+            if idx >= cpu[c, IN_NTARGETS]:
+                s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
+                initiator_return(s, m, c, t, True)
                 return
-            j = s.in_targets[cpu, idx]
-            if _acked(s, m, cpu, idx):
-                log_event(s, t, cpu, EV_ACK_SEEN, j, sd, 0)
-                s.in_idx[cpu] = idx + 1
+            j = s.pair[c, idx, TG_CPU]
+            if _acked(s, m, c, idx):
+                log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
+                cpu[c, IN_IDX] = idx + 1
                 continue
-            set_mode(s, cpu, ST_WAIT, t)
-            wait_register(s, cpu, j)
-            s.in_poll0[cpu] = t
+            set_mode(s, c, ST_WAIT, t)
+            wait_register(s, c, j)
+            cpu[c, IN_POLL0] = t
             spins = m.params[P_TIMEOUT_SPINS]
-            s.in_deadline[cpu] = NEVER if spins < 0 else t + spins * pause
-            s.in_phase[cpu] = D_POLL
-            if s.in_deadline[cpu] < NEVER:
-                schedule_cpu(s, cpu, s.in_deadline[cpu])
+            cpu[c, IN_DEADLINE] = NEVER if spins < 0 else t + spins * pause
+            cpu[c, IN_PHASE] = D_POLL
+            if cpu[c, IN_DEADLINE] < NEVER:
+                schedule_cpu(s, c, cpu[c, IN_DEADLINE])
             return
-        s.busy_until[cpu] = nt
-        if nt < heap_top_time(s):
+        cpu[c, BUSY] = nt
+        if nt < heap_top_time(s.hp, s.counters):
             t = nt
             continue
-        schedule_cpu(s, cpu, nt)
+        schedule_cpu(s, c, nt)
         return
 
 
@@ -280,68 +283,73 @@ def mailbox_initiator_step(s, m, cpu, t):
 def wake_waiters(s, m, target, t):
     """A store on target's ACK at t: every initiator polling it looks again at
     its first poll at or after t (its polling grid: poll0 + k * pause)."""
+    cpu = s.cpu
     pause = m.costs[C_PAUSE]
-    w = s.w_head[target]
+    w = cpu[target, W_HEAD]
     while w >= 0:
-        nxt = s.w_next[w]
-        p0 = s.in_poll0[w]
-        k = (t - p0 + pause - 1) // pause
-        poll = p0 + k * pause
-        if poll < s.in_deadline[w]:
+        nxt = cpu[w, W_NEXT]
+        p0 = cpu[w, IN_POLL0]
+        poll = p0 + ((t - p0 + pause - 1) // pause) * pause
+        if poll < cpu[w, IN_DEADLINE]:
             schedule_cpu(s, w, poll)
         w = nxt
 
 
 @jit
-def mailbox_handler_step(s, m, cpu, t):
-    """Advance the shootdown IPI handler of cpu at step boundary t."""
-    ph = s.h_phase[cpu]
+def mailbox_handler_step(s, m, c, t):
+    """Advance the shootdown IPI handler of CPU c at step boundary t."""
+    cpu = s.cpu
+    ph = cpu[c, H_PHASE]
     if ph == H_LOCK:
-        acq = max(t, s.q_lock_free[cpu])
+        acq = max(t, cpu[c, Q_LOCK_FREE])
         end = acq + m.costs[C_CACHELINE]
-        s.q_lock_free[cpu] = end
-        s.h_phase[cpu] = H_DRAIN
-        schedule_cpu(s, cpu, end)
+        cpu[c, Q_LOCK_FREE] = end
+        cpu[c, H_PHASE] = H_DRAIN
+        schedule_cpu(s, c, end)
     elif ph == H_DRAIN:
-        n = s.q_count[cpu]
+        q = s.q
+        n = cpu[c, Q_COUNT]
         cur = t
         top = 0
         for i in range(n):
-            cur = perform_flush(s, m, cpu, s.q_kind[cpu, i], s.q_vpn[cpu, i],
-                                s.q_pages[cpu, i], cur)
-            s.h_slot_end[cpu, i] = cur
-            log_event(s, cur, cpu, EV_INVALIDATE, -1, s.q_sd[cpu, i], s.q_kind[cpu, i])
-            if s.q_ticket[cpu, i] > top:
-                top = s.q_ticket[cpu, i]
-        s.q_count[cpu] = 0
-        log_event(s, t, cpu, EV_DRAIN, -1, -1, n)
-        s.h_seq_drained[cpu] = top
+            cur = perform_flush(s, m, c, q[c, i, QS_KIND], q[c, i, QS_VPN],
+                                q[c, i, QS_PAGES], cur)
+            q[c, i, QS_END] = cur
+            log_event(s.ev, s.counters, cur, c, EV_INVALIDATE, -1, q[c, i, QS_SD],
+                      q[c, i, QS_KIND])
+            if q[c, i, QS_TICKET] > top:
+                top = q[c, i, QS_TICKET]
+        cpu[c, Q_COUNT] = 0
+        log_event(s.ev, s.counters, t, c, EV_DRAIN, -1, -1, n)
+        cpu[c, H_SEQ] = top
         store = cur + m.costs[C_CACHELINE]
-        d = s.pend_head[cpu]
+        dv = s.dv
+        d = cpu[c, PEND_HEAD]
         while d >= 0:
-            s.dv_handler[d] = s.h_t0[cpu]
-            s.dv_flushed[d] = s.h_slot_end[cpu, s.dv_slot[d]]
-            s.dv_acked[d] = store
-            d = s.dv_next[d]
-        s.pend_head[cpu] = -1
-        s.pend_tail[cpu] = -1
-        s.h_phase[cpu] = H_STORE
-        heap_push(s, store, PRIO_STORE, EK_ACK, cpu, 0)
+            dv[d, DV_HANDLER] = cpu[c, H_T0]
+            dv[d, DV_FLUSHED] = q[c, dv[d, DV_SLOT], QS_END]
+            dv[d, DV_ACKED] = store
+            d = dv[d, DV_NEXT]
+        cpu[c, PEND_HEAD] = -1
+        cpu[c, PEND_TAIL] = -1
+        cpu[c, H_PHASE] = H_STORE
+        heap_push(s.hp, cpu, s.counters, store, PRIO_STORE, EK_ACK, c, 0)
     elif ph == H_EXIT:
-        handler_exit(s, m, cpu, t)
+        handler_exit(s, m, c, t)
 
 
 @jit
-def mailbox_ack_store(s, m, cpu, t):
+def mailbox_ack_store(s, m, c, t):
     """The handler's ACK store lands at t (seed: flag = true even when the
     drain found nothing); then ``irq_exit``."""
+    cpu = s.cpu
     if m.params[P_PROTO] == PR_MAILBOX_FIXED:
-        if s.h_seq_drained[cpu] > s.done_seq[cpu]:
-            s.done_seq[cpu] = s.h_seq_drained[cpu]
-        log_event(s, t, cpu, EV_ACK_STORE, -1, -1, s.done_seq[cpu])
+        if cpu[c, H_SEQ] > cpu[c, DONE_SEQ]:
+            cpu[c, DONE_SEQ] = cpu[c, H_SEQ]
+        log_event(s.ev, s.counters, t, c, EV_ACK_STORE, -1, -1, cpu[c, DONE_SEQ])
     else:
-        s.ack_flag[cpu] = 1
-        log_event(s, t, cpu, EV_ACK_STORE, -1, -1, 1)
-    wake_waiters(s, m, cpu, t)
-    s.h_phase[cpu] = H_EXIT
-    schedule_cpu(s, cpu, t + m.costs[C_IRQ_EXIT])
+        cpu[c, ACK_FLAG] = 1
+        log_event(s.ev, s.counters, t, c, EV_ACK_STORE, -1, -1, 1)
+    wake_waiters(s, m, c, t)
+    cpu[c, H_PHASE] = H_EXIT
+    schedule_cpu(s, c, t + m.costs[C_IRQ_EXIT])

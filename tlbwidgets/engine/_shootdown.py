@@ -9,91 +9,90 @@ from .._tables import (
 from ._cpu import set_mode, schedule_cpu, sync_all_users, user_bound, try_take_irq
 from ._layout import (
     P_WAIT_IRQS_OFF, C_INVLPG, C_FULL_FLUSH, K_NSD, K_WARNINGS,
+    O_KIND, O_VPN, O_PAGES, O_THINK, PT_SAFE,
+    IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
+    SPAN_END, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES, S_KIND, S_OP,
+    S_UPGRADED, S_LOCAL, S_TIMEOUTS,
 )
 from ._log import log_event
 from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
 
-__all__ = ["begin_shootdown", "flush_cost", "perform_flush", "local_flush", "declare_safe",
+__all__ = ["begin_shootdown", "perform_flush", "local_flush", "declare_safe",
            "initiator_return"]
 
 
 @jit
-def flush_cost(m, kind, pages):
-    """Cycles to perform one op locally: ``pages x invlpg`` or ``full_flush``."""
-    if kind == SD_FULL:
-        return m.costs[C_FULL_FLUSH]
-    return pages * m.costs[C_INVLPG]
-
-
-@jit
-def perform_flush(s, m, cpu, kind, vpn, pages, t):
-    """Perform one op on cpu starting at t; each entry is invalidated at the
-    instant its own invalidation completes.  Returns the end time."""
+def perform_flush(s, m, c, kind, vpn, pages, t):
+    """Perform one op on CPU c starting at t; each entry is invalidated at
+    the instant its own invalidation completes.  Returns the end time."""
     if kind == SD_FULL:
         end = t + m.costs[C_FULL_FLUSH]
-        tlb_flush_all(s, m, cpu, end)
+        tlb_flush_all(s, m, c, end)
         return end
     step = m.costs[C_INVLPG]
     for j in range(pages):
-        tlb_invalidate_page(s, m, cpu, vpn + j, t + (j + 1) * step)
+        tlb_invalidate_page(s, m, c, vpn + j, t + (j + 1) * step)
     return t + pages * step
 
 
 @jit
-def begin_shootdown(s, m, cpu, t, op, threshold):
-    """Start the shootdown of workload op ``op`` on cpu at t.
+def begin_shootdown(s, m, c, t, op, threshold):
+    """Start the shootdown of workload op ``op`` on CPU c at t.
 
     Every user CPU is first brought up to t, then the PTEs of the range are
     changed (the kernel writes PTEs before it shoots down).  The flush kind
     follows the seed: a range with end <= start becomes Full (and a warning),
     more than ``threshold`` pages become Full.  Returns the shootdown id; the
-    kind and range are left in ``in_kind`` / ``in_vpn`` / ``in_pages``.
+    kind and range are left in the CPU's IN_KIND / IN_VPN / IN_PAGES.
     """
     sync_all_users(s, m, t)
-    c = s.counters
-    sd = c[K_NSD]
-    c[K_NSD] = sd + 1
-    vpn = m.op_vpn[op]
-    pages = m.op_pages[op]
-    s.sd_init[sd] = cpu
-    s.sd_start[sd] = t
-    s.sd_vpn[sd] = vpn
-    s.sd_op[sd] = m.op_kind[op]
+    k = s.counters
+    sd = k[K_NSD]
+    k[K_NSD] = sd + 1
+    vpn = m.ops[op, O_VPN]
+    pages = m.ops[op, O_PAGES]
+    row = s.sd
+    row[sd, S_INIT] = c
+    row[sd, S_START] = t
+    row[sd, S_VPN] = vpn
+    row[sd, S_OP] = m.ops[op, O_KIND]
     kind = SD_RANGE
     if pages <= 0:
         kind = SD_FULL
-        s.sd_upgraded[sd] = 1
-        c[K_WARNINGS] += 1
-        log_event(s, t, cpu, EV_WARNING, -1, sd, pages)
+        row[sd, S_UPGRADED] = 1
+        k[K_WARNINGS] += 1
+        log_event(s.ev, k, t, c, EV_WARNING, -1, sd, pages)
         pages = 0
     elif pages > threshold:
         kind = SD_FULL
-        s.sd_upgraded[sd] = 1
+        row[sd, S_UPGRADED] = 1
     elif pages == 1:
         kind = SD_PAGE
-    s.sd_pages[sd] = pages
-    s.sd_kind[sd] = kind
+    row[sd, S_PAGES] = pages
+    row[sd, S_KIND] = kind
     if pages > 0:
         pte_change(s, m, sd, vpn, pages, t)
-        log_event(s, t, cpu, EV_PTE_CHANGE, -1, sd, pages)
-    s.in_sd[cpu] = sd
-    s.in_vpn[cpu] = vpn
-    s.in_pages[cpu] = pages
-    s.in_kind[cpu] = kind
-    s.in_idx[cpu] = 0
-    s.in_ntargets[cpu] = 0
-    set_mode(s, cpu, ST_KERNEL, t)
+        log_event(s.ev, k, t, c, EV_PTE_CHANGE, -1, sd, pages)
+    cpu = s.cpu
+    cpu[c, IN_SD] = sd
+    cpu[c, IN_VPN] = vpn
+    cpu[c, IN_PAGES] = pages
+    cpu[c, IN_KIND] = kind
+    cpu[c, IN_IDX] = 0
+    cpu[c, IN_NTARGETS] = 0
+    set_mode(s, c, ST_KERNEL, t)
     return sd
 
 
 @jit
-def local_flush(s, m, cpu, t):
+def local_flush(s, m, c, t):
     """The initiator flushes its own TLB from t; returns the end time."""
-    sd = s.in_sd[cpu]
-    end = perform_flush(s, m, cpu, s.in_kind[cpu], s.in_vpn[cpu], s.in_pages[cpu], t)
-    s.sd_local[sd] += end - t
-    s.busy_until[cpu] = end
-    log_event(s, end, cpu, EV_LOCAL_FLUSH, -1, sd, s.in_kind[cpu])
+    cpu = s.cpu
+    sd = cpu[c, IN_SD]
+    end = perform_flush(s, m, c, cpu[c, IN_KIND], cpu[c, IN_VPN], cpu[c, IN_PAGES], t)
+    s.sd[sd, S_LOCAL] += end - t
+    cpu[c, BUSY] = end
+    log_event(s.ev, s.counters, end, c, EV_LOCAL_FLUSH, -1, sd, cpu[c, IN_KIND])
     return end
 
 
@@ -103,35 +102,37 @@ def declare_safe(s, m, sd, t):
     translation older than this change is a violation."""
     sync_all_users(s, m, t)
     ver = sd + 1
-    for v in range(s.sd_vpn[sd], s.sd_vpn[sd] + s.sd_pages[sd]):
-        if s.safe_ver[v] < ver:
-            s.safe_ver[v] = ver
-    s.sd_safe[sd] = t
-    log_event(s, t, s.sd_init[sd], EV_SAFE, -1, sd, s.sd_pages[sd])
+    lo = s.sd[sd, S_VPN]
+    for v in range(lo, lo + s.sd[sd, S_PAGES]):
+        if s.pte[v, PT_SAFE] < ver:
+            s.pte[v, PT_SAFE] = ver
+    s.sd[sd, S_SAFE] = t
+    log_event(s.ev, s.counters, t, s.sd[sd, S_INIT], EV_SAFE, -1, sd, s.sd[sd, S_PAGES])
 
 
 @jit
-def initiator_return(s, m, cpu, t, synchronous):
+def initiator_return(s, m, c, t, synchronous):
     """The initiator returns at t and resumes its op stream after the op's
     think time.  Synchronous protocols declare the pages safe now."""
-    sd = s.in_sd[cpu]
-    s.sd_end[sd] = t
-    log_event(s, t, cpu, EV_RETURN, -1, sd, s.sd_timeouts[sd])
+    cpu = s.cpu
+    sd = cpu[c, IN_SD]
+    s.sd[sd, S_END] = t
+    log_event(s.ev, s.counters, t, c, EV_RETURN, -1, sd, s.sd[sd, S_TIMEOUTS])
     if synchronous:
         declare_safe(s, m, sd, t)
-    s.in_sd[cpu] = -1
-    op = s.op_idx[cpu]
-    s.op_idx[cpu] = op + 1
-    s.next_op_time[cpu] = t + m.op_think[op]
-    s.busy_until[cpu] = t
-    if (m.params[P_WAIT_IRQS_OFF] != 0 and m.op_think[op] == 0
-            and op + 1 < m.op_start[cpu + 1] and m.op_kind[op + 1] == OP_IRQ_OFF):
+    cpu[c, IN_SD] = -1
+    op = cpu[c, OP_IDX]
+    cpu[c, OP_IDX] = op + 1
+    cpu[c, NEXT_OP] = t + m.ops[op, O_THINK]
+    cpu[c, BUSY] = t
+    if (m.params[P_WAIT_IRQS_OFF] != 0 and m.ops[op, O_THINK] == 0
+            and op + 1 < m.op_start[c + 1] and m.ops[op + 1, O_KIND] == OP_IRQ_OFF):
         # Called with interrupts off and the caller's section goes on: they
         # stay off into the next IRQ_OFF op (pending IPIs keep waiting).
-        set_mode(s, cpu, ST_IRQ_OFF, t)
-        s.span_end[cpu] = t + m.op_think[op + 1]
-        schedule_cpu(s, cpu, s.span_end[cpu])
+        set_mode(s, c, ST_IRQ_OFF, t)
+        cpu[c, SPAN_END] = t + m.ops[op + 1, O_THINK]
+        schedule_cpu(s, c, cpu[c, SPAN_END])
         return
-    set_mode(s, cpu, ST_USER, t)
-    schedule_cpu(s, cpu, user_bound(s, m, cpu))
-    try_take_irq(s, m, cpu, t)
+    set_mode(s, c, ST_USER, t)
+    schedule_cpu(s, c, user_bound(s, m, c))
+    try_take_irq(s, m, c, t)

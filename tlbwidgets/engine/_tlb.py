@@ -2,163 +2,202 @@
 
 Invariants (hold between any two events):
 
-* an entry is *stale* iff ``tlb_ver < pte_ver[vpn]``; exactly the stale
-  entries have ``tlb_sd >= 0`` (the shootdown whose PTE change made them
-  stale) and ``counters[K_STALE_OPEN]`` counts them;
-* a stale entry's window started at ``sd_start[tlb_sd]`` and ends when the
-  entry leaves the TLB (invlpg, full flush or eviction), never later;
-* an access through a stale entry is a violation iff ``tlb_ver <
-  safe_ver[vpn]``: some shootdown that superseded the entry's version has
-  already declared its pages reusable.
+* an entry is *live* iff ``TL_VPN >= 0`` and ``TL_GONE < 0``; a live entry
+  is *stale* iff its version is below the page's ``PT_VER``, and exactly the
+  live stale entries have ``TL_SD >= 0`` (the shootdown whose PTE change made
+  them stale); ``k[K_STALE_OPEN]`` counts them;
+* a flush removes an entry at the instant its own invalidation completes: the
+  entry stays findable by PTE changes until then (``TL_GONE``), though its
+  CPU, busy flushing, cannot use it;
+* a stale entry's window starts at its shootdown's start and ends when the
+  entry leaves the TLB (invalidation complete, or eviction), never later;
+* an access through a stale entry is a violation iff its version is below
+  the page's ``PT_SAFE``: a shootdown that superseded it already declared the
+  page reusable.
 
-Versions are shootdown sequence numbers (shootdown id + 1), so every page of
-one shootdown gets the same version and ``safe_ver`` is a running maximum.
+Versions are shootdown sequence numbers (id + 1): every page of one
+shootdown gets the same version, and ``PT_SAFE`` is a running maximum.
 """
 
-from .._jit import jit, jit_inline
+from .._jit import jit
 from .._tables import EV_STALE_HIT, EV_VIOLATION
 from ._layout import (
     P_SETS, P_WAYS, P_NCPU, C_TLB_HIT, C_PAGE_WALK,
     K_ACCESSES, K_MISSES, K_STALE_HITS, K_VIOLATIONS, K_WIN_OPENED,
     K_WIN_CLOSED, K_WIN_CYCLES, K_STALE_OPEN, K_FULL_FLUSHES,
+    TL_VPN, TL_VER, TL_LRU, TL_SD, TL_WIN, TL_GONE, PT_VER, PT_SAFE,
+    S_START, WN_END, CNT, CNT_ACCESSES, CNT_HITS, CNT_MISSES, CNT_FULL_FLUSHES,
+    CNT_STALE_HITS, CNT_VIOLATIONS,
 )
 from ._log import log_event, log_window, log_violation
 
-__all__ = ["tlb_access", "tlb_invalidate_page", "tlb_flush_all", "pte_change"]
-
-CNT_ACCESSES = 0
-CNT_HITS = 1
-CNT_MISSES = 2
-CNT_FULL_FLUSHES = 3
-CNT_STALE_HITS = 4
-CNT_VIOLATIONS = 5
-CNT_IPIS = 6
+__all__ = ["tlb_lookup", "stale_use", "tlb_access", "tlb_invalidate_page",
+           "tlb_flush_all", "pte_change"]
 
 
-@jit_inline
-def _drop(s, cpu, st, w, t):
-    """Remove one entry at time t, closing its stale window if it had one."""
-    sd = s.tlb_sd[cpu, st, w]
-    if sd >= 0:
-        c = s.counters
-        c[K_WIN_CLOSED] += 1
-        c[K_WIN_CYCLES] += t - s.sd_start[sd]
-        c[K_STALE_OPEN] -= 1
-        row = s.tlb_win[cpu, st, w]
+@jit
+def _close(tlb, k, sd, wn, c, st, w, t):
+    """The entry (if stale) leaves the TLB at t: close its window."""
+    sid = tlb[c, st, w, TL_SD]
+    if sid >= 0:
+        k[K_WIN_CLOSED] += 1
+        k[K_WIN_CYCLES] += t - sd[sid, S_START]
+        k[K_STALE_OPEN] -= 1
+        row = tlb[c, st, w, TL_WIN]
         if row >= 0:
-            s.wn_end[row] = t
-    s.tlb_vpn[cpu, st, w] = -1
-    s.tlb_sd[cpu, st, w] = -1
-    s.tlb_win[cpu, st, w] = -1
+            wn[row, WN_END] = t
 
 
-@jit_inline
-def tlb_access(s, m, cpu, vpn, t):
-    """One user access at time t; returns its cost in cycles.
+@jit
+def stale_use(s, c, vpn, w, t):
+    """An access at t went through the stale entry in way w of vpn's set:
+    a transient stale hit, or a violation if the page is already reusable."""
+    k = s.counters
+    st = vpn & (s.tlb.shape[1] - 1)
+    sd = s.tlb[c, st, w, TL_SD]
+    if s.tlb[c, st, w, TL_VER] < s.pte[vpn, PT_SAFE]:
+        k[K_VIOLATIONS] += 1
+        s.cpu[c, CNT + CNT_VIOLATIONS] += 1
+        log_violation(s.vi, k, t, c, vpn, sd)
+        log_event(s.ev, k, t, c, EV_VIOLATION, -1, sd, vpn)
+    else:
+        k[K_STALE_HITS] += 1
+        s.cpu[c, CNT + CNT_STALE_HITS] += 1
+        log_event(s.ev, k, t, c, EV_STALE_HIT, -1, sd, vpn)
 
-    A hit on a stale entry uses the stale translation (that is the hazard),
-    counts as a transient stale hit or a violation, and costs a hit.  A miss
-    walks the page table and fills the entry with the current version (an
-    access after an unmap models the fault that maps the page again).
+
+@jit
+def tlb_lookup(tlb, pte, cpu, k, sd, wn, hit_cost, walk_cost, c, vpn, t):
+    """One user access of CPU c at time t.  Returns ``(cost, stale_way)``:
+    ``stale_way >= 0`` when the access hit a stale entry (the caller then
+    calls ``stale_use``), else -1.
+
+    A hit on a stale entry uses the stale translation (that is the hazard)
+    and costs a hit.  A miss walks the page table and fills the entry with
+    the current version (an access after an unmap models the fault that maps
+    the page again), evicting the least recently used entry.  Takes only the
+    tables it touches: it runs once per simulated access.
     """
-    p = m.params
-    ways = p[P_WAYS]
-    st = vpn & (p[P_SETS] - 1)
-    c = s.counters
-    cnt = s.cpu_counts
-    c[K_ACCESSES] += 1
-    cnt[cpu, CNT_ACCESSES] += 1
+    ways = tlb.shape[2]
+    st = vpn & (tlb.shape[1] - 1)
+    k[K_ACCESSES] += 1
+    cpu[c, CNT + CNT_ACCESSES] += 1
     for w in range(ways):
-        if s.tlb_vpn[cpu, st, w] == vpn:
-            s.tlb_lru[cpu, st, w] = t
-            ver = s.tlb_ver[cpu, st, w]
-            cnt[cpu, CNT_HITS] += 1
-            if ver != s.pte_ver[vpn]:
-                sd = s.tlb_sd[cpu, st, w]
-                if ver < s.safe_ver[vpn]:
-                    c[K_VIOLATIONS] += 1
-                    cnt[cpu, CNT_VIOLATIONS] += 1
-                    log_violation(s, t, cpu, vpn, sd)
-                    log_event(s, t, cpu, EV_VIOLATION, -1, sd, vpn)
-                else:
-                    c[K_STALE_HITS] += 1
-                    cnt[cpu, CNT_STALE_HITS] += 1
-                    log_event(s, t, cpu, EV_STALE_HIT, -1, sd, vpn)
-            return m.costs[C_TLB_HIT]
-    c[K_MISSES] += 1
-    cnt[cpu, CNT_MISSES] += 1
-    victim = 0
-    oldest = s.tlb_lru[cpu, st, 0]
+        if tlb[c, st, w, TL_VPN] == vpn and tlb[c, st, w, TL_GONE] < 0:
+            tlb[c, st, w, TL_LRU] = t
+            cpu[c, CNT + CNT_HITS] += 1
+            if tlb[c, st, w, TL_VER] != pte[vpn, PT_VER]:
+                return hit_cost, w
+            return hit_cost, -1
+    k[K_MISSES] += 1
+    cpu[c, CNT + CNT_MISSES] += 1
+    victim = -1
+    oldest = 0
     for w in range(ways):
-        if s.tlb_vpn[cpu, st, w] < 0:
+        if tlb[c, st, w, TL_VPN] < 0 or tlb[c, st, w, TL_GONE] >= 0:
             victim = w
             break
-        if s.tlb_lru[cpu, st, w] < oldest:
-            oldest = s.tlb_lru[cpu, st, w]
+        if victim < 0 or tlb[c, st, w, TL_LRU] < oldest:
+            oldest = tlb[c, st, w, TL_LRU]
             victim = w
-    if s.tlb_vpn[cpu, st, victim] >= 0:
-        _drop(s, cpu, st, victim, t)
-    s.tlb_vpn[cpu, st, victim] = vpn
-    s.tlb_ver[cpu, st, victim] = s.pte_ver[vpn]
-    s.tlb_lru[cpu, st, victim] = t
-    return m.costs[C_PAGE_WALK]
+    if tlb[c, st, victim, TL_VPN] >= 0 and tlb[c, st, victim, TL_GONE] < 0:
+        _close(tlb, k, sd, wn, c, st, victim, t)     # evicted at t
+    tlb[c, st, victim, TL_VPN] = vpn
+    tlb[c, st, victim, TL_VER] = pte[vpn, PT_VER]
+    tlb[c, st, victim, TL_LRU] = t
+    tlb[c, st, victim, TL_SD] = -1
+    tlb[c, st, victim, TL_WIN] = -1
+    tlb[c, st, victim, TL_GONE] = -1
+    return walk_cost, -1
 
 
 @jit
-def tlb_invalidate_page(s, m, cpu, vpn, t):
-    """invlpg: drop the entry for vpn (any version) at time t."""
-    p = m.params
-    st = vpn & (p[P_SETS] - 1)
-    for w in range(p[P_WAYS]):
-        if s.tlb_vpn[cpu, st, w] == vpn:
-            _drop(s, cpu, st, w, t)
+def tlb_access(s, m, c, vpn, t):
+    """One access outside the hot loop (e.g. an irq-off section's touch)."""
+    cost, stale_way = tlb_lookup(s.tlb, s.pte, s.cpu, s.counters, s.sd, s.wn,
+                                 m.costs[C_TLB_HIT], m.costs[C_PAGE_WALK], c, vpn, t)
+    if stale_way >= 0:
+        stale_use(s, c, vpn, stale_way, t)
+    return cost
 
 
 @jit
-def tlb_flush_all(s, m, cpu, t):
-    """CR3 reload: drop every entry at time t."""
-    p = m.params
-    for st in range(p[P_SETS]):
-        for w in range(p[P_WAYS]):
-            if s.tlb_vpn[cpu, st, w] >= 0:
-                _drop(s, cpu, st, w, t)
+def _remove(tlb, k, sd, wn, c, st, w, t):
+    """A flush removes the live entry at t (possibly after now)."""
+    _close(tlb, k, sd, wn, c, st, w, t)
+    tlb[c, st, w, TL_GONE] = t
+
+
+@jit
+def tlb_invalidate_page(s, m, c, vpn, t):
+    """invlpg completing at t: drop the entry for vpn (any version)."""
+    tlb = s.tlb
+    st = vpn & (m.params[P_SETS] - 1)
+    for w in range(m.params[P_WAYS]):
+        if tlb[c, st, w, TL_VPN] == vpn and tlb[c, st, w, TL_GONE] < 0:
+            _remove(tlb, s.counters, s.sd, s.wn, c, st, w, t)
+
+
+@jit
+def tlb_flush_all(s, m, c, t):
+    """CR3 reload completing at t: drop every entry."""
+    tlb = s.tlb
+    for st in range(m.params[P_SETS]):
+        for w in range(m.params[P_WAYS]):
+            if tlb[c, st, w, TL_VPN] >= 0 and tlb[c, st, w, TL_GONE] < 0:
+                _remove(tlb, s.counters, s.sd, s.wn, c, st, w, t)
     s.counters[K_FULL_FLUSHES] += 1
-    s.cpu_counts[cpu, CNT_FULL_FLUSHES] += 1
+    s.cpu[c, CNT + CNT_FULL_FLUSHES] += 1
 
 
-@jit_inline
-def _mark(s, cpu, st, w, sd, vpn, t):
-    if s.tlb_sd[cpu, st, w] < 0:
-        s.tlb_sd[cpu, st, w] = sd
-        s.tlb_win[cpu, st, w] = log_window(s, sd, cpu, vpn, t)
-        s.counters[K_WIN_OPENED] += 1
-        s.counters[K_STALE_OPEN] += 1
+@jit
+def _mark(s, c, st, w, sd, vpn, t):
+    """Shootdown sd's PTE change at t makes this entry stale (if it was not)."""
+    tlb = s.tlb
+    k = s.counters
+    gone = tlb[c, st, w, TL_GONE]
+    if gone >= 0:
+        # Being flushed: still in the TLB until `gone`.  If it was valid, it
+        # is stale from t until then.
+        if gone > t and tlb[c, st, w, TL_SD] < 0 and tlb[c, st, w, TL_VER] < sd + 1:
+            row = log_window(s.wn, k, sd, c, vpn, t)
+            if row >= 0:
+                s.wn[row, WN_END] = gone
+            k[K_WIN_OPENED] += 1
+            k[K_WIN_CLOSED] += 1
+            k[K_WIN_CYCLES] += gone - t
+            tlb[c, st, w, TL_SD] = sd   # counted once, even if changed again
+        return
+    if tlb[c, st, w, TL_SD] < 0:
+        tlb[c, st, w, TL_SD] = sd
+        tlb[c, st, w, TL_WIN] = log_window(s.wn, k, sd, c, vpn, t)
+        k[K_WIN_OPENED] += 1
+        k[K_STALE_OPEN] += 1
 
 
 @jit
 def pte_change(s, m, sd, vpn, pages, t):
-    """Shootdown sd changes the PTEs of [vpn, vpn + pages) at time t: bump
-    their versions to sd + 1 and open a stale window for every TLB entry that
-    held one of them.  Cost O(cpus * min(pages * ways, sets * ways))."""
-    p = m.params
-    n = p[P_NCPU]
-    sets = p[P_SETS]
-    ways = p[P_WAYS]
-    ver = sd + 1
+    """Shootdown sd changes the PTEs of [vpn, vpn + pages) at t: bump their
+    versions to sd + 1 and open a stale window for every TLB entry holding
+    one of them.  Cost O(cpus * min(pages, sets) * ways)."""
+    n = m.params[P_NCPU]
+    sets = m.params[P_SETS]
+    ways = m.params[P_WAYS]
+    tlb = s.tlb
     for v in range(vpn, vpn + pages):
-        s.pte_ver[v] = ver
+        s.pte[v, PT_VER] = sd + 1
     if pages <= sets:
         for v in range(vpn, vpn + pages):
             st = v & (sets - 1)
-            for cpu in range(n):
+            for c in range(n):
                 for w in range(ways):
-                    if s.tlb_vpn[cpu, st, w] == v:
-                        _mark(s, cpu, st, w, sd, v, t)
+                    if tlb[c, st, w, TL_VPN] == v:
+                        _mark(s, c, st, w, sd, v, t)
     else:
         hi = vpn + pages
-        for cpu in range(n):
+        for c in range(n):
             for st in range(sets):
                 for w in range(ways):
-                    v = s.tlb_vpn[cpu, st, w]
+                    v = tlb[c, st, w, TL_VPN]
                     if v >= vpn and v < hi:
-                        _mark(s, cpu, st, w, sd, v, t)
+                        _mark(s, c, st, w, sd, v, t)

@@ -123,6 +123,7 @@ class ExploreControls(widgets.VBox):
             widget.description_tooltip = self.trait_metadata(name, "help")
             widget.style = {"description_width": "90px"}
         self.widgets = w
+        self._syncing = False
         super().__init__(children=list(w.values()), **{})
         self.layout.min_width = "330px"
         knob_defaults = workload_knobs(initial.get("workload", self.workload))
@@ -155,6 +156,8 @@ class ExploreControls(widgets.VBox):
         return True
 
     def _from_widget(self, change):
+        if self._syncing:       # our own write-back (or a widget clamping it): not the learner
+            return
         field = next(k for k, v in self.widgets.items() if v is change["owner"])
         changes = {field: change["new"]}
         if field == "workload":
@@ -163,12 +166,14 @@ class ExploreControls(widgets.VBox):
 
     def _to_widgets(self, _change):
         accepted = workload_knobs(self.workload)
-        for name, widget in self.widgets.items():
-            if widget.value != getattr(self, name):
-                with widget.hold_trait_notifications():
-                    widget.unobserve(self._from_widget, names="value")
+        self._syncing = True
+        try:
+            for name, widget in self.widgets.items():
+                if widget.value != getattr(self, name):
                     widget.value = getattr(self, name)
-                    widget.observe(self._from_widget, names="value")
+        finally:
+            self._syncing = False
+        for name, widget in self.widgets.items():
             if name in _KNOBS:
                 widget.disabled = bool(accepted) and name not in accepted
 
