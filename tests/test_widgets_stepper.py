@@ -101,7 +101,7 @@ def test_toggle_runs_the_fixed_protocol_on_the_same_scenario(st):
 
 
 def test_race_lab_finds_and_replays_a_hazard():
-    lab = W.race_lab(hazard="shared ACK flag", cpus=4, max_seeds=10)
+    lab = W.race_lab(hazard="shared ACK flag", cpus=8, max_seeds=3)
     ok = lab.hunt()
     if not ok and "mailbox_fixed" in lab.status.message:
         pytest.skip(lab.status.message)

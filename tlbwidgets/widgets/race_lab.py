@@ -70,7 +70,7 @@ class RaceLab(widgets.VBox):
     """Pick a hazard, hunt it over seeds, step through it, compare with the fix."""
 
     hazard = Unicode(HAZARDS[0].name, help="Name of the hazard hunted (see HAZARDS).")
-    cpus = Int(4, help="CPUs of the scenario (small, so the stepper stays readable).")
+    cpus = Int(8, help="CPUs of the scenario (the hazard scenarios are tuned for 8).")
     max_seeds = Int(20, help="Seeds tried before the hunt gives up.")
     found_seed = Int(-1, help="Seed whose run showed the hazard (-1: none yet).")
 
@@ -201,6 +201,6 @@ class RaceLab(widgets.VBox):
             f"Same scenario: tw.simulate({', '.join(f'{k}={v!r}' for k, v in self.scenario(self.found_seed if self.found_seed >= 0 else 0).items())})")
 
 
-def race_lab(hazard="shared ACK flag", cpus=4, max_seeds=20):
+def race_lab(hazard="shared ACK flag", cpus=8, max_seeds=20):
     """The race lab in one call: ``tw.race_lab(hazard="shared ACK flag")``."""
     return RaceLab(hazard=hazard, cpus=cpus, max_seeds=max_seeds)
