@@ -22,14 +22,13 @@ from ._cpu import (
 )
 from ._heap import heap_pop, heap_top_time
 from ._layout import (
-    P_NCPU, P_MAX_EVENTS, P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED,
+    P_NCPU, P_MAX_EVENTS,
     K_EVENTS, K_HEAP_N, K_NOW, K_OUTCOME, K_LAST_TIME,
     EK_CPU, EK_IPI, EK_IRQ, EK_ACK, O_KIND, O_VPN, O_PAGES, O_THINK, T_ONLINE,
     MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD,
 )
-from ._mailbox import (
-    mailbox_initiate, mailbox_initiator_step, mailbox_handler_step,
-    mailbox_ack_store,
+from ._protocols import (
+    proto_initiate, proto_initiator_step, proto_handler_step, proto_store,
 )
 from ._tlb import tlb_access
 
@@ -38,36 +37,14 @@ __all__ = ["run"]
 
 @jit
 def _initiate(s, m, c, t, op):
-    """Start the protocol's shootdown for op at t."""
-    proto = m.params[P_PROTO]
-    if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
-        nt = mailbox_initiate(s, m, c, t, op)
-        s.cpu[c, BUSY] = nt
-        if nt < heap_top_time(s.hp, s.counters):
-            mailbox_initiator_step(s, m, c, nt)
-        else:
-            schedule_cpu(s, c, nt)
-
-
-@jit
-def _initiator_step(s, m, c, t):
-    proto = m.params[P_PROTO]
-    if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
-        mailbox_initiator_step(s, m, c, t)
-
-
-@jit
-def _handler_step(s, m, c, t):
-    proto = m.params[P_PROTO]
-    if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
-        mailbox_handler_step(s, m, c, t)
-
-
-@jit
-def _store(s, m, c, t):
-    proto = m.params[P_PROTO]
-    if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
-        mailbox_ack_store(s, m, c, t)
+    """Start the protocol's shootdown for op at t; run ahead to its next
+    step boundary if nothing else comes first."""
+    nt = proto_initiate(s, m, c, t, op)
+    s.cpu[c, BUSY] = nt
+    if nt < heap_top_time(s.hp, s.counters):
+        proto_initiator_step(s, m, c, nt)
+    else:
+        schedule_cpu(s, c, nt)
 
 
 @jit
@@ -146,9 +123,9 @@ def _dispatch(s, m, t, kind, c, arg):
         if mode == ST_USER:
             _user_step(s, m, c, t)
         elif mode == ST_KERNEL or mode == ST_WAIT:
-            _initiator_step(s, m, c, t)
+            proto_initiator_step(s, m, c, t)
         elif mode == ST_HANDLER:
-            _handler_step(s, m, c, t)
+            proto_handler_step(s, m, c, t)
         elif mode == ST_IRQ_OFF or mode == ST_IDLE:
             _span_end(s, m, c, t)
     elif kind == EK_IPI:
@@ -156,7 +133,7 @@ def _dispatch(s, m, t, kind, c, arg):
     elif kind == EK_IRQ:
         try_take_irq(s, m, c, t)
     elif kind == EK_ACK:
-        _store(s, m, c, t)
+        proto_store(s, m, c, t)
 
 
 @jit

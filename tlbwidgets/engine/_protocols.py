@@ -1,0 +1,48 @@
+"""Protocol dispatch: the one place that maps a protocol id to its code.
+
+Each protocol provides four entry points (see ``_mailbox.py`` for the
+reference implementation):
+
+* ``initiate(s, m, c, t, op)`` -- CPU c starts the shootdown of op at t;
+  returns the instant of its next step boundary;
+* ``initiator_step(s, m, c, t)`` -- the initiator reaches a step boundary;
+* ``handler_step(s, m, c, t)`` -- CPU c's interrupt handler reaches a step;
+* ``store(s, m, c, t)`` -- a store by CPU c that pollers observe lands.
+"""
+
+from .._jit import jit
+from ._layout import P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED
+from ._mailbox import (
+    mailbox_initiate, mailbox_initiator_step, mailbox_handler_step, mailbox_ack_store,
+)
+
+__all__ = ["proto_initiate", "proto_initiator_step", "proto_handler_step", "proto_store"]
+
+
+@jit
+def proto_initiate(s, m, c, t, op):
+    proto = m.params[P_PROTO]
+    if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
+        return mailbox_initiate(s, m, c, t, op)
+    raise RuntimeError("protocol not implemented in the engine")
+
+
+@jit
+def proto_initiator_step(s, m, c, t):
+    proto = m.params[P_PROTO]
+    if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
+        mailbox_initiator_step(s, m, c, t)
+
+
+@jit
+def proto_handler_step(s, m, c, t):
+    proto = m.params[P_PROTO]
+    if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
+        mailbox_handler_step(s, m, c, t)
+
+
+@jit
+def proto_store(s, m, c, t):
+    proto = m.params[P_PROTO]
+    if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
+        mailbox_ack_store(s, m, c, t)
