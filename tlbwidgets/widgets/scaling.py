@@ -131,9 +131,12 @@ class ScalingView(widgets.VBox):
     def run(self):
         """Run the sweep and redraw; returns True on success (errors shown)."""
         sweep = getattr(tw, "sweep", None)
-        if sweep is None:
-            self.status.show("error", "tw.sweep is not available in this version")
-            return False
+        if not callable(sweep):      # absent, or the submodule rather than the function
+            try:        # not re-exported yet: import it where it lives
+                from tlbwidgets.sweep import sweep
+            except ImportError:
+                self.status.show("error", "tw.sweep is not available in this version")
+                return False
         self.progress.value = 0
         self.progress.bar_style = "info"
         cfg = {k: v for k, v in self.base_config.items()
