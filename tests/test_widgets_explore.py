@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import tlbwidgets as tw
 import tlbwidgets.widgets as W
 from tlbwidgets import analysis as A
 from tlbwidgets.widgets._payload import marks_of, synced_bytes

@@ -5,7 +5,6 @@ from concurrent.futures import Executor, Future
 import numpy as np
 import pytest
 
-import tlbwidgets as tw
 import tlbwidgets.widgets as W
 from tlbwidgets import analysis as A
 from tlbwidgets.widgets.scaling import parse_cpu_list

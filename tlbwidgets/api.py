@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from .costs import resolve_costs, Costs
+from .costs import resolve_costs
 from .engine import run_engine, make_machine, make_state, PROTO_IDS
 from .engine import _layout as L
 from .protocols import PROTOCOLS, IMPLEMENTED, protocol_defaults

@@ -6,7 +6,6 @@ traceback.
 """
 
 import argparse
-import json
 import sys
 
 __all__ = ["main", "parse_value"]

@@ -11,7 +11,7 @@ Views listen to ``revision``, which moves once per accepted change.
 import inspect
 
 import ipywidgets as widgets
-from traitlets import HasTraits, Int, Float, Unicode, TraitError, validate
+from traitlets import Int, Float, Unicode, TraitError, validate
 
 import tlbwidgets as tw
 
