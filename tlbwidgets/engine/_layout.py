@@ -117,7 +117,20 @@ K_STALE_OPEN = 25    # stale entries open right now
 K_LAST_TIME = 26     # latest time any CPU reached
 K_HANDLER_CYCLES = 27
 K_SKIPPED = 28       # targets skipped (offline)
-N_COUNTERS = 32
+# Global (machine-wide) protocol state lives here too: one value each.
+K_GL_NEXT = 29       # global_lock: next ticket of the shootdown lock
+K_GL_SERVING = 30    # global_lock: ticket allowed to take the lock
+K_GL_FREE_AT = 31    # global_lock: instant the lock was last released
+K_GL_LOCK_OWNER = 32 # global_lock: last CPU that held the lock (-1 none): its cache line
+K_GL_HOLDER = 33     # global_lock: CPU holding the lock now (-1 none)
+K_GL_SD = 34         # global_lock: the one request (shootdown id) in flight, -1 none
+K_GL_PENDING = 35    # global_lock: bits set in the shared pending-CPU mask
+K_LINE_FREE = 36     # global_lock: the mask's cache line is free from this instant
+K_LINE_OWNER = 37    # global_lock: last CPU that wrote the mask line (-1 none)
+K_FABRIC_FREE = 38   # broadcast: the fabric takes the next INVLPGB from this instant
+K_LZ_HEAD = 39       # latr: first published record (shootdown id), -1 none
+K_LZ_TAIL = 40       # latr: last published record, -1 none
+N_COUNTERS = 48
 
 # ---- State.cpu[cpu, *] ------------------------------------------------------------
 MODE = 0             # ST_* code
@@ -157,7 +170,13 @@ POS_STEP = 33        # heap index of this CPU's pending EK_CPU event, -1 none
 POS_IRQ = 34         # heap index of this CPU's pending EK_IRQ event, -1 none
 CYC = 35             # CYC + ST_*: cycles spent in each state (7 columns)
 CNT = 42             # CNT + CNT_*: per-CPU counts (8 columns)
-N_CPU_COLS = 50
+GL_TICKET = 50       # global_lock: this CPU's ticket for the shootdown lock
+GL_PENDING = 51      # global_lock: this CPU's bit in the shared pending mask
+DV_ROW = 52          # delivery row of the request this CPU must serve, -1 none
+LZ_LAST = 53         # latr: last record this CPU applied (shootdown id), -1 none
+LZ_TICK_AT = 54      # latr: instant of this CPU's scheduled tick event, -1 none
+LZ_UPTO = 55         # latr: last record the running tick handler took
+N_CPU_COLS = 64
 
 CNT_ACCESSES = 0
 CNT_HITS = 1
@@ -222,7 +241,9 @@ S_DISPATCH = 13
 S_IPI = 14
 S_WAIT = 15
 S_UNAPPLIED = 16     # lazy protocols: CPUs yet to apply it
-N_SD_COLS = 17
+S_REC_NEXT = 17      # latr: next published record (shootdown id), -1 none
+S_DV0 = 18           # first delivery row of this shootdown, -1 none
+N_SD_COLS = 20
 
 # ---- log tables ----------------------------------------------------------------------------
 DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)
@@ -240,6 +261,7 @@ EK_CPU = 0           # the CPU's own activity continues (user ops or a protocol 
 EK_IPI = 1           # an IPI reaches the CPU
 EK_IRQ = 2           # the CPU takes its pending interrupt now
 EK_ACK = 3           # a store that pollers may observe (ACK flag / sequence)
+EK_TICK = 4          # latr: the CPU's scheduler tick (at most one pending per CPU)
 PRIO_STORE = 0       # stores land before polls at the same instant
 PRIO_CPU = 1
 PRIO_IPI = 2
@@ -299,8 +321,8 @@ def make_state(m):
     Sizes: ``n`` CPUs, ``S x W`` TLB, ``Q`` mailbox slots, ``V`` pages,
     ``D`` shootdowns (= UNMAP/PROTECT ops in the workload), ``R`` log rows,
     ``E`` event rows, ``H`` heap capacity = n * (n + 4) + 64: at most one
-    step event, one IRQ event and one store per CPU, plus one IPI in flight
-    per (sender, target) pair.
+    step event, one IRQ event, one store and one tick per CPU, plus one IPI
+    in flight per (sender, target) pair.
     """
     from .._tables import OP_UNMAP, OP_PROTECT
     p = m.params
@@ -321,7 +343,7 @@ def make_state(m):
     cpu[:, IN_DEADLINE] = NEVER
     cpu[:, ACK_FLAG] = 1               # seed: flags start true
     for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
-                POS_STEP, POS_IRQ):
+                POS_STEP, POS_IRQ, DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO):
         cpu[:, col] = -1
     pair = np.full((n, n, N_PAIR_COLS), -1, dtype=np.int64)
     q = np.zeros((n, Q, N_Q_COLS), dtype=np.int64)
@@ -338,9 +360,14 @@ def make_state(m):
     sd[:, S_START] = -1
     sd[:, S_END] = -1
     sd[:, S_SAFE] = -1
+    sd[:, S_REC_NEXT] = -1
+    sd[:, S_DV0] = -1
     dv = np.full((R, N_DV_COLS), -1, dtype=np.int64)
     wn = np.full((R, N_WN_COLS), -1, dtype=np.int64)
     vi = np.zeros((R, N_VI_COLS), dtype=np.int64)
     ev = np.zeros((E, N_E_COLS), dtype=np.int64)
-    return State(np.zeros(N_COUNTERS, dtype=np.int64), cpu, pair, q, tlb, pte, hp, sd,
+    counters = np.zeros(N_COUNTERS, dtype=np.int64)
+    for col in (K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_LINE_OWNER, K_LZ_HEAD, K_LZ_TAIL):
+        counters[col] = -1
+    return State(counters, cpu, pair, q, tlb, pte, hp, sd,
                  dv, wn, vi, ev)

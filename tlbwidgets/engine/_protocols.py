@@ -11,9 +11,13 @@ reference implementation):
 """
 
 from .._jit import jit
-from ._layout import P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED
+from ._layout import P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED, PR_GLOBAL_LOCK
 from ._mailbox import (
     mailbox_initiate, mailbox_initiator_step, mailbox_handler_step, mailbox_ack_store,
+)
+from ._global_lock import (
+    global_lock_initiate, global_lock_initiator_step, global_lock_handler_step,
+    global_lock_store,
 )
 
 __all__ = ["proto_initiate", "proto_initiator_step", "proto_handler_step", "proto_store"]
@@ -24,6 +28,8 @@ def proto_initiate(s, m, c, t, op):
     proto = m.params[P_PROTO]
     if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
         return mailbox_initiate(s, m, c, t, op)
+    if proto == PR_GLOBAL_LOCK:
+        return global_lock_initiate(s, m, c, t, op)
     raise RuntimeError("protocol not implemented in the engine")
 
 
@@ -32,6 +38,8 @@ def proto_initiator_step(s, m, c, t):
     proto = m.params[P_PROTO]
     if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
         mailbox_initiator_step(s, m, c, t)
+    elif proto == PR_GLOBAL_LOCK:
+        global_lock_initiator_step(s, m, c, t)
 
 
 @jit
@@ -39,6 +47,8 @@ def proto_handler_step(s, m, c, t):
     proto = m.params[P_PROTO]
     if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
         mailbox_handler_step(s, m, c, t)
+    elif proto == PR_GLOBAL_LOCK:
+        global_lock_handler_step(s, m, c, t)
 
 
 @jit
@@ -46,3 +56,5 @@ def proto_store(s, m, c, t):
     proto = m.params[P_PROTO]
     if proto == PR_MAILBOX or proto == PR_MAILBOX_FIXED:
         mailbox_ack_store(s, m, c, t)
+    elif proto == PR_GLOBAL_LOCK:
+        global_lock_store(s, m, c, t)

@@ -1,0 +1,190 @@
+"""The protocols beyond the seed: the engine's invariants on each, a closed
+form of each one's contention-free latency (from its charging, as
+docs/protocols.md states it), each one's lesson, and a property test that
+every safe protocol has zero violations on random workloads."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import tlbwidgets as tw
+from tlbwidgets._tables import EV_NAMES
+
+C = tw.COST_PRESETS["default"]
+SMALL = dict(accesses=2_000, unmap_rate=0.01, working_set_pages=48, vm_pages=256)
+
+# The protocols tested here, all of them safe (zero violations by design).
+NEW_PROTOCOLS = ("global_lock",)
+
+
+def _polls(start, ready, pause=C.pause):
+    """First poll at or after ``ready`` on a grid of ``pause`` from ``start``."""
+    return start + max(0, -(-(ready - start) // pause)) * pause
+
+
+# ---- invariants on every protocol ----------------------------------------------------
+
+@pytest.fixture(scope="module", params=[
+    (proto, cpus, sockets, seed, extra)
+    for proto in NEW_PROTOCOLS
+    for cpus, sockets, seed, extra in [
+        (4, 1, 0, {}),
+        (8, 2, 1, {"irq_off_share": 0.05, "unmap_pages": 3}),
+        (6, 3, 3, {"unmap_rate": 0.05, "unmap_pages": 70, "working_set_pages": 128}),
+    ]
+], ids=lambda p: f"{p[0]}-{p[1]}cpus-{p[2]}sock-seed{p[3]}")
+def run(request):
+    proto, cpus, sockets, seed, extra = request.param
+    kw = {**SMALL, **extra}
+    return tw.simulate(cpus=cpus, sockets=sockets, protocol=proto, workload="uniform",
+                       seed=seed, **kw)
+
+
+def test_run_completes_with_every_shootdown_safe(run):
+    assert run.outcome == "completed"
+    assert not run.truncated
+    sd = run.shootdowns
+    assert len(sd) > 0
+    assert (sd["end"] >= sd["start"]).all()
+    assert (sd["safe"] >= sd["end"]).all()
+
+
+def test_zero_violations(run):
+    assert run.summary()["violations"] == 0
+    assert len(run.violations) == 0
+
+
+def test_stale_windows_are_nonnegative_and_closed(run):
+    w = run.stale_windows
+    assert len(w) == run.summary()["stale_windows"]
+    assert (w["end"] >= w["start"]).all()
+    assert run.summary()["stale_open_at_end"] == 0
+
+
+def test_every_ipi_sent_is_received(run):
+    s = run.summary()
+    ev = run.events
+    sent = np.count_nonzero(ev["kind"] == EV_NAMES.index("ipi_send"))
+    arrived = np.count_nonzero(ev["kind"] == EV_NAMES.index("ipi_arrive"))
+    assert sent == arrived == s["ipis"] == run.cpu_stats["ipis_received"].sum()
+
+
+def test_deliveries_are_ordered(run):
+    d = run.deliveries
+    assert len(d) == run.summary()["deliveries"]
+    assert (d["flushed"] >= 0).all()
+    assert (d["flushed"] > d["pushed"]).all()
+    assert (d["handler_start"] <= d["flushed"]).all()
+    assert (d["acked"] > d["flushed"]).all()
+
+
+def test_summary_counts_agree_with_tables(run):
+    s = run.summary()
+    assert s["shootdowns"] == len(run.shootdowns)
+    assert s["violations"] == len(run.violations)
+    assert s["accesses"] == run.cpu_stats["accesses"].sum()
+    assert s["tlb_misses"] == run.cpu_stats["tlb_misses"].sum()
+    assert s["full_flushes"] == run.cpu_stats["full_flushes"].sum()
+    assert s["ipis"] == run.shootdowns["ipis"].sum()
+    assert (run.cpu_stats["tlb_hits"] + run.cpu_stats["tlb_misses"]
+            == run.cpu_stats["accesses"]).all()
+
+
+def test_cpu_time_adds_up_to_the_run(run):
+    cs = run.cpu_stats
+    total = cs["user"] + cs["handler"] + cs["wait"] + cs["kernel"] + cs["irq_off"] + cs["idle"]
+    assert (total <= run.sim_cycles).all()
+    assert (total > 0).all()
+
+
+def test_same_seed_same_result(run):
+    again = tw.simulate(**run.config)
+    assert again.summary() == run.summary()
+    assert np.array_equal(again.events, run.events)
+
+
+# ---- property: safe protocols never violate ----------------------------------------
+
+@pytest.mark.parametrize("proto", NEW_PROTOCOLS)
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cpus=st.integers(1, 8), seed=st.integers(0, 10_000),
+       unmap_rate=st.sampled_from([0.005, 0.02, 0.1]),
+       unmap_pages=st.sampled_from([1, 2, 5, 40, 70]),
+       irq_off_share=st.sampled_from([0.0, 0.05, 0.2]),
+       idle=st.booleans())
+def test_property_zero_violations_every_shootdown_completes(proto, cpus, seed, unmap_rate,
+                                                            unmap_pages, irq_off_share, idle):
+    wl = tw.workloads.uniform(accesses=400, working_set_pages=96, unmap_rate=unmap_rate,
+                              unmap_pages=unmap_pages, irq_off_share=irq_off_share)
+    if idle:
+        # Random idle spans: build the same ops and turn some accesses into IDLE.
+        op_start, kind, vpn, pages, think = wl.build(cpus, seed, 256)
+        rng = np.random.default_rng(seed)
+        turn = (kind == 0) & (rng.random(len(kind)) < 0.01)
+        kind = np.where(turn, 4, kind)
+        pages = np.where(turn, 0, pages)
+        think = np.where(turn, rng.integers(1, 20_000, len(kind)), think)
+        cpu = np.repeat(np.arange(cpus), np.diff(op_start))
+        wl = tw.Workload.from_ops(cpu, kind, vpn, pages, think, cpus=cpus)
+    r = tw.simulate(cpus=cpus, protocol=proto, workload=wl, seed=seed, vm_pages=256)
+    s = r.summary()
+    assert s["outcome"] == "completed"
+    assert s["violations"] == 0
+    sd = r.shootdowns
+    assert (sd["end"] >= 0).all() and (sd["safe"] >= sd["end"]).all()
+    assert s["stale_open_at_end"] == 0
+
+
+# ---- global_lock ------------------------------------------------------------------------
+
+def global_lock_latency(cpus, pages, costs=C):
+    """One socket, no contention: local flush F; take the lock (one line
+    transfer c); set the mask (c); one IPI send s per target; the last
+    target's clear lands at W + ipi_latency + irq_entry + F + c; first poll
+    at or after it on the grid that starts at W."""
+    flush = costs.full_flush if pages > 64 else pages * costs.invlpg
+    k = cpus - 1
+    if k == 0:
+        return flush
+    w = flush + 2 * costs.cacheline + k * costs.ipi_send
+    ready = w + costs.ipi_latency + costs.irq_entry + flush + costs.cacheline
+    return _polls(w, ready, costs.pause)
+
+
+@pytest.mark.parametrize("cpus,pages", [(1, 1), (2, 1), (4, 1), (8, 3), (16, 64), (16, 65)])
+def test_global_lock_contention_free_latency(cpus, pages):
+    r = tw.simulate(cpus=cpus, protocol="global_lock", workload="single", pages=pages)
+    assert r.outcome == "completed"
+    assert r.latencies_cycles().tolist() == [global_lock_latency(cpus, pages)]
+    s = r.summary()
+    assert s["ipis"] == cpus - 1 and s["violations"] == 0
+
+
+def test_global_lock_worked_example():
+    # cpus=4, one page: W = 200 + 2*141 + 3*200 = 1082; ready = 1082 + 1500 +
+    # 600 + 200 + 141 = 3523; 2441/140 -> 18 polls: 1082 + 2520 = 3602.
+    assert global_lock_latency(4, 1) == 3602
+
+
+def test_global_lock_serializes_concurrent_shootdowns():
+    r = tw.simulate(cpus=8, protocol="global_lock", workload="munmap_storm", unmaps=20,
+                    seed=4)
+    assert r.outcome == "completed" and r.summary()["violations"] == 0
+    d = r.deliveries
+    sd = r.shootdowns
+    # The lock is held from the mask write (every delivery's "pushed") to the
+    # return: those intervals never overlap.
+    held = []
+    for i in range(len(sd)):
+        pushed = d["pushed"][d["shootdown"] == i]
+        assert len(pushed) == 7 and (pushed == pushed[0]).all()
+        held.append((int(pushed[0]), int(sd["end"][i])))
+    held.sort()
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(held, held[1:]))
+    # ... and shootdowns did overlap in time (they really were concurrent):
+    # some initiator waited for the lock (lock_wait with arg -1: unknown wait).
+    ev = r.events
+    waits = np.count_nonzero((ev["kind"] == EV_NAMES.index("lock_wait")) & (ev["arg"] == -1))
+    assert waits > 0
+    assert np.median(r.latencies_cycles()) > 2 * global_lock_latency(8, 1)
