@@ -14,7 +14,7 @@ C = tw.COST_PRESETS["default"]
 SMALL = dict(accesses=2_000, unmap_rate=0.01, working_set_pages=48, vm_pages=256)
 
 # The protocols tested here, all of them safe (zero violations by design).
-NEW_PROTOCOLS = ("global_lock",)
+NEW_PROTOCOLS = ("global_lock", "broadcast")
 
 
 def _polls(start, ready, pause=C.pause):
@@ -188,3 +188,55 @@ def test_global_lock_serializes_concurrent_shootdowns():
     waits = np.count_nonzero((ev["kind"] == EV_NAMES.index("lock_wait")) & (ev["arg"] == -1))
     assert waits > 0
     assert np.median(r.latencies_cycles()) > 2 * global_lock_latency(8, 1)
+
+
+# ---- broadcast ----------------------------------------------------------------------------
+
+def broadcast_latency(pages, max_pages=8, costs=C):
+    """No contention: one INVLPGB per ``max_pages`` pages (one for a Full
+    flush, over 64 pages), then one TLBSYNC."""
+    n = 1 if pages > 64 else -(-pages // max_pages)
+    return n * costs.invlpgb + costs.tlbsync
+
+
+@pytest.mark.parametrize("cpus,pages,max_pages", [
+    (1, 1, 8), (2, 1, 8), (8, 8, 8), (8, 9, 8), (16, 64, 8), (16, 65, 8), (4, 20, 1),
+    (4, 20, 64),
+])
+def test_broadcast_contention_free_latency(cpus, pages, max_pages):
+    r = tw.simulate(cpus=cpus, protocol="broadcast", workload="single", pages=pages,
+                    broadcast_max_pages=max_pages)
+    assert r.outcome == "completed"
+    assert r.latencies_cycles().tolist() == [broadcast_latency(pages, max_pages)]
+    s = r.summary()
+    assert s["violations"] == 0 and s["ipis"] == 0
+    # every other CPU's copy is gone when the last INVLPGB ends, before the return
+    assert (r.stale_windows["end"] <= r.shootdowns["end"][0] - C.tlbsync).all()
+    assert s["stale_windows"] == cpus * min(pages, 64)
+
+
+def test_broadcast_interrupts_nobody():
+    r = tw.simulate(cpus=8, protocol="broadcast", workload="uniform", seed=2,
+                    irq_off_share=0.2, **SMALL)
+    s = r.summary()
+    assert s["outcome"] == "completed" and s["violations"] == 0
+    assert s["ipis"] == 0 and s["handler_cycles"] == 0
+    assert (r.cpu_stats["handler"] == 0).all() and (r.cpu_stats["ipis_received"] == 0).all()
+    # Interrupts-off sections on the other CPUs do not delay it: the latency
+    # is the issue time (with any wait for the fabric) plus one TLBSYNC.
+    sd = r.shootdowns
+    assert (r.latencies_cycles() == sd["dispatch_cycles"] + C.tlbsync).all()
+    assert r.latencies_cycles().min() == broadcast_latency(1)
+
+
+def test_broadcast_fabric_serializes_concurrent_initiators():
+    # Both CPUs unmap at cycle 0: CPU 0 one page (1 INVLPGB), CPU 1 16 pages
+    # (2 INVLPGBs).  The fabric takes CPU 0's first, so CPU 1 stalls one
+    # invlpgb, then issues both of its own back to back.
+    wl = tw.Workload.from_ops(cpu=[0, 1], kind=["unmap", "unmap"], vpn=[0, 8],
+                              pages=[1, 16], think=[0, 0])
+    r = tw.simulate(cpus=2, protocol="broadcast", workload=wl)
+    assert r.latencies_cycles().tolist() == [C.invlpgb + C.tlbsync,
+                                             3 * C.invlpgb + C.tlbsync]
+    ev = r.events
+    assert np.count_nonzero(ev["kind"] == EV_NAMES.index("lock_wait")) == 1

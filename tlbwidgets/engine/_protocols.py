@@ -11,10 +11,11 @@ reference implementation):
 """
 
 from .._jit import jit
-from ._layout import P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED, PR_GLOBAL_LOCK
+from ._layout import P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED, PR_GLOBAL_LOCK, PR_BROADCAST
 from ._mailbox import (
     mailbox_initiate, mailbox_initiator_step, mailbox_handler_step, mailbox_ack_store,
 )
+from ._broadcast import broadcast_initiate, broadcast_initiator_step
 from ._global_lock import (
     global_lock_initiate, global_lock_initiator_step, global_lock_handler_step,
     global_lock_store,
@@ -30,6 +31,8 @@ def proto_initiate(s, m, c, t, op):
         return mailbox_initiate(s, m, c, t, op)
     if proto == PR_GLOBAL_LOCK:
         return global_lock_initiate(s, m, c, t, op)
+    if proto == PR_BROADCAST:
+        return broadcast_initiate(s, m, c, t, op)
     raise RuntimeError("protocol not implemented in the engine")
 
 
@@ -40,6 +43,8 @@ def proto_initiator_step(s, m, c, t):
         mailbox_initiator_step(s, m, c, t)
     elif proto == PR_GLOBAL_LOCK:
         global_lock_initiator_step(s, m, c, t)
+    elif proto == PR_BROADCAST:
+        broadcast_initiator_step(s, m, c, t)
 
 
 @jit

@@ -1,0 +1,162 @@
+"""Hardware broadcast invalidation (``broadcast``): AMD INVLPGB + TLBSYNC.
+
+Source: AMD64 Architecture Programmer's Manual, Volume 3, ``INVLPGB``
+(invalidate TLB entries, by address range, on every processor) and
+``TLBSYNC`` (wait until every INVLPGB this processor issued has completed on
+all processors); Linux's use of them in ``arch/x86/mm/tlb.c``
+(``broadcast_tlb_flush``, Rik van Riel's series, 2025), where a broadcast
+flush replaces both the IPIs and the local flush.  Arm's ``TLBI ... IS`` +
+``DSB ISH`` has the same shape.
+
+Initiator, from T0 (PTE versions already bumped):
+
+1. issue ``ceil(pages / broadcast_max_pages)`` INVLPGB instructions (one for
+   a Full flush), ``invlpgb`` cycles each.  The fabric takes one broadcast at
+   a time, machine-wide: an instruction whose turn has not come stalls the
+   issuing CPU until the fabric is free (logged as ``lock_wait``).
+   Chosen timing: the entries an instruction names are invalidated on every
+   online CPU -- the initiator included -- at the instant its issue ends
+   (the fabric slot's end); a user CPU's accesses are brought up to that
+   instant first, so each access sees its TLB as it was;
+2. TLBSYNC: ``tlbsync`` cycles (state ``wait``);
+3. return; the pages are safe from here.
+
+No IPI is sent and no remote CPU is interrupted or charged a cycle: remote
+CPUs in interrupts-off sections do not delay the shootdown.  One delivery row
+per other online CPU records the broadcast: ``pushed`` = first issue start,
+``flushed`` = the last instruction's end, ``acked`` = the TLBSYNC's end,
+``ipi_sent`` and ``handler_start`` = -1.
+"""
+
+from .._jit import jit
+from .._tables import SD_FULL, ST_WAIT, EV_INVALIDATE, EV_LOCK_WAIT, EV_ACK_SEEN
+from ._cpu import set_mode, schedule_cpu, sync_all_users
+from ._heap import heap_top_time
+from ._layout import (
+    P_NCPU, P_FULL_THRESHOLD, P_BCAST_MAX_PAGES, C_INVLPGB, C_TLBSYNC, T_ONLINE,
+    K_DELIVERIES, K_SKIPPED, K_FABRIC_FREE, K_NDELIV,
+    IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_VPN, IN_PAGES, IN_KIND, IN_STEP_START, BUSY,
+    S_TARGETS, S_DISPATCH, S_WAIT, S_DV0,
+    DV_SD, DV_PUSHED, DV_FLUSHED, DV_ACKED,
+)
+from ._log import log_event, log_delivery
+from ._shootdown import begin_shootdown, initiator_return
+from ._tlb import tlb_invalidate_page, tlb_flush_all
+
+__all__ = ["broadcast_initiate", "broadcast_initiator_step"]
+
+B_ISSUE = 0
+D_ISSUE = 1
+B_SYNC = 2
+D_SYNC = 3
+
+
+@jit
+def _set_rows(s, sd, col, t):
+    """Set column ``col`` of every delivery row of shootdown sd."""
+    d0 = s.sd[sd, S_DV0]
+    if d0 < 0:
+        return
+    for d in range(d0, s.counters[K_NDELIV]):
+        if s.dv[d, DV_SD] != sd:
+            break
+        s.dv[d, col] = t
+
+
+@jit
+def broadcast_initiate(s, m, c, t, op):
+    """Start at t: PTE change, one delivery row per other online CPU, the
+    number of INVLPGB instructions.  Returns t (the first issue starts now)."""
+    sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
+    k = s.counters
+    targets = 0
+    for j in range(m.params[P_NCPU]):
+        if j == c:
+            continue
+        if m.topo[j, T_ONLINE] == 0:
+            k[K_SKIPPED] += 1
+            continue
+        targets += 1
+        k[K_DELIVERIES] += 1
+        d = log_delivery(s.dv, k, sd, j)
+        if d >= 0 and s.sd[sd, S_DV0] < 0:
+            s.sd[sd, S_DV0] = d
+    s.sd[sd, S_TARGETS] = targets
+    cpu = s.cpu
+    if cpu[c, IN_KIND] == SD_FULL:
+        n = 1
+    else:
+        per = m.params[P_BCAST_MAX_PAGES]
+        n = (cpu[c, IN_PAGES] + per - 1) // per
+    cpu[c, IN_NTARGETS] = n       # here: INVLPGB instructions to issue
+    cpu[c, IN_IDX] = 0
+    cpu[c, IN_PHASE] = B_ISSUE
+    cpu[c, IN_STEP_START] = t
+    return t
+
+
+@jit
+def _invalidate(s, m, c, t):
+    """Instruction IN_IDX of c's broadcast completes at t on every online CPU."""
+    cpu = s.cpu
+    sync_all_users(s, m, t)
+    kind = cpu[c, IN_KIND]
+    per = m.params[P_BCAST_MAX_PAGES]
+    lo = cpu[c, IN_VPN] + cpu[c, IN_IDX] * per
+    cnt = min(per, cpu[c, IN_PAGES] - cpu[c, IN_IDX] * per)
+    for j in range(m.params[P_NCPU]):
+        if m.topo[j, T_ONLINE] == 0:
+            continue
+        if kind == SD_FULL:
+            tlb_flush_all(s, m, j, t)
+        else:
+            for v in range(lo, lo + cnt):
+                tlb_invalidate_page(s, m, j, v, t)
+    log_event(s.ev, s.counters, t, c, EV_INVALIDATE, -1, cpu[c, IN_SD], kind)
+
+
+@jit
+def broadcast_initiator_step(s, m, c, t):
+    """Advance the initiator from step boundary t, running ahead without
+    events while its next boundary comes before any other pending event."""
+    cpu = s.cpu
+    k = s.counters
+    sd = cpu[c, IN_SD]
+    while True:
+        ph = cpu[c, IN_PHASE]
+        nt = t
+        if ph == B_ISSUE:
+            acq = max(t, k[K_FABRIC_FREE])
+            if acq > t:
+                log_event(s.ev, k, t, c, EV_LOCK_WAIT, -1, sd, acq - t)
+            if cpu[c, IN_IDX] == 0:
+                _set_rows(s, sd, DV_PUSHED, acq)
+            nt = acq + m.costs[C_INVLPGB]
+            k[K_FABRIC_FREE] = nt
+            s.sd[sd, S_DISPATCH] += nt - t
+            cpu[c, IN_PHASE] = D_ISSUE
+        elif ph == D_ISSUE:
+            _invalidate(s, m, c, t)
+            cpu[c, IN_IDX] += 1
+            if cpu[c, IN_IDX] < cpu[c, IN_NTARGETS]:
+                cpu[c, IN_PHASE] = B_ISSUE
+            else:
+                _set_rows(s, sd, DV_FLUSHED, t)
+                cpu[c, IN_PHASE] = B_SYNC
+            continue
+        elif ph == B_SYNC:
+            set_mode(s, c, ST_WAIT, t)
+            nt = t + m.costs[C_TLBSYNC]
+            s.sd[sd, S_WAIT] += nt - t
+            cpu[c, IN_PHASE] = D_SYNC
+        else:  # D_SYNC
+            _set_rows(s, sd, DV_ACKED, t)
+            log_event(s.ev, k, t, c, EV_ACK_SEEN, -1, sd, 0)
+            initiator_return(s, m, c, t, True)
+            return
+        cpu[c, BUSY] = nt
+        if nt < heap_top_time(s.hp, k):
+            t = nt
+            continue
+        schedule_cpu(s, c, nt)
+        return
