@@ -149,8 +149,11 @@ def echo_line(result_or_config):
     for key in _ALWAYS_ECHOED:
         if key in config:
             value = config[key]
-            shown = (f"<custom {value.name} workload, {value.params}>"
-                     if isinstance(value, Workload) else repr(value))
+            shown = repr(value)
+            if isinstance(value, Workload):
+                ops = value.params.get("ops")
+                shown = (f"<{value.name} workload of {ops} ops>" if ops is not None
+                         else f"<{value.name} workload>")
             parts.append(f"{key}={shown}")
     for key, value in config.items():
         if key in _ALWAYS_ECHOED:
