@@ -24,7 +24,7 @@ __all__ = [
 
 # First render in a fresh kernel (widget manager, bqplot bundle, cell execution) takes a few
 # seconds on 2 cores; 60 s only bounds a hang.
-CHART_TIMEOUT_MS = 60_000
+CHART_TIMEOUT_MS = 180_000  # generous: CI machines have 2 cores and a kernel may be starting
 # bqplot 0.13 draws each Lines mark as an SVG <path class="line"> inside the figure's SVG.
 LINE_PATH = ".bqplot svg path.line"
 
