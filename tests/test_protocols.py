@@ -14,7 +14,7 @@ C = tw.COST_PRESETS["default"]
 SMALL = dict(accesses=2_000, unmap_rate=0.01, working_set_pages=48, vm_pages=256)
 
 # The protocols tested here, all of them safe (zero violations by design).
-NEW_PROTOCOLS = ("global_lock", "broadcast")
+NEW_PROTOCOLS = ("global_lock", "broadcast", "latr")
 
 
 def _polls(start, ready, pause=C.pause):
@@ -240,3 +240,71 @@ def test_broadcast_fabric_serializes_concurrent_initiators():
                                              3 * C.invlpgb + C.tlbsync]
     ev = r.events
     assert np.count_nonzero(ev["kind"] == EV_NAMES.index("lock_wait")) == 1
+
+
+# ---- latr -----------------------------------------------------------------------------------
+
+TICK = 3_000_000   # the tick_cycles default
+
+
+def latr_next_tick(cpu, cpus, t, tick=TICK):
+    off = cpu * tick // cpus
+    return off if t <= off else off + -(-(t - off) // tick) * tick
+
+
+@pytest.mark.parametrize("cpus,pages,sockets", [(1, 1, 1), (2, 1, 1), (4, 9, 1), (8, 65, 1),
+                                                (8, 3, 2)])
+def test_latr_contention_free_latency_and_safe_time(cpus, pages, sockets):
+    """Return: local flush F plus one cache-line write per other CPU.  Safe:
+    the last CPU's tick at or after the return, plus irq_entry + F + the
+    clear of its bit (one cacheline)."""
+    r = tw.simulate(cpus=cpus, protocol="latr", workload="single", pages=pages,
+                    sockets=sockets)
+    assert r.outcome == "completed"
+    flush = C.full_flush if pages > 64 else pages * C.invlpg
+    same = [(j * sockets) // cpus == 0 for j in range(cpus)]
+    writes = sum(C.cacheline if same[j] else C.cacheline_remote for j in range(1, cpus))
+    sd = r.shootdowns
+    assert r.latencies_cycles().tolist() == [flush + writes]
+    end = int(sd["end"][0])
+    if cpus == 1:
+        assert sd["safe"][0] == end
+    else:
+        last_tick = max(latr_next_tick(j, cpus, end) for j in range(1, cpus))
+        assert sd["safe"][0] == last_tick + C.irq_entry + flush + C.cacheline
+    s = r.summary()
+    assert s["violations"] == 0 and s["ipis"] == 0
+
+
+def test_latr_returns_fast_but_holds_pages_back():
+    kw = dict(cpus=8, workload="uniform", seed=5, **SMALL)
+    lazy = tw.simulate(protocol="latr", **kw)
+    sync = tw.simulate(protocol="mailbox", **kw)
+    assert lazy.outcome == sync.outcome == "completed"
+    assert np.median(lazy.latencies_cycles()) < np.median(sync.latencies_cycles())
+    sd = lazy.shootdowns
+    held = sd["safe"] - sd["end"]
+    assert (held > 0).all()            # never safe at the return with other CPUs
+    assert lazy.summary()["violations"] == 0
+    assert lazy.summary()["ipis"] == 0
+    # the initiator's mean latency is far below the reuse delay (ticks: 1 ms)
+    assert held.mean() > 100 * lazy.latencies_cycles().mean()
+
+
+def test_latr_applies_at_a_switch_to_idle():
+    # CPU 1 goes idle at 5030, long before its first tick (1,500,000): the
+    # switch applies CPU 0's record (irq_entry + invlpg + one cacheline).
+    wl = tw.Workload.from_ops(cpu=[0, 0, 1, 1, 1],
+                              kind=["access", "unmap", "access", "idle", "access"],
+                              vpn=[0, 0, 0, 0, 0], pages=[1, 1, 1, 0, 1],
+                              think=[1000, 0, 5000, 10_000, 0])
+    r = tw.simulate(cpus=2, protocol="latr", workload=wl)
+    sd = r.shootdowns
+    unmap_at = C.page_walk + 1000
+    assert sd["start"][0] == unmap_at
+    assert sd["end"][0] == unmap_at + C.invlpg + C.cacheline
+    idle_at = C.page_walk + 5000
+    assert sd["safe"][0] == idle_at + C.irq_entry + C.invlpg + C.cacheline
+    s = r.summary()
+    assert s["violations"] == 0 and s["transient_stale_hits"] == 0
+    assert r.cpu_stats["handler"][1] == C.irq_entry + C.invlpg + C.cacheline + C.irq_exit

@@ -24,11 +24,12 @@ from ._heap import heap_pop, heap_top_time
 from ._layout import (
     P_NCPU, P_MAX_EVENTS,
     K_EVENTS, K_HEAP_N, K_NOW, K_OUTCOME, K_LAST_TIME,
-    EK_CPU, EK_IPI, EK_IRQ, EK_ACK, O_KIND, O_VPN, O_PAGES, O_THINK, T_ONLINE,
+    EK_CPU, EK_IPI, EK_IRQ, EK_ACK, EK_TICK, O_KIND, O_VPN, O_PAGES, O_THINK, T_ONLINE,
     MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD,
 )
 from ._protocols import (
-    proto_initiate, proto_initiator_step, proto_handler_step, proto_store,
+    proto_initiate, proto_initiator_step, proto_handler_step, proto_store, proto_tick,
+    proto_switch,
 )
 from ._tlb import tlb_access
 
@@ -77,6 +78,8 @@ def _user_step(s, m, c, t):
         set_mode(s, c, ST_IRQ_OFF if kind == OP_IRQ_OFF else ST_IDLE, start)
         s.cpu[c, SPAN_END] = start + m.ops[i, O_THINK]
         schedule_cpu(s, c, s.cpu[c, SPAN_END])
+        if kind == OP_IDLE:
+            proto_switch(s, m, c, start)    # lazy protocols: switching away
 
 
 @jit
@@ -103,6 +106,8 @@ def _span_end(s, m, c, t):
         return
     set_mode(s, c, ST_USER, t)
     schedule_cpu(s, c, user_bound(s, m, c))
+    if not irq_off:
+        proto_switch(s, m, c, t)            # lazy protocols: switching back
     try_take_irq(s, m, c, t)
 
 
@@ -134,6 +139,8 @@ def _dispatch(s, m, t, kind, c, arg):
         try_take_irq(s, m, c, t)
     elif kind == EK_ACK:
         proto_store(s, m, c, t)
+    elif kind == EK_TICK:
+        proto_tick(s, m, c, t)
 
 
 @jit

@@ -176,6 +176,7 @@ DV_ROW = 52          # delivery row of the request this CPU must serve, -1 none
 LZ_LAST = 53         # latr: last record this CPU applied (shootdown id), -1 none
 LZ_TICK_AT = 54      # latr: instant of this CPU's scheduled tick event, -1 none
 LZ_UPTO = 55         # latr: last record the running tick handler took
+LZ_FROM = 56         # latr: LZ_LAST before the running tick handler took its records
 N_CPU_COLS = 64
 
 CNT_ACCESSES = 0
@@ -343,7 +344,7 @@ def make_state(m):
     cpu[:, IN_DEADLINE] = NEVER
     cpu[:, ACK_FLAG] = 1               # seed: flags start true
     for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
-                POS_STEP, POS_IRQ, DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO):
+                POS_STEP, POS_IRQ, DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM):
         cpu[:, col] = -1
     pair = np.full((n, n, N_PAIR_COLS), -1, dtype=np.int64)
     q = np.zeros((n, Q, N_Q_COLS), dtype=np.int64)
