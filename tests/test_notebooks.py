@@ -1,0 +1,200 @@
+"""The course notebooks run top to bottom in a fresh kernel, echo their seed and
+configuration, and keep their answers hidden; the course helpers grade against
+the simulator.
+
+Each notebook is executed once (module-scoped fixture) with nbclient, the way
+CI and a learner's "Restart and run all" would run it.
+"""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+import tlbwidgets as tw
+from tlbwidgets import course
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+COURSE_NOTEBOOKS = [nb.filename for nb in course.COURSE]
+CELL_TIMEOUT_S = 300        # the first run may compile the numba kernels
+WARM_NOTEBOOK_LIMIT_S = 60  # the course promise: under a minute once compiled
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture(scope="module")
+def warm_engine():
+    """Compile (or load from numba's cache) every simulated protocol's kernels
+    here first, so the time limit below measures the notebook, not the JIT."""
+    for protocol in tw.protocols.IMPLEMENTED:
+        tw.simulate(cpus=2, protocol=protocol, workload="single")
+
+
+@pytest.fixture(scope="module", params=COURSE_NOTEBOOKS)
+def executed(request, warm_engine):
+    """(name, executed notebook, wall seconds), each notebook run once in a fresh kernel."""
+    name = request.param
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=False,
+        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except nbclient.exceptions.CellExecutionError as exc:
+        pytest.fail(f"{name}: a cell raised\n{exc}")
+    return name, nb, time.perf_counter() - start
+
+
+def _code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def _stream_text(nb):
+    return "".join(o.get("text", "") for c in _code_cells(nb) for o in c.get("outputs", [])
+                   if o.output_type == "stream")
+
+
+def test_every_course_notebook_exists():
+    for name in COURSE_NOTEBOOKS:
+        assert (NOTEBOOKS_DIR / name).is_file(), name
+
+
+def test_notebook_runs_top_to_bottom_in_a_fresh_kernel_within_a_minute(executed):
+    name, nb, seconds = executed
+    errors = [o for c in _code_cells(nb) for o in c.get("outputs", [])
+              if o.output_type == "error"]
+    assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    assert all(c.get("execution_count") for c in _code_cells(nb)), f"{name}: a cell did not run"
+    assert seconds < WARM_NOTEBOOK_LIMIT_S, f"{name} took {seconds:.1f} s"
+
+
+def test_notebook_is_seeded_and_echoes_its_configuration(executed):
+    name, nb, _ = executed
+    source = "\n".join(c.source for c in _code_cells(nb))
+    assert "SEED = " in source and "seed=SEED" in source, f"{name} does not seed its runs"
+    echoed = _stream_text(nb)
+    assert "| seed " in echoed, f"{name} does not print its seed"
+    # course.echo prints "<label>: tw.simulate(...)", a call that reproduces the run
+    assert re.search(r"^[\w ]+: tw\.(simulate|sweep)\(.*seed", echoed, re.M), \
+        f"{name} does not echo the configuration of its runs"
+
+
+def test_notebook_asks_at_least_one_question_with_a_hidden_answer(executed):
+    name, nb, _ = executed
+    questions = [c for c in _code_cells(nb) if "question" in c.metadata.get("tags", [])]
+    assert questions, f"{name} has no question cell"
+    for cell in questions:
+        # the answer text is in the call, so the call's source is collapsed ...
+        assert cell.metadata.get("jupyter", {}).get("source_hidden"), cell.source[:60]
+    # ... and what the learner sees before asking is a widget whose answer is empty
+    shown = [o for c in questions for o in c.get("outputs", []) if WIDGET_MIME in o.get("data", {})]
+    assert shown, f"{name}: no question rendered as a widget"
+    for o in shown:
+        plain = o["data"].get("text/plain", "")
+        assert "Answer:" not in plain and "Correct" not in plain, plain[:200]
+
+
+def test_index_links_every_notebook_to_binder_and_to_its_app():
+    nb = nbformat.read(NOTEBOOKS_DIR / "00_index.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    badge = ("https://mybinder.org/v2/gh/tlbwidgets/tlbwidgets/main"
+             "?urlpath=lab/tree/notebooks/00_index.ipynb")
+    assert badge in text and "badge_logo.svg" in text
+    for name in COURSE_NOTEBOOKS[1:]:
+        assert f"({name})" in text, f"index does not link {name}"
+        assert f"voila/render/notebooks/{name}" in text, f"no app link for {name}"
+
+
+def test_notebooks_are_stored_without_outputs():
+    for name in COURSE_NOTEBOOKS:
+        nb = json.loads((NOTEBOOKS_DIR / name).read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell["outputs"] and cell["execution_count"] is None, name
+
+
+# ---- the helpers -------------------------------------------------------------------
+
+def test_check_number_grades_against_the_simulator_and_hints_direction():
+    truth = int(tw.simulate(cpus=4, workload="single").latencies_cycles()[0])
+    q = course.check_number("latency?", simulate=dict(cpus=4, workload="single"),
+                            metric="latency_cycles_median", rel_tol=0)
+    assert q._results is None                  # nothing simulated before the learner asks
+    assert q.feedback.value == ""
+    assert not q.grade(str(truth + 1000)) and "too high" in q.feedback.value
+    assert str(truth) not in q.feedback.value.replace(",", "")
+    assert not q.grade(str(truth - 1000)) and "too low" in q.feedback.value
+    assert q.grade(f"{truth:,}") and q.solved and q.attempts == 3
+    q.show_answer()
+    assert f"{truth:,}" in q.feedback.value and "tw.simulate(" in q.feedback.value
+
+
+def test_check_number_rejects_text_and_bad_tolerances():
+    q = course.check_number("x", simulate=dict(cpus=2, workload="single"),
+                            metric="ipis")
+    assert not q.grade("four") and q.attempts == 0 and "Type a number" in q.feedback.value
+    with pytest.raises(ValueError, match="rel_tol"):
+        course.check_number("x", simulate=dict(cpus=2), metric="ipis", rel_tol=-1)
+    with pytest.raises(ValueError, match="cpus"):
+        course.check_number("x", simulate=dict(cpus=0), metric="ipis")
+    with pytest.raises(TypeError, match="simulate"):
+        course.check_number("x", simulate="cpus=2", metric="ipis")
+
+
+def test_check_choice_uses_the_simulators_decision():
+    runs = [dict(cpus=c, workload="single") for c in (2, 8)]
+    q = course.check_choice("which is slower?", ["2 CPUs", "8 CPUs"], simulate=runs,
+                            decide=lambda rs: "8 CPUs" if rs[1].latencies_cycles()[0]
+                            > rs[0].latencies_cycles()[0] else "2 CPUs")
+    assert not q.grade(None) and q.attempts == 0
+    assert not q.grade("2 CPUs")
+    assert q.grade("8 CPUs")
+    with pytest.raises(ValueError, match="picked"):
+        q.grade("16 CPUs")
+
+
+def test_reveal_keeps_the_answer_out_of_widget_state_until_asked():
+    r = course.reveal("the answer is 42")
+    assert not r.shown and "42" not in r.answer_html.value
+    r.toggle()
+    assert r.shown and "42" in r.answer_html.value
+    r.toggle()
+    assert not r.shown
+    with pytest.raises(ValueError, match="answer"):
+        course.reveal("  ")
+
+
+def test_echo_line_reproduces_a_named_run():
+    r = tw.simulate(cpus=4, workload="uniform", accesses=500, working_set_pages=32,
+                    tlb_sets=8, seed=3)
+    line = course.echo_line(r)
+    assert "seed=3" in line and "tlb_sets=8" in line and "vm_pages" not in line
+    again = eval(line, {"tw": tw})             # the echoed call is runnable as printed
+    assert again.to_json() == r.to_json()     # same inputs, same numbers
+
+
+def test_available_is_polite_about_protocols_not_yet_simulated(capsys):
+    for name in tw.PROTOCOLS:
+        assert course.available(name) == (name in tw.protocols.IMPLEMENTED)
+    out = capsys.readouterr().out
+    assert all(f"'{n}' is specified" in out for n in tw.PROTOCOLS
+               if n not in tw.protocols.IMPLEMENTED)
+    with pytest.raises(ValueError, match="protocol"):
+        course.available("mesi")
+
+
+def test_binder_and_app_links_follow_the_url_patterns():
+    assert course.binder_url("01_tlb_basics.ipynb") == (
+        "https://mybinder.org/v2/gh/tlbwidgets/tlbwidgets/main"
+        "?urlpath=lab/tree/notebooks/01_tlb_basics.ipynb")
+    assert course.binder_url("01_tlb_basics.ipynb", app=True).endswith(
+        "?urlpath=voila/render/notebooks/01_tlb_basics.ipynb")
+    assert course.app_url("04_races.ipynb") == "voila/render/notebooks/04_races.ipynb"
+    with pytest.raises(ValueError, match="notebook"):
+        course.binder_url("../etc/passwd.ipynb")
