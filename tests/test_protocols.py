@@ -14,7 +14,7 @@ C = tw.COST_PRESETS["default"]
 SMALL = dict(accesses=2_000, unmap_rate=0.01, working_set_pages=48, vm_pages=256)
 
 # The protocols tested here, all of them safe (zero violations by design).
-NEW_PROTOCOLS = ("global_lock", "broadcast", "latr")
+NEW_PROTOCOLS = ("global_lock", "broadcast", "latr", "linux")
 
 
 def _polls(start, ready, pause=C.pause):
@@ -308,3 +308,168 @@ def test_latr_applies_at_a_switch_to_idle():
     s = r.summary()
     assert s["violations"] == 0 and s["transient_stale_hits"] == 0
     assert r.cpu_stats["handler"][1] == C.irq_entry + C.invlpg + C.cacheline + C.irq_exit
+
+
+# ---- linux ----------------------------------------------------------------------------------
+
+def _same(a, b, cpus, sockets):
+    return (a * sockets) // cpus == (b * sockets) // cpus
+
+
+def linux_latency(cpus, pages, sockets=1, initiator=0, costs=C):
+    """No contention, every other CPU in the mm cpumask and not lazy: pushes
+    (one line transfer each), one IPI per target (every queue was empty),
+    then the local flush F; target n's release lands at
+    push_end + n*ipi_send + ipi_latency + irq_entry + cacheline (take the
+    queue) + F + line transfer back (csd unlock).  The initiator waits on
+    each target in order, one poll per pause."""
+    flush = costs.full_flush if pages > 33 else pages * costs.invlpg
+    targets = [j for j in range(cpus) if j != initiator]
+
+    def cl(a, b):
+        return costs.cacheline if _same(a, b, cpus, sockets) else costs.cacheline_remote
+
+    def lat(a, b):
+        return costs.ipi_latency if _same(a, b, cpus, sockets) else costs.ipi_latency_remote
+
+    push_end = sum(cl(initiator, j) for j in targets)
+    t = push_end + len(targets) * costs.ipi_send + flush
+    for n, j in enumerate(targets, 1):
+        ready = (push_end + n * costs.ipi_send + lat(initiator, j) + costs.irq_entry
+                 + costs.cacheline + flush + cl(j, initiator))
+        t = _polls(t, ready, costs.pause)
+    return t
+
+
+@pytest.mark.parametrize("cpus,pages,sockets", [
+    (1, 1, 1), (2, 1, 1), (4, 9, 1), (8, 33, 1), (8, 34, 1), (16, 1, 1), (8, 2, 2),
+    (12, 1, 3),
+])
+def test_linux_contention_free_latency(cpus, pages, sockets):
+    r = tw.simulate(cpus=cpus, protocol="linux", workload="single", pages=pages,
+                    sockets=sockets)
+    assert r.outcome == "completed"
+    assert r.latencies_cycles().tolist() == [linux_latency(cpus, pages, sockets)]
+    s = r.summary()
+    assert s["ipis"] == cpus - 1 and s["violations"] == 0
+
+
+def test_linux_worked_example():
+    # cpus=2, one page: pushes 141, send 200, local flush 200 -> wait from
+    # 541; release at 141 + 200 + 1500 + 600 + 141 + 200 + 141 = 2923;
+    # 2382 / 140 -> 18 polls: 541 + 2520 = 3061.
+    assert linux_latency(2, 1) == 3061
+
+
+def test_linux_ceiling_33_pages():
+    under = tw.simulate(cpus=4, protocol="linux", workload="single", pages=33)
+    over = tw.simulate(cpus=4, protocol="linux", workload="single", pages=34)
+    assert under.shootdowns["kind"].tolist() == ["range"]
+    assert over.shootdowns["kind"].tolist() == ["full"]
+    assert over.summary()["full_flushes"] == 4       # every CPU, initiator included
+    assert under.summary()["full_flushes"] == 0
+    # the seed's threshold is 64: the same 34 pages are still a range there
+    seed = tw.simulate(cpus=4, protocol="mailbox", workload="single", pages=34)
+    assert seed.shootdowns["kind"].tolist() == ["range"]
+
+
+def _idle_scenario():
+    """CPUs 0..3 touch page 0; CPUs 2 and 3 then go idle for 200,000 cycles;
+    CPU 0 unmaps page 0 at about 20,000; after the idle spans everybody
+    touches page 0 again."""
+    cpu, kind, vpn, pages, think = [], [], [], [], []
+
+    def op(c, k, v, p, th):
+        cpu.append(c), kind.append(k), vpn.append(v), pages.append(p), think.append(th)
+    op(0, "access", 0, 1, 20_000)
+    op(0, "unmap", 0, 1, 300_000)
+    for c in (1, 2, 3):
+        op(c, "access", 0, 1, 1_000)
+        if c >= 2:
+            op(c, "idle", 0, 0, 200_000)
+        op(c, "access", 1, 1, 300_000)
+        op(c, "access", 0, 1, 0)
+    return tw.Workload.from_ops(cpu, kind, vpn, pages, think, cpus=4)
+
+
+def test_linux_skips_idle_cpus_which_flush_when_they_switch_back():
+    r = tw.simulate(cpus=4, protocol="linux", workload=_idle_scenario())
+    s = r.summary()
+    assert s["outcome"] == "completed" and s["violations"] == 0
+    assert r.shootdowns["targets"].tolist() == [1]
+    assert r.cpu_stats["ipis_received"].tolist() == [0, 1, 0, 0]
+    # the lazy CPUs kept their stale entry until they switched back, then
+    # flushed everything before touching anything
+    apply_ = r.events[r.events["kind"] == EV_NAMES.index("apply")]
+    assert sorted(apply_["cpu"].tolist()) == [2, 3]
+    w = r.stale_windows
+    for c in (2, 3):
+        (end,) = w["end"][w["cpu"] == c]
+        (flush_end,) = apply_["time"][apply_["cpu"] == c]
+        assert end == flush_end > r.shootdowns["end"][0]
+    assert s["stale_open_at_end"] == 0
+    # the seed interrupts the idle CPUs too
+    seed = tw.simulate(cpus=4, protocol="mailbox", workload=_idle_scenario())
+    assert seed.cpu_stats["ipis_received"].tolist() == [0, 1, 1, 1]
+
+
+def test_linux_sends_fewer_ipis_than_the_seed():
+    kw = dict(cpus=8, workload="uniform", seed=6, **SMALL)
+    lin = tw.simulate(protocol="linux", **kw)
+    seed = tw.simulate(protocol="mailbox", **kw)
+    assert lin.summary()["shootdowns"] == seed.summary()["shootdowns"]
+    assert lin.summary()["ipis"] < seed.summary()["ipis"]
+    assert lin.summary()["violations"] == 0
+    # pushes onto a non-empty queue ride on the IPI already due
+    storm = tw.simulate(cpus=8, protocol="linux", workload="munmap_storm", unmaps=20, seed=1)
+    ss = storm.summary()
+    assert ss["violations"] == 0 and ss["ipis"] < ss["deliveries"]
+
+
+def test_linux_generations_skip_covered_requests():
+    # Two initiators at the same instant: each target performs the first
+    # request it runs as a full flush (not the newest generation) and finds
+    # the second already covered.
+    wl = tw.Workload.from_ops(cpu=[0, 1, 2, 0, 1, 2], kind=["access"] * 3 + ["unmap", "unmap", "access"],
+                              vpn=[0, 1, 0, 0, 1, 0], pages=[1] * 6, think=[100, 100, 100, 0, 0, 0])
+    r = tw.simulate(cpus=3, protocol="linux", workload=wl)
+    assert r.outcome == "completed" and r.summary()["violations"] == 0
+    inv = r.events[r.events["kind"] == EV_NAMES.index("invalidate")]
+    on2 = inv["arg"][inv["cpu"] == 2].tolist()
+    assert on2 == [2, -1]           # SD_FULL, then nothing to do
+
+
+# ---- scenarios ------------------------------------------------------------------------------
+
+def test_scenario_idle_cpus_linux_skips_them():
+    from tlbwidgets.scenarios import idle_cpus
+    lin = tw.simulate(cpus=8, protocol="linux", workload=idle_cpus())
+    seed = tw.simulate(cpus=8, protocol="mailbox", workload=idle_cpus())
+    assert lin.outcome == seed.outcome == "completed"
+    assert lin.summary()["violations"] == 0
+    # CPUs 4..7 are idle at every unmap: no IPI for them under linux
+    assert lin.cpu_stats["ipis_received"][4:].sum() == 0
+    assert (seed.cpu_stats["ipis_received"][1:] > 0).all()
+    assert lin.summary()["ipis"] < seed.summary()["ipis"]
+
+
+def test_scenario_concurrent_initiators_global_lock_serializes():
+    from tlbwidgets.scenarios import concurrent_initiators
+    lock = tw.simulate(cpus=8, protocol="global_lock", workload=concurrent_initiators())
+    lin = tw.simulate(cpus=8, protocol="linux", workload=concurrent_initiators())
+    assert lock.summary()["violations"] == lin.summary()["violations"] == 0
+    lat = np.sort(lock.latencies_cycles())
+    # the k-th in the lock's queue waits for the k-1 before it
+    assert (np.diff(lat) > 0).all() and lat[-1] > 5 * lat[0]
+    assert lin.latencies_cycles().max() < lat[-1] / 3
+
+
+@pytest.mark.parametrize("proto,threshold", [("linux", 33), ("mailbox_fixed", 64),
+                                             ("global_lock", 64), ("broadcast", 64),
+                                             ("latr", 64)])
+def test_scenario_threshold_edge(proto, threshold):
+    from tlbwidgets.scenarios import threshold_edge
+    r = tw.simulate(cpus=4, protocol=proto, workload=threshold_edge(threshold=threshold))
+    assert r.outcome == "completed" and r.summary()["violations"] == 0
+    assert r.shootdowns["pages"].tolist() == [threshold - 1, threshold, threshold + 1]
+    assert r.shootdowns["kind"].tolist() == ["range", "range", "full"]

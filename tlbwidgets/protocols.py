@@ -10,7 +10,7 @@ __all__ = ["PROTOCOLS", "PROTOCOL_INFO", "IMPLEMENTED", "protocol_defaults"]
 PROTOCOLS = ("mailbox", "mailbox_fixed", "linux", "broadcast", "latr", "global_lock")
 
 # Which protocols the engine can play today.
-IMPLEMENTED = ("mailbox", "mailbox_fixed", "global_lock", "broadcast", "latr")
+IMPLEMENTED = ("mailbox", "mailbox_fixed", "global_lock", "broadcast", "latr", "linux")
 
 PROTOCOL_INFO = MappingProxyType({
     "mailbox": {

@@ -130,6 +130,8 @@ K_LINE_OWNER = 37    # global_lock: last CPU that wrote the mask line (-1 none)
 K_FABRIC_FREE = 38   # broadcast: the fabric takes the next INVLPGB from this instant
 K_LZ_HEAD = 39       # latr: first published record (shootdown id), -1 none
 K_LZ_TAIL = 40       # latr: last published record, -1 none
+K_MM_GEN = 41        # linux: the mm's tlb_gen (flushes requested so far)
+K_LAZY_SKIPPED = 42  # linux: targets skipped because they were lazy (idle)
 N_COUNTERS = 48
 
 # ---- State.cpu[cpu, *] ------------------------------------------------------------
@@ -177,6 +179,10 @@ LZ_LAST = 53         # latr: last record this CPU applied (shootdown id), -1 non
 LZ_TICK_AT = 54      # latr: instant of this CPU's scheduled tick event, -1 none
 LZ_UPTO = 55         # latr: last record the running tick handler took
 LZ_FROM = 56         # latr: LZ_LAST before the running tick handler took its records
+LX_GEN = 57          # linux: this CPU's local tlb_gen (flushes its TLB is up to date with)
+LX_QHEAD = 58        # linux: first request (node id) in this CPU's call queue, -1 none
+LX_QTAIL = 59        # linux: last request in the call queue, -1 none
+LX_RUN = 60          # linux: next request the running handler performs, -1 none
 N_CPU_COLS = 64
 
 CNT_ACCESSES = 0
@@ -191,7 +197,10 @@ CNT_IPIS = 6
 TG_CPU = 0           # target CPU
 TG_TICKET = 1        # mailbox_fixed: ticket to wait for
 TG_DELIV = 2         # delivery row, -1 not logged
-N_PAIR_COLS = 3
+TG_DONE = 3          # linux: the target released this request (its csd flag)
+TG_NEXT = 4          # linux: next request (node id = initiator * ncpu + k) in the queue
+TG_IPI = 5           # linux: 1 if the push found the queue empty (an IPI is due)
+N_PAIR_COLS = 6
 
 # ---- State.q[cpu, slot, *]: mailbox slots -------------------------------------------
 QS_KIND = 0
@@ -244,6 +253,7 @@ S_WAIT = 15
 S_UNAPPLIED = 16     # lazy protocols: CPUs yet to apply it
 S_REC_NEXT = 17      # latr: next published record (shootdown id), -1 none
 S_DV0 = 18           # first delivery row of this shootdown, -1 none
+S_GEN = 19           # linux: the mm tlb_gen this flush brings CPUs to
 N_SD_COLS = 20
 
 # ---- log tables ----------------------------------------------------------------------------
@@ -344,7 +354,8 @@ def make_state(m):
     cpu[:, IN_DEADLINE] = NEVER
     cpu[:, ACK_FLAG] = 1               # seed: flags start true
     for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
-                POS_STEP, POS_IRQ, DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM):
+                POS_STEP, POS_IRQ, DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
+                LX_QHEAD, LX_QTAIL, LX_RUN):
         cpu[:, col] = -1
     pair = np.full((n, n, N_PAIR_COLS), -1, dtype=np.int64)
     q = np.zeros((n, Q, N_Q_COLS), dtype=np.int64)

@@ -18,7 +18,10 @@ and, optionally:
 
 from .._jit import jit
 from ._layout import (
-    P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED, PR_GLOBAL_LOCK, PR_BROADCAST, PR_LATR,
+    P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED, PR_GLOBAL_LOCK, PR_BROADCAST, PR_LATR, PR_LINUX,
+)
+from ._linux import (
+    linux_initiate, linux_initiator_step, linux_handler_step, linux_store, linux_switch,
 )
 from ._mailbox import (
     mailbox_initiate, mailbox_initiator_step, mailbox_handler_step, mailbox_ack_store,
@@ -47,6 +50,8 @@ def proto_initiate(s, m, c, t, op):
         return broadcast_initiate(s, m, c, t, op)
     if proto == PR_LATR:
         return latr_initiate(s, m, c, t, op)
+    if proto == PR_LINUX:
+        return linux_initiate(s, m, c, t, op)
     raise RuntimeError("protocol not implemented in the engine")
 
 
@@ -61,6 +66,8 @@ def proto_initiator_step(s, m, c, t):
         broadcast_initiator_step(s, m, c, t)
     elif proto == PR_LATR:
         latr_initiator_step(s, m, c, t)
+    elif proto == PR_LINUX:
+        linux_initiator_step(s, m, c, t)
 
 
 @jit
@@ -72,6 +79,8 @@ def proto_handler_step(s, m, c, t):
         global_lock_handler_step(s, m, c, t)
     elif proto == PR_LATR:
         latr_handler_step(s, m, c, t)
+    elif proto == PR_LINUX:
+        linux_handler_step(s, m, c, t)
 
 
 @jit
@@ -81,6 +90,8 @@ def proto_store(s, m, c, t):
         mailbox_ack_store(s, m, c, t)
     elif proto == PR_GLOBAL_LOCK:
         global_lock_store(s, m, c, t)
+    elif proto == PR_LINUX:
+        linux_store(s, m, c, t)
 
 
 @jit
@@ -91,5 +102,8 @@ def proto_tick(s, m, c, t):
 
 @jit
 def proto_switch(s, m, c, t):
-    if m.params[P_PROTO] == PR_LATR:
+    proto = m.params[P_PROTO]
+    if proto == PR_LATR:
         latr_switch(s, m, c, t)
+    elif proto == PR_LINUX:
+        linux_switch(s, m, c, t)

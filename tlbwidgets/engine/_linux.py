@@ -1,0 +1,395 @@
+"""Modern x86 Linux (``linux``): ``flush_tlb_mm_range``.
+
+Sources: Linux ``arch/x86/mm/tlb.c`` (``flush_tlb_mm_range``,
+``native_flush_tlb_multi``, ``flush_tlb_func``, ``should_flush_tlb``,
+``switch_mm_irqs_off``, ``tlb_single_page_flush_ceiling``) and
+``kernel/smp.c`` (``smp_call_function_many_cond``, ``csd_lock_wait``,
+``__flush_smp_call_function_queue``).
+
+One mm (the simulated address space) with a generation ``tlb_gen``
+(``K_MM_GEN``), bumped once per flush when its PTEs change; every CPU has a
+local generation (``LX_GEN``): the flushes its TLB is up to date with.
+
+Initiator, from T0 (PTE versions and ``tlb_gen`` already bumped; more than 33
+pages -- ``tlb_single_page_flush_ceiling`` -- or a bad range is a full flush):
+
+1. targets: CPUs in the mm's cpumask (here: online CPUs that have performed
+   an access), minus itself, minus *lazy* CPUs (in an IDLE op: an idle or
+   kernel thread with the old mm loaded, ``cpu_tlbstate_shared.is_lazy``);
+2. for each target in CPU order: push its request (a per-initiator,
+   per-target ``call_single_data``) on the target's call queue, an
+   ``llist_add``: one cache-line transfer (``cacheline`` / remote).  The push
+   reports whether the queue was empty;
+3. one IPI (``ipi_send``) per target whose queue was empty, in CPU order; a
+   push onto a non-empty queue rides on the IPI already due;
+4. its own flush, while the targets work (``flush_tlb_func`` locally, same
+   generation rules as a target);
+5. wait, interrupts enabled, on each target's release of *its* request (its
+   csd lock bit), in order: a poll per ``pause``, one event per release.  It
+   never gives up;
+6. return: the pages are safe from here.
+
+Target handler: ``irq_entry``; take its whole call queue (``llist_del_all``:
+``cacheline``); for each request in push order (``flush_tlb_func``):
+
+* if the CPU is lazy (the handler interrupted an IDLE op): no flush (Linux
+  switches to ``init_mm``); it will catch up when it switches back;
+* else if its local generation already covers the request: nothing;
+* else if the request is a range, exactly one generation ahead of the local
+  one, and the newest: invalidate the range (``pages x invlpg``);
+* else flush everything (``full_flush``).  A flush sets the local generation
+  to the mm's generation read at its start;
+
+then release the request: one store to the initiator's csd
+(``cacheline`` / remote) that its initiator observes.  After the last
+request: ``irq_exit``.  Requests pushed after the take come with their own
+IPI (their push found the queue empty).
+
+Switching back from lazy mode (an IDLE op ends): if the local generation is
+behind the mm's, flush everything first (``full_flush``, state ``kernel``)
+and catch up (``switch_mm_irqs_off``).
+
+Simplifications: a CPU joins the mm cpumask at its first access and never
+leaves; a CPU that joins after some flushes starts at generation 0, so its
+first request is a full flush; lazy CPUs are skipped for every flush (Linux
+also IPIs them when page tables are freed).
+"""
+
+from .._jit import jit
+from .._tables import (
+    SD_FULL, ST_WAIT, ST_KERNEL, ST_IDLE, ST_HANDLER, ST_USER,
+    EV_PUSH, EV_IPI_SEND, EV_ACK_SEEN, EV_INVALIDATE, EV_ACK_STORE, EV_LOCAL_FLUSH,
+    EV_DRAIN, EV_APPLY,
+)
+from ._cpu import (
+    set_mode, schedule_cpu, irqs_enabled, take_irq, try_take_irq, handler_exit,
+    wait_register, wait_unregister, user_bound,
+)
+from ._heap import heap_push, heap_top_time
+from ._layout import (
+    NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH,
+    T_ONLINE, K_IPIS, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
+    EK_IPI, EK_ACK, PRIO_IPI, PRIO_STORE,
+    MODE, SAVED_MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_DEADLINE,
+    IN_STEP_START, BUSY, NEXT_OP, IPI_PENDING, H_PHASE, H_T0,
+    CNT, CNT_ACCESSES, LX_GEN, LX_QHEAD, LX_QTAIL, LX_RUN,
+    TG_CPU, TG_DELIV, TG_DONE, TG_NEXT, TG_IPI,
+    S_TARGETS, S_IPIS, S_DISPATCH, S_IPI, S_WAIT, S_LOCAL, S_GEN, S_KIND, S_VPN, S_PAGES,
+    DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED,
+)
+from ._log import log_event, log_delivery
+from ._mailbox import cacheline_cost, ipi_latency, wake_waiters
+from ._shootdown import begin_shootdown, perform_flush, initiator_return
+from ._tlb import tlb_flush_all
+
+__all__ = ["linux_initiate", "linux_initiator_step", "linux_handler_step", "linux_store",
+           "linux_switch"]
+
+# initiator phases
+B_PUSH = 0
+D_PUSH = 1
+B_SEND = 2
+D_SEND = 3
+B_LOCAL = 4
+D_LOCAL = 5
+B_WAIT = 6
+D_POLL = 7
+
+# handler phases
+H_TAKE = 0
+H_GRAB = 1
+H_RUN = 2
+H_UNLOCK = 3
+H_STORE = 4
+H_EXIT = 5
+
+NO_FLUSH = -1
+
+
+@jit
+def _is_lazy(s, j):
+    mode = s.cpu[j, MODE]
+    return mode == ST_IDLE or (mode == ST_HANDLER and s.cpu[j, SAVED_MODE] == ST_IDLE)
+
+
+@jit
+def _flush_kind(s, c, sd):
+    """``flush_tlb_func``'s choice for request sd on CPU c: NO_FLUSH if its
+    local generation already covers it, the request's kind if it is exactly
+    the next and newest generation (and not Full), else SD_FULL."""
+    local = s.cpu[c, LX_GEN]
+    new = s.sd[sd, S_GEN]
+    mm = s.counters[K_MM_GEN]
+    if new <= local:
+        return NO_FLUSH
+    kind = s.sd[sd, S_KIND]
+    if kind != SD_FULL and new == local + 1 and new == mm:
+        return kind
+    return SD_FULL
+
+
+@jit
+def _flush(s, m, c, sd, t):
+    """Perform request sd on CPU c from t by the generation rules; returns
+    (end, kind performed or NO_FLUSH)."""
+    kind = _flush_kind(s, c, sd)
+    if kind == NO_FLUSH:
+        return t, kind
+    s.cpu[c, LX_GEN] = s.counters[K_MM_GEN]
+    end = perform_flush(s, m, c, kind, s.sd[sd, S_VPN], s.sd[sd, S_PAGES], t)
+    return end, kind
+
+
+@jit
+def linux_initiate(s, m, c, t, op):
+    """Start at t: PTE change and tlb_gen bump, targets (mm cpumask minus
+    lazy CPUs).  Returns t: the first push starts now."""
+    sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
+    k = s.counters
+    k[K_MM_GEN] += 1
+    s.sd[sd, S_GEN] = k[K_MM_GEN]
+    cpu = s.cpu
+    n = 0
+    for j in range(m.params[P_NCPU]):
+        if j == c:
+            continue
+        if m.topo[j, T_ONLINE] == 0:
+            k[K_SKIPPED] += 1
+            continue
+        if cpu[j, CNT + CNT_ACCESSES] == 0:
+            continue                    # not in the mm cpumask: never ran it
+        if _is_lazy(s, j):
+            k[K_LAZY_SKIPPED] += 1
+            continue
+        s.pair[c, n, TG_CPU] = j
+        s.pair[c, n, TG_DELIV] = -1
+        s.pair[c, n, TG_DONE] = 0
+        s.pair[c, n, TG_NEXT] = -1
+        s.pair[c, n, TG_IPI] = 0
+        n += 1
+    cpu[c, IN_NTARGETS] = n
+    s.sd[sd, S_TARGETS] = n
+    cpu[c, IN_IDX] = 0
+    cpu[c, IN_PHASE] = B_PUSH if n > 0 else B_LOCAL
+    cpu[c, IN_STEP_START] = t
+    return t
+
+
+@jit
+def _push(s, m, c, idx, t):
+    """llist_add of c's request onto target j's call queue lands at t."""
+    cpu = s.cpu
+    k = s.counters
+    n = m.params[P_NCPU]
+    j = s.pair[c, idx, TG_CPU]
+    sd = cpu[c, IN_SD]
+    node = c * n + idx
+    tail = cpu[j, LX_QTAIL]
+    if tail < 0:
+        cpu[j, LX_QHEAD] = node
+        s.pair[c, idx, TG_IPI] = 1
+    else:
+        s.pair[tail // n, tail % n, TG_NEXT] = node
+    cpu[j, LX_QTAIL] = node
+    k[K_DELIVERIES] += 1
+    d = log_delivery(s.dv, k, sd, j)
+    s.pair[c, idx, TG_DELIV] = d
+    if d >= 0:
+        s.dv[d, DV_PUSHED] = t
+    log_event(s.ev, k, t, c, EV_PUSH, j, sd, 1 - s.pair[c, idx, TG_IPI])
+
+
+@jit
+def linux_initiator_step(s, m, c, t):
+    """Advance the initiator from step boundary t (or end a switch-back
+    flush), running ahead while its next boundary comes first."""
+    cpu = s.cpu
+    k = s.counters
+    sd = cpu[c, IN_SD]
+    if sd < 0:
+        # The full flush of a switch back from lazy mode is done.
+        set_mode(s, c, ST_USER, t)
+        if cpu[c, NEXT_OP] < t:
+            cpu[c, NEXT_OP] = t
+        schedule_cpu(s, c, user_bound(s, m, c))
+        try_take_irq(s, m, c, t)
+        return
+    while True:
+        ph = cpu[c, IN_PHASE]
+        idx = cpu[c, IN_IDX]
+        nt = t
+        if ph == D_PUSH:
+            _push(s, m, c, idx, t)
+            idx += 1
+            cpu[c, IN_IDX] = idx
+            if idx < cpu[c, IN_NTARGETS]:
+                cpu[c, IN_PHASE] = B_PUSH
+            else:
+                cpu[c, IN_IDX] = 0
+                cpu[c, IN_PHASE] = B_SEND
+            continue
+        if ph == D_SEND:
+            j = s.pair[c, idx, TG_CPU]
+            heap_push(s.hp, cpu, k, t + ipi_latency(m, c, j), PRIO_IPI, EK_IPI, j, c)
+            k[K_IPIS] += 1
+            s.sd[sd, S_IPIS] += 1
+            d = s.pair[c, idx, TG_DELIV]
+            if d >= 0:
+                s.dv[d, DV_IPI] = t
+            log_event(s.ev, k, t, c, EV_IPI_SEND, j, sd, 0)
+            cpu[c, IN_IDX] = idx + 1
+            cpu[c, IN_PHASE] = B_SEND
+            continue
+        if ph == D_LOCAL:
+            cpu[c, IN_IDX] = 0
+            cpu[c, IN_PHASE] = B_WAIT
+            cpu[c, IN_STEP_START] = t
+            continue
+        if ph == D_POLL:
+            wait_unregister(s, c)
+            if s.pair[c, idx, TG_DONE] != 1:
+                wait_register(s, c, s.pair[c, idx, TG_CPU])
+                return
+            log_event(s.ev, k, t, c, EV_ACK_SEEN, s.pair[c, idx, TG_CPU], sd, 0)
+            cpu[c, IN_IDX] = idx + 1
+            cpu[c, IN_PHASE] = B_WAIT
+            continue
+        # B_* phases begin a new step: a pending interrupt is taken first.
+        if cpu[c, IPI_PENDING] != 0 and irqs_enabled(s, m, c):
+            take_irq(s, m, c, t)
+            return
+        if ph == B_PUSH:
+            j = s.pair[c, idx, TG_CPU]
+            nt = t + cacheline_cost(m, c, j)
+            s.sd[sd, S_DISPATCH] += nt - t
+            cpu[c, IN_PHASE] = D_PUSH
+        elif ph == B_SEND:
+            n = cpu[c, IN_NTARGETS]
+            while idx < n and s.pair[c, idx, TG_IPI] == 0:
+                idx += 1
+            cpu[c, IN_IDX] = idx
+            if idx >= n:
+                cpu[c, IN_PHASE] = B_LOCAL
+                continue
+            nt = t + m.costs[C_IPI_SEND]
+            s.sd[sd, S_IPI] += nt - t
+            cpu[c, IN_PHASE] = D_SEND
+        elif ph == B_LOCAL:
+            nt, kind = _flush(s, m, c, sd, t)
+            s.sd[sd, S_LOCAL] += nt - t
+            log_event(s.ev, k, nt, c, EV_LOCAL_FLUSH, -1, sd, kind)
+            cpu[c, IN_PHASE] = D_LOCAL
+        else:  # B_WAIT
+            if idx >= cpu[c, IN_NTARGETS]:
+                s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
+                initiator_return(s, m, c, t, True)
+                return
+            if s.pair[c, idx, TG_DONE] == 1:
+                log_event(s.ev, k, t, c, EV_ACK_SEEN, s.pair[c, idx, TG_CPU], sd, 0)
+                cpu[c, IN_IDX] = idx + 1
+                continue
+            set_mode(s, c, ST_WAIT, t)
+            wait_register(s, c, s.pair[c, idx, TG_CPU])
+            cpu[c, IN_POLL0] = t
+            cpu[c, IN_DEADLINE] = NEVER
+            cpu[c, IN_PHASE] = D_POLL
+            return
+        cpu[c, BUSY] = nt
+        if nt < heap_top_time(s.hp, k):
+            t = nt
+            continue
+        schedule_cpu(s, c, nt)
+        return
+
+
+@jit
+def linux_handler_step(s, m, c, t):
+    """Advance CPU c's call-function IPI handler at step boundary t."""
+    cpu = s.cpu
+    k = s.counters
+    n = m.params[P_NCPU]
+    ph = cpu[c, H_PHASE]
+    if ph == H_TAKE:
+        cpu[c, H_PHASE] = H_GRAB
+        schedule_cpu(s, c, t + m.costs[C_CACHELINE])
+        return
+    if ph == H_GRAB:
+        # llist_del_all: every request pushed so far is ours to run.
+        cpu[c, LX_RUN] = cpu[c, LX_QHEAD]
+        cpu[c, LX_QHEAD] = -1
+        cpu[c, LX_QTAIL] = -1
+        cnt = 0
+        node = cpu[c, LX_RUN]
+        while node >= 0:
+            cnt += 1
+            node = s.pair[node // n, node % n, TG_NEXT]
+        log_event(s.ev, k, t, c, EV_DRAIN, -1, -1, cnt)
+        ph = H_RUN
+        cpu[c, H_PHASE] = H_RUN
+    if ph == H_RUN:
+        node = cpu[c, LX_RUN]
+        if node < 0:
+            cpu[c, H_PHASE] = H_EXIT
+            schedule_cpu(s, c, t + m.costs[C_IRQ_EXIT])
+            return
+        i = node // n
+        sd = cpu[i, IN_SD]
+        if cpu[c, SAVED_MODE] == ST_IDLE:
+            end = t          # lazy: switch to init_mm, catch up on the way back
+            kind = NO_FLUSH
+        else:
+            end, kind = _flush(s, m, c, sd, t)
+        log_event(s.ev, k, end, c, EV_INVALIDATE, i, sd, kind)
+        d = s.pair[i, node % n, TG_DELIV]
+        if d >= 0:
+            s.dv[d, DV_HANDLER] = cpu[c, H_T0]
+            s.dv[d, DV_FLUSHED] = end
+        cpu[c, H_PHASE] = H_UNLOCK
+        schedule_cpu(s, c, end)
+    elif ph == H_UNLOCK:
+        # csd_unlock: a store into the initiator's csd.
+        i = cpu[c, LX_RUN] // n
+        store = t + cacheline_cost(m, c, i)
+        cpu[c, H_PHASE] = H_STORE
+        heap_push(s.hp, cpu, k, store, PRIO_STORE, EK_ACK, c, 0)
+    elif ph == H_EXIT:
+        handler_exit(s, m, c, t)
+
+
+@jit
+def linux_store(s, m, c, t):
+    """CPU c's release of its current request lands at t: its initiator
+    (polling c) sees it at its next poll; then the next request."""
+    cpu = s.cpu
+    n = m.params[P_NCPU]
+    node = cpu[c, LX_RUN]
+    i = node // n
+    idx = node % n
+    s.pair[i, idx, TG_DONE] = 1
+    d = s.pair[i, idx, TG_DELIV]
+    if d >= 0:
+        s.dv[d, DV_ACKED] = t
+    log_event(s.ev, s.counters, t, c, EV_ACK_STORE, i, cpu[i, IN_SD], 1)
+    cpu[c, LX_RUN] = s.pair[i, idx, TG_NEXT]
+    wake_waiters(s, m, c, t)
+    cpu[c, H_PHASE] = H_RUN
+    schedule_cpu(s, c, t)
+
+
+@jit
+def linux_switch(s, m, c, t):
+    """CPU c switches at t.  Leaving lazy mode (back to user) with a local
+    generation behind the mm's: flush everything first, in kernel mode."""
+    cpu = s.cpu
+    if cpu[c, MODE] != ST_USER:
+        return                  # entering lazy mode: nothing to do now
+    if cpu[c, LX_GEN] >= s.counters[K_MM_GEN]:
+        return
+    cpu[c, LX_GEN] = s.counters[K_MM_GEN]
+    end = t + m.costs[C_FULL_FLUSH]
+    tlb_flush_all(s, m, c, end)
+    log_event(s.ev, s.counters, end, c, EV_APPLY, -1, -1, SD_FULL)
+    set_mode(s, c, ST_KERNEL, t)
+    cpu[c, BUSY] = end
+    cpu[c, NEXT_OP] = end
+    schedule_cpu(s, c, end)

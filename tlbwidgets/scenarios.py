@@ -1,0 +1,187 @@
+"""Scenarios that teach one protocol lesson each, deterministically.
+
+Each function validates its parameters and returns a :class:`Workload` spec
+(built once the CPU count is known), like the generators of
+``tlbwidgets.workloads``; pass it as ``workload=`` to ``simulate``.
+
+* :func:`idle_cpus` -- half the CPUs are idle when the pages are unmapped:
+  ``linux`` skips them (lazy TLB mode) and they flush once when they come
+  back; ``mailbox`` interrupts every CPU.
+* :func:`concurrent_initiators` -- many CPUs unmap at the same instant:
+  ``global_lock`` serialises them (latency grows with the number of
+  initiators), ``broadcast`` queues them on the fabric only briefly.
+* :func:`threshold_edge` -- ranges one page under, at and over a full-flush
+  threshold (33 pages in ``linux``, 64 elsewhere).
+"""
+
+import numbers
+
+import numpy as np
+
+from ._tables import OP_ACCESS, OP_UNMAP, OP_IDLE
+from .workloads import Workload
+
+__all__ = ["idle_cpus", "concurrent_initiators", "threshold_edge", "SCENARIOS"]
+
+
+def _int(name, value, lo, hi=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ValueError(f"{name} must be {rng}, got {value}")
+    return int(value)
+
+
+def _csr(per_cpu):
+    counts = [len(p[0]) for p in per_cpu]
+    op_start = np.zeros(len(per_cpu) + 1, dtype=np.int64)
+    op_start[1:] = np.cumsum(counts)
+    cols = [np.asarray([x for p in per_cpu for x in p[i]], dtype=np.int64) for i in range(4)]
+    return (op_start, *cols)
+
+
+# ---- idle CPUs ---------------------------------------------------------------------------
+
+def _build_idle(cpus, rng, vm_pages, idle_share, unmaps, idle_cycles, gap_cycles):
+    if unmaps > vm_pages:
+        raise ValueError(f"unmaps={unmaps} needs vm_pages >= {unmaps}, got {vm_pages}")
+    n_idle = int(round((cpus - 1) * idle_share))
+    idle = set(range(cpus - n_idle, cpus))
+    per_cpu = []
+    for c in range(cpus):
+        kind, vpn, pages, think = [], [], [], []
+        for r in range(unmaps):
+            # everybody warms page r, then: CPU 0 unmaps it in the middle of
+            # the round while the idle CPUs sit in an idle span.
+            kind.append(OP_ACCESS), vpn.append(r), pages.append(1)
+            if c == 0:
+                think.append(gap_cycles // 2)
+                kind.append(OP_UNMAP), vpn.append(r), pages.append(1)
+                think.append(gap_cycles // 2 + idle_cycles)
+            elif c in idle:
+                think.append(1_000)
+                kind.append(OP_IDLE), vpn.append(0), pages.append(0)
+                think.append(idle_cycles)
+                kind.append(OP_ACCESS), vpn.append(r), pages.append(1)
+                think.append(gap_cycles)
+            else:
+                think.append(gap_cycles + idle_cycles)
+        per_cpu.append((kind, vpn, pages, think))
+    return _csr(per_cpu)
+
+
+def idle_cpus(idle_share=0.5, unmaps=5, idle_cycles=400_000, gap_cycles=100_000):
+    """CPU 0 unmaps one page per round; the last ``idle_share`` of the other
+    CPUs spend each round's unmap inside an idle span of ``idle_cycles``
+    (``gap_cycles`` separate the rounds).  Every CPU first touches the page,
+    and the idle ones touch it again after their idle span.
+
+    Lesson: ``linux`` sends no IPI to the idle (lazy) CPUs -- they flush their
+    whole TLB once when they switch back -- while ``mailbox`` interrupts every
+    CPU, idle or not.
+    """
+    if isinstance(idle_share, bool) or not isinstance(idle_share, numbers.Real):
+        raise TypeError(f"idle_share must be a number in [0, 1], got {idle_share!r}")
+    if not 0.0 <= float(idle_share) <= 1.0:
+        raise ValueError(f"idle_share must be in [0, 1], got {idle_share}")
+    unmaps = _int("unmaps", unmaps, 1, 100_000)
+    idle_cycles = _int("idle_cycles", idle_cycles, 1)
+    gap_cycles = _int("gap_cycles", gap_cycles, 2)
+    if idle_cycles <= gap_cycles // 2:
+        raise ValueError(f"idle_cycles={idle_cycles} must exceed gap_cycles // 2 = "
+                         f"{gap_cycles // 2}, so the unmap falls inside the idle span")
+    return Workload("idle_cpus", dict(idle_share=float(idle_share), unmaps=unmaps,
+                                      idle_cycles=idle_cycles, gap_cycles=gap_cycles),
+                    _build_idle)
+
+
+# ---- concurrent initiators -------------------------------------------------------------
+
+def _build_concurrent(cpus, rng, vm_pages, initiators, rounds, pages, gap_cycles):
+    n_init = cpus if initiators is None else min(initiators, cpus)
+    if n_init * pages > vm_pages:
+        raise ValueError(f"{n_init} initiators x {pages} pages need vm_pages >= "
+                         f"{n_init * pages}, got {vm_pages}")
+    per_cpu = []
+    for c in range(cpus):
+        kind, vpn, pages_, think = [], [], [], []
+        for _ in range(rounds):
+            # touch every initiator's range (so every TLB holds it), then
+            # the initiators unmap their own range at about the same instant
+            for i in range(n_init):
+                for p in range(pages):
+                    kind.append(OP_ACCESS), vpn.append(i * pages + p), pages_.append(1)
+                    think.append(0)
+            think[-1] = 1_000
+            if c < n_init:
+                kind.append(OP_UNMAP), vpn.append(c * pages), pages_.append(pages)
+                think.append(gap_cycles)
+            else:
+                think[-1] = 1_000 + gap_cycles
+        per_cpu.append((kind, vpn, pages_, think))
+    return _csr(per_cpu)
+
+
+def concurrent_initiators(initiators=None, rounds=1, pages=1, gap_cycles=500_000):
+    """The first ``initiators`` CPUs (default: all) each unmap their own
+    ``pages``-page range at about the same instant, ``rounds`` times; every
+    CPU touches every range first.
+
+    Lesson: ``global_lock`` serialises the shootdowns (its latencies spread
+    from one shootdown's cost to ``initiators`` times it); the others overlap.
+    Only the first round starts aligned: each initiator's next round starts
+    ``gap_cycles`` after its own return, so serialised rounds drift apart.
+    """
+    if initiators is not None:
+        initiators = _int("initiators", initiators, 1, 1024)
+    rounds = _int("rounds", rounds, 1, 10_000)
+    pages = _int("pages", pages, 1, 1 << 16)
+    gap_cycles = _int("gap_cycles", gap_cycles, 0)
+    return Workload("concurrent_initiators", dict(initiators=initiators, rounds=rounds,
+                                                  pages=pages, gap_cycles=gap_cycles),
+                    _build_concurrent)
+
+
+# ---- a range around a full-flush threshold ----------------------------------------------
+
+def _build_edge(cpus, rng, vm_pages, threshold, gap_cycles):
+    sizes = [threshold - 1, threshold, threshold + 1] if threshold > 1 else [1, 2]
+    if max(sizes) > vm_pages:
+        raise ValueError(f"a {max(sizes)}-page range needs vm_pages >= {max(sizes)}, "
+                         f"got {vm_pages}")
+    per_cpu = []
+    for c in range(cpus):
+        kind, vpn, pages, think = [], [], [], []
+        for size in sizes:
+            for p in range(size):
+                kind.append(OP_ACCESS), vpn.append(p), pages.append(1), think.append(0)
+            if c == 0:
+                kind.append(OP_UNMAP), vpn.append(0), pages.append(size)
+                think.append(gap_cycles)
+            else:
+                think[-1] = gap_cycles
+        per_cpu.append((kind, vpn, pages, think))
+    return _csr(per_cpu)
+
+
+def threshold_edge(threshold=33, gap_cycles=300_000):
+    """CPU 0 unmaps ranges of ``threshold - 1``, ``threshold`` and
+    ``threshold + 1`` pages (every CPU touches them first).
+
+    Lesson: a protocol whose full-flush threshold is ``threshold`` performs
+    the first two as ranges (cost grows with the pages) and the last as one
+    full flush (cheaper to perform, but every later access misses).  Use 33
+    for ``linux`` and 64 for the others.
+    """
+    threshold = _int("threshold", threshold, 1, 1 << 16)
+    gap_cycles = _int("gap_cycles", gap_cycles, 0)
+    return Workload("threshold_edge", dict(threshold=threshold, gap_cycles=gap_cycles),
+                    _build_edge)
+
+
+SCENARIOS = {
+    "idle_cpus": idle_cpus,
+    "concurrent_initiators": concurrent_initiators,
+    "threshold_edge": threshold_edge,
+}
