@@ -3,6 +3,12 @@ form of each one's contention-free latency (from its charging, as
 docs/protocols.md states it), each one's lesson, and a property test that
 every safe protocol has zero violations on random workloads."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -473,3 +479,41 @@ def test_scenario_threshold_edge(proto, threshold):
     assert r.outcome == "completed" and r.summary()["violations"] == 0
     assert r.shootdowns["pages"].tolist() == [threshold - 1, threshold, threshold + 1]
     assert r.shootdowns["kind"].tolist() == ["range", "range", "full"]
+
+
+# ---- the interpreted engine agrees --------------------------------------------------------
+
+_EQ_CASES = [
+    dict(cpus=4, sockets=2, protocol=p, workload="uniform", accesses=300, unmap_rate=0.03,
+         irq_off_share=0.05, unmap_pages=u, seed=3)
+    for p, u in (("global_lock", 2), ("broadcast", 20), ("latr", 3), ("linux", 40))
+] + [dict(cpus=5, protocol="linux", workload="munmap_storm", unmaps=5, seed=2)]
+
+_EQ_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import tlbwidgets as tw
+    from tlbwidgets.scenarios import idle_cpus
+    cases = json.loads(sys.argv[1])
+    runs = [tw.simulate(**c) for c in cases]
+    runs += [tw.simulate(cpus=4, protocol=p, workload=idle_cpus(unmaps=2))
+             for p in ("linux", "latr")]
+    print(json.dumps([{"summary": r.summary(),
+                       "tables": {n: getattr(r, n).tolist() for n in
+                                  ("shootdowns", "deliveries", "stale_windows",
+                                   "cpu_stats", "events")}} for r in runs], default=str))
+""")
+
+
+def test_interpreted_engine_agrees_on_the_new_protocols():
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    interp = subprocess.run([sys.executable, "-c", _EQ_SCRIPT, json.dumps(_EQ_CASES)],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert interp.returncode == 0, interp.stderr[-3000:]
+    jitted = subprocess.run([sys.executable, "-c", _EQ_SCRIPT, json.dumps(_EQ_CASES)],
+                            capture_output=True, text=True, timeout=600)
+    assert jitted.returncode == 0, jitted.stderr[-3000:]
+    a, b = json.loads(jitted.stdout), json.loads(interp.stdout)
+    assert len(a) == len(b) == len(_EQ_CASES) + 2
+    for x, y in zip(a, b):
+        assert x == y
+    assert sum(x["summary"]["shootdowns"] for x in a) > 20
