@@ -99,6 +99,14 @@ class Result:
         done = sd["end"] >= 0
         return (sd["end"][done] - sd["start"][done]).astype(np.int64)
 
+    def _reuse_delay_mean(self):
+        """Mean cycles a shootdown's pages stayed unusable after the initiator
+        returned (safe - end): zero for synchronous protocols, the price of
+        laziness for ``latr``."""
+        sd = self.shootdowns
+        done = (sd["end"] >= 0) & (sd["safe"] >= 0)
+        return float(np.mean(sd["safe"][done] - sd["end"][done])) if done.any() else float("nan")
+
     def summary(self):
         """Headline numbers; every count is exact even if a log was cut."""
         k = self._counters
@@ -118,6 +126,8 @@ class Result:
             "latency_us_p99": p99 * to_us,
             "stale_window_cycles_mean": (float(k[L.K_WIN_CYCLES]) / closed) if closed
             else float("nan"),
+            "reuse_delay_cycles_mean": self._reuse_delay_mean(),
+            "lazy_skipped": int(k[L.K_LAZY_SKIPPED]),
             "stale_windows": int(k[L.K_WIN_OPENED]),
             "stale_open_at_end": int(k[L.K_STALE_OPEN]),
             "transient_stale_hits": int(k[L.K_STALE_HITS]),

@@ -16,29 +16,10 @@ Each function validates its parameters and returns a :class:`Workload` spec
 
 import numbers
 
-import numpy as np
-
 from ._tables import OP_ACCESS, OP_UNMAP, OP_IDLE
-from .workloads import Workload
+from .workloads import Workload, _check_int as _int, _csr
 
 __all__ = ["idle_cpus", "concurrent_initiators", "threshold_edge", "SCENARIOS"]
-
-
-def _int(name, value, lo, hi=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-    return int(value)
-
-
-def _csr(per_cpu):
-    counts = [len(p[0]) for p in per_cpu]
-    op_start = np.zeros(len(per_cpu) + 1, dtype=np.int64)
-    op_start[1:] = np.cumsum(counts)
-    cols = [np.asarray([x for p in per_cpu for x in p[i]], dtype=np.int64) for i in range(4)]
-    return (op_start, *cols)
 
 
 # ---- idle CPUs ---------------------------------------------------------------------------

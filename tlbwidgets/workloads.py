@@ -553,3 +553,10 @@ def get_workload(name):
         raise ValueError(f"workload={name!r} is not a named workload; choose one of "
                          f"{sorted(WORKLOADS)} or pass a tlbwidgets.Workload")
     return WORKLOADS[name]
+
+
+# The teaching scenarios live in their own module (they import Workload from
+# here); they are named workloads like the generators above.
+from .scenarios import SCENARIOS as _SCENARIOS  # noqa: E402
+
+WORKLOADS.update(_SCENARIOS)
