@@ -241,6 +241,11 @@ def table(rows, columns=None, bar=None, caption=""):
 
 # ---- hidden answers ----------------------------------------------------------------
 
+def _button_layout():
+    # a button in a VBox stretches to the full width unless told not to
+    return widgets.Layout(width="auto", align_self="flex-start")
+
+
 _BOX = ("<div style='border-left:4px solid {color};padding:4px 10px;margin:4px 0;"
         "max-width:820px;font-size:14px'>{body}</div>")
 
@@ -248,18 +253,22 @@ _BOX = ("<div style='border-left:4px solid {color};padding:4px 10px;margin:4px 0
 class Reveal(widgets.VBox):
     """A question's answer behind a button.  The answer text is kept in
     Python until the button is pressed: it is not in the notebook's output or
-    widget state before that."""
+    widget state before that.  A ``label`` other than "Show answer" is the
+    question: it stays on screen above the button."""
 
     def __init__(self, answer, label="Show answer"):
         if not isinstance(answer, str) or not answer.strip():
             raise ValueError("answer must be a non-empty string of HTML")
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"label must be a non-empty string, got {label!r}")
         self._answer = answer
-        self._label = label
-        self.button = widgets.Button(description=label, icon="eye",
-                                     layout=widgets.Layout(width="auto"))
+        self.question_html = widgets.HTML(
+            "" if label == "Show answer" else f"<b>{html.escape(label)}</b>")
+        self.button = widgets.Button(description="Show answer", icon="eye",
+                                     layout=_button_layout())
         self.answer_html = widgets.HTML("")
         self.button.on_click(lambda _b: self.toggle())
-        super().__init__(children=[self.button, self.answer_html])
+        super().__init__(children=[self.question_html, self.button, self.answer_html])
 
     @property
     def shown(self):
@@ -270,7 +279,7 @@ class Reveal(widgets.VBox):
         """Show the answer if hidden, hide it if shown."""
         if self.shown:
             self.answer_html.value = ""
-            self.button.description = self._label
+            self.button.description = "Show answer"
         else:
             self.answer_html.value = _BOX.format(color="#0072B2", body=self._answer)
             self.button.description = "Hide answer"
@@ -316,7 +325,7 @@ class _Graded(widgets.VBox):
         self.question_html = widgets.HTML(f"<b>{question}</b>")
         self.feedback = widgets.HTML("")
         self.answer_button = widgets.Button(description="Show answer", icon="eye",
-                                            layout=widgets.Layout(width="auto"))
+                                            layout=_button_layout())
         self.answer_button.on_click(lambda _b: self.show_answer())
 
     def results(self):
