@@ -38,25 +38,26 @@ initiator by the clear that empties the mask.
 
 from .._jit import jit
 from .._tables import (
-    ST_WAIT, ST_KERNEL, EV_IPI_SEND, EV_ACK_SEEN, EV_INVALIDATE, EV_ACK_STORE,
+    ST_WAIT, ST_KERNEL, EV_ACK_SEEN, EV_INVALIDATE, EV_ACK_STORE,
     EV_LOCK_WAIT, EV_PUSH,
 )
 from ._cpu import set_mode, schedule_cpu, irqs_enabled, take_irq, handler_exit
 from ._heap import heap_push, heap_top_time
 from ._layout import (
     NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_CACHELINE_REMOTE, C_IPI_SEND,
-    C_PAUSE, C_IRQ_EXIT, T_SOCKET, T_ONLINE,
-    K_IPIS, K_DELIVERIES, K_SKIPPED, K_GL_NEXT, K_GL_SERVING, K_GL_FREE_AT,
+    C_PAUSE, C_IRQ_EXIT, T_SOCKET, K_DELIVERIES, K_GL_NEXT, K_GL_SERVING, K_GL_FREE_AT,
     K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_GL_PENDING, K_LINE_FREE, K_LINE_OWNER,
-    EK_IPI, EK_ACK, PRIO_IPI, PRIO_STORE,
+    EK_ACK, PRIO_STORE,
     MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_STEP_START,
     BUSY, IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_CPU, TG_DELIV,
-    S_TARGETS, S_IPIS, S_DISPATCH, S_IPI, S_WAIT, S_KIND, S_VPN, S_PAGES,
-    DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED,
+    S_DISPATCH, S_IPI, S_WAIT, S_KIND, S_VPN, S_PAGES,
+    DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
-from ._mailbox import ipi_latency
-from ._shootdown import begin_shootdown, local_flush, perform_flush, initiator_return
+from ._shootdown import (
+    begin_shootdown, local_flush, perform_flush, initiator_return, list_online_targets,
+    send_ipi,
+)
 
 __all__ = ["global_lock_initiate", "global_lock_initiator_step",
            "global_lock_handler_step", "global_lock_store", "line_cost"]
@@ -103,18 +104,7 @@ def global_lock_initiate(s, m, c, t, op):
     """Start at t: PTE change, targets (every other online CPU), local flush.
     Returns the end of the local flush."""
     sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
-    k = 0
-    for j in range(m.params[P_NCPU]):
-        if j == c:
-            continue
-        if m.topo[j, T_ONLINE] == 0:
-            s.counters[K_SKIPPED] += 1
-            continue
-        s.pair[c, k, TG_CPU] = j
-        s.pair[c, k, TG_DELIV] = -1
-        k += 1
-    s.cpu[c, IN_NTARGETS] = k
-    s.sd[sd, S_TARGETS] = k
+    k = list_online_targets(s, m, c, sd)
     end = local_flush(s, m, c, t)
     s.cpu[c, IN_PHASE] = B_LOCK if k > 0 else B_WAIT
     s.cpu[c, IN_STEP_START] = end
@@ -205,14 +195,7 @@ def global_lock_initiator_step(s, m, c, t):
             cpu[c, IN_PHASE] = B_SEND
             continue
         elif ph == D_SEND:
-            j = s.pair[c, idx, TG_CPU]
-            heap_push(s.hp, cpu, k, t + ipi_latency(m, c, j), PRIO_IPI, EK_IPI, j, c)
-            k[K_IPIS] += 1
-            s.sd[sd, S_IPIS] += 1
-            d = s.pair[c, idx, TG_DELIV]
-            if d >= 0:
-                s.dv[d, DV_IPI] = t
-            log_event(s.ev, k, t, c, EV_IPI_SEND, j, sd, 0)
+            send_ipi(s, m, c, idx, t)
             idx += 1
             cpu[c, IN_IDX] = idx
             if idx < cpu[c, IN_NTARGETS]:

@@ -51,9 +51,9 @@ from ._layout import (
     DV_SD, DV_CPU, DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
-from ._mailbox import cacheline_cost
 from ._shootdown import (
     begin_shootdown, local_flush, perform_flush, declare_safe, initiator_return,
+    cacheline_cost,
 )
 
 __all__ = ["latr_initiate", "latr_initiator_step", "latr_handler_step", "latr_tick",

@@ -58,7 +58,7 @@ also IPIs them when page tables are freed).
 from .._jit import jit
 from .._tables import (
     SD_FULL, ST_WAIT, ST_KERNEL, ST_IDLE, ST_HANDLER, ST_USER,
-    EV_PUSH, EV_IPI_SEND, EV_ACK_SEEN, EV_INVALIDATE, EV_ACK_STORE, EV_LOCAL_FLUSH,
+    EV_PUSH, EV_ACK_SEEN, EV_INVALIDATE, EV_ACK_STORE, EV_LOCAL_FLUSH,
     EV_DRAIN, EV_APPLY,
 )
 from ._cpu import (
@@ -68,18 +68,20 @@ from ._cpu import (
 from ._heap import heap_push, heap_top_time
 from ._layout import (
     NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH,
-    T_ONLINE, K_IPIS, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
-    EK_IPI, EK_ACK, PRIO_IPI, PRIO_STORE,
+    T_ONLINE, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
+    EK_ACK, PRIO_STORE,
     MODE, SAVED_MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_DEADLINE,
     IN_STEP_START, BUSY, NEXT_OP, IPI_PENDING, H_PHASE, H_T0,
     CNT, CNT_ACCESSES, LX_GEN, LX_QHEAD, LX_QTAIL, LX_RUN,
     TG_CPU, TG_DELIV, TG_DONE, TG_NEXT, TG_IPI,
-    S_TARGETS, S_IPIS, S_DISPATCH, S_IPI, S_WAIT, S_LOCAL, S_GEN, S_KIND, S_VPN, S_PAGES,
-    DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED,
+    S_TARGETS, S_DISPATCH, S_IPI, S_WAIT, S_LOCAL, S_GEN, S_KIND, S_VPN, S_PAGES,
+    DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
-from ._mailbox import cacheline_cost, ipi_latency, wake_waiters
-from ._shootdown import begin_shootdown, perform_flush, initiator_return
+from ._mailbox import wake_waiters
+from ._shootdown import (
+    begin_shootdown, perform_flush, initiator_return, cacheline_cost, send_ipi,
+)
 from ._tlb import tlb_flush_all
 
 __all__ = ["linux_initiate", "linux_initiator_step", "linux_handler_step", "linux_store",
@@ -229,14 +231,7 @@ def linux_initiator_step(s, m, c, t):
                 cpu[c, IN_PHASE] = B_SEND
             continue
         if ph == D_SEND:
-            j = s.pair[c, idx, TG_CPU]
-            heap_push(s.hp, cpu, k, t + ipi_latency(m, c, j), PRIO_IPI, EK_IPI, j, c)
-            k[K_IPIS] += 1
-            s.sd[sd, S_IPIS] += 1
-            d = s.pair[c, idx, TG_DELIV]
-            if d >= 0:
-                s.dv[d, DV_IPI] = t
-            log_event(s.ev, k, t, c, EV_IPI_SEND, j, sd, 0)
+            send_ipi(s, m, c, idx, t)
             cpu[c, IN_IDX] = idx + 1
             cpu[c, IN_PHASE] = B_SEND
             continue

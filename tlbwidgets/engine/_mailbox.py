@@ -25,14 +25,16 @@ by per-target sequence numbers: each push takes a ticket, the handler
 publishes the highest ticket it performed, and the initiator waits until its
 own ticket is covered.  Hazard 2 (give-up): the timeout returns with targets
 still stale; ``mailbox_fixed`` never gives up (a wait that cannot finish ends
-the run as a deadlock) and serves its own queue while it waits, so two
-initiators waiting on each other cannot hang.
+the run as a deadlock).  Both wait with interrupts enabled unless
+``wait_irqs_off=True``, so by default two initiators waiting on each other
+serve each other's IPIs and cannot hang; with interrupts off the seed gives up
+(and may violate) and the repair reports the deadlock.
 """
 
 from .._jit import jit
 from .._tables import (
-    SD_FULL, ST_WAIT, EV_PUSH, EV_OVERFLOW, EV_ACK_CLEAR, EV_IPI_SEND,
-    EV_ACK_SEEN, EV_TIMEOUT, EV_DRAIN, EV_INVALIDATE, EV_ACK_STORE,
+    SD_FULL, ST_WAIT, EV_PUSH, EV_OVERFLOW, EV_ACK_CLEAR, EV_ACK_SEEN, EV_TIMEOUT, EV_DRAIN,
+    EV_INVALIDATE, EV_ACK_STORE,
     EV_LOCK_WAIT,
 )
 from ._cpu import (
@@ -41,24 +43,26 @@ from ._cpu import (
 )
 from ._heap import heap_push, heap_top_time
 from ._layout import (
-    NEVER, P_NCPU, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, P_FULL_THRESHOLD,
-    PR_MAILBOX_FIXED, C_CACHELINE, C_CACHELINE_REMOTE, C_IPI_SEND,
-    C_IPI_LATENCY, C_IPI_LATENCY_REMOTE, C_PAUSE, C_IRQ_EXIT,
-    K_IPIS, K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, K_SKIPPED,
-    EK_IPI, EK_ACK, PRIO_IPI, PRIO_STORE, T_SOCKET, T_ONLINE,
-    IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
+    NEVER, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, P_FULL_THRESHOLD,
+    PR_MAILBOX_FIXED, C_CACHELINE, C_IPI_SEND,
+    C_PAUSE, C_IRQ_EXIT,
+    K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, PRIO_STORE, IN_SD, IN_PHASE, IN_IDX,
+    IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
     IN_KIND, IN_STEP_START, BUSY, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
-    S_TARGETS, S_IPIS, S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT,
-    DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT,
+    S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT,
+    DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT,
 )
 from ._log import log_event, log_delivery
-from ._shootdown import begin_shootdown, local_flush, perform_flush, initiator_return
+from ._shootdown import (
+    begin_shootdown, local_flush, perform_flush, initiator_return, cacheline_cost,
+    list_online_targets, send_ipi,
+)
 
 __all__ = ["mailbox_initiate", "mailbox_initiator_step", "mailbox_handler_step",
-           "mailbox_ack_store", "wake_waiters", "cacheline_cost", "ipi_latency"]
+           "mailbox_ack_store", "wake_waiters"]
 
 # initiator phases: B_* begin a step at the boundary, D_* apply its completion
 B_PUSH = 0
@@ -76,39 +80,12 @@ H_EXIT = 3
 
 
 @jit
-def cacheline_cost(m, a, b):
-    """Moving a cache line between CPUs a and b: remote across sockets."""
-    if m.topo[a, T_SOCKET] != m.topo[b, T_SOCKET]:
-        return m.costs[C_CACHELINE_REMOTE]
-    return m.costs[C_CACHELINE]
-
-
-@jit
-def ipi_latency(m, a, b):
-    if m.topo[a, T_SOCKET] != m.topo[b, T_SOCKET]:
-        return m.costs[C_IPI_LATENCY_REMOTE]
-    return m.costs[C_IPI_LATENCY]
-
-
-@jit
 def mailbox_initiate(s, m, c, t, op):
     """Start a mailbox shootdown at t: PTE change, targets (every other online
     CPU in CPU order; no tracking of who holds the mapping), local flush.
     Returns the instant the local flush ends (the next step boundary)."""
     sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
-    n = m.params[P_NCPU]
-    k = 0
-    for j in range(n):
-        if j == c:
-            continue
-        if m.topo[j, T_ONLINE] == 0:
-            s.counters[K_SKIPPED] += 1
-            continue
-        s.pair[c, k, TG_CPU] = j
-        s.pair[c, k, TG_DELIV] = -1
-        k += 1
-    s.cpu[c, IN_NTARGETS] = k
-    s.sd[sd, S_TARGETS] = k
+    k = list_online_targets(s, m, c, sd)
     end = local_flush(s, m, c, t)
     s.cpu[c, IN_PHASE] = B_PUSH if k > 0 else B_WAIT
     s.cpu[c, IN_STEP_START] = end
@@ -199,15 +176,7 @@ def mailbox_initiator_step(s, m, c, t):
                 cpu[c, IN_PHASE] = B_SEND
             continue
         if ph == D_SEND:
-            j = s.pair[c, idx, TG_CPU]
-            heap_push(s.hp, cpu, s.counters, t + ipi_latency(m, c, j), PRIO_IPI, EK_IPI,
-                      j, c)
-            s.counters[K_IPIS] += 1
-            s.sd[sd, S_IPIS] += 1
-            d = s.pair[c, idx, TG_DELIV]
-            if d >= 0:
-                s.dv[d, DV_IPI] = t
-            log_event(s.ev, s.counters, t, c, EV_IPI_SEND, j, sd, 0)
+            send_ipi(s, m, c, idx, t)
             idx += 1
             cpu[c, IN_IDX] = idx
             if idx < cpu[c, IN_NTARGETS]:

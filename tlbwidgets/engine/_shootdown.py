@@ -4,11 +4,14 @@ PTEs, decide the flush kind), flush locally, declare the pages safe, return."""
 from .._jit import jit
 from .._tables import (
     OP_IRQ_OFF, SD_PAGE, SD_RANGE, SD_FULL, ST_KERNEL, ST_USER, ST_IRQ_OFF,
-    EV_PTE_CHANGE, EV_LOCAL_FLUSH, EV_RETURN, EV_SAFE, EV_WARNING,
+    EV_PTE_CHANGE, EV_LOCAL_FLUSH, EV_RETURN, EV_SAFE, EV_WARNING, EV_IPI_SEND,
 )
+from ._heap import heap_push
 from ._cpu import set_mode, schedule_cpu, sync_all_users, user_bound, try_take_irq
 from ._layout import (
-    P_WAIT_IRQS_OFF, C_INVLPG, C_FULL_FLUSH, K_NSD, K_WARNINGS,
+    P_WAIT_IRQS_OFF, P_NCPU, C_INVLPG, C_FULL_FLUSH, C_CACHELINE, C_CACHELINE_REMOTE,
+    C_IPI_LATENCY, C_IPI_LATENCY_REMOTE, K_NSD, K_WARNINGS, K_SKIPPED, K_IPIS,
+    T_SOCKET, T_ONLINE, TG_CPU, TG_DELIV, S_TARGETS, S_IPIS, DV_IPI, EK_IPI, PRIO_IPI,
     O_KIND, O_VPN, O_PAGES, O_THINK, PT_SAFE,
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES, S_KIND, S_OP,
@@ -18,7 +21,59 @@ from ._log import log_event
 from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
 
 __all__ = ["begin_shootdown", "perform_flush", "local_flush", "declare_safe",
-           "initiator_return"]
+           "initiator_return", "cacheline_cost", "ipi_latency", "list_online_targets",
+           "send_ipi"]
+
+
+@jit
+def cacheline_cost(m, a, b):
+    """Moving a cache line between CPUs a and b: remote across sockets."""
+    if m.topo[a, T_SOCKET] != m.topo[b, T_SOCKET]:
+        return m.costs[C_CACHELINE_REMOTE]
+    return m.costs[C_CACHELINE]
+
+
+@jit
+def ipi_latency(m, a, b):
+    """From the end of an IPI send on a until the IPI reaches b."""
+    if m.topo[a, T_SOCKET] != m.topo[b, T_SOCKET]:
+        return m.costs[C_IPI_LATENCY_REMOTE]
+    return m.costs[C_IPI_LATENCY]
+
+
+@jit
+def list_online_targets(s, m, c, sd):
+    """Make every other online CPU, in CPU order, a target of c's shootdown
+    sd (the seed's collect_tlb_targets: no tracking of who holds the
+    mapping; offline CPUs are skipped and counted).  Returns how many."""
+    k = 0
+    for j in range(m.params[P_NCPU]):
+        if j == c:
+            continue
+        if m.topo[j, T_ONLINE] == 0:
+            s.counters[K_SKIPPED] += 1
+            continue
+        s.pair[c, k, TG_CPU] = j
+        s.pair[c, k, TG_DELIV] = -1
+        k += 1
+    s.cpu[c, IN_NTARGETS] = k
+    s.sd[sd, S_TARGETS] = k
+    return k
+
+
+@jit
+def send_ipi(s, m, c, idx, t):
+    """c's IPI to its idx-th target leaves at t (the ICR write just ended)
+    and arrives ``ipi_latency`` later."""
+    j = s.pair[c, idx, TG_CPU]
+    sd = s.cpu[c, IN_SD]
+    heap_push(s.hp, s.cpu, s.counters, t + ipi_latency(m, c, j), PRIO_IPI, EK_IPI, j, c)
+    s.counters[K_IPIS] += 1
+    s.sd[sd, S_IPIS] += 1
+    d = s.pair[c, idx, TG_DELIV]
+    if d >= 0:
+        s.dv[d, DV_IPI] = t
+    log_event(s.ev, s.counters, t, c, EV_IPI_SEND, j, sd, 0)
 
 
 @jit
