@@ -263,7 +263,10 @@ class Stepper(widgets.VBox):
             options=[(f"seed protocol ({protocols[0]})", protocols[0]),
                      (f"fixed protocol ({protocols[1]})", protocols[1])],
             tooltips=["the protocol as the seed kernel has it",
-                      "the same scenario with the hazards repaired"])
+                      "the same scenario with the hazards repaired"],
+            # wide enough for "fixed protocol (mailbox_fixed)": a cut label hides
+            # which protocol is shown
+            style={"button_width": "230px"})
         super().__init__(children=[self.toggle, self.status, self.view])
         self.toggle.observe(lambda c: self.load(c["new"]), names="value")
         self.load(protocols[0])
