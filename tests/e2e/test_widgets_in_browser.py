@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from widget_page import (
     marks_snapshot,
     move_slider,
+    open_in_lab_and_run_all,
     save_screenshot,
     wait_for_figure_or_cell_error,
     wait_for_marks_change,
@@ -62,3 +64,37 @@ def test_stepper_steps_forward_and_redraws_the_board(page, voila, screenshot_dir
     later = wait_for_marks_change(page, first)
     save_screenshot(page, screenshot_dir, f"stepper-voila-step{1 + STEPPER_CLICKS}")
     assert later != first
+
+    # ...and backward again: the board returns exactly to step 1.
+    _step_back_to_the_start(page, STEPPER_CLICKS)
+    assert wait_for_marks_change(page, later) == first
+
+
+def _step_back_to_the_start(page, clicks):
+    prev_button = page.get_by_role("button", name=re.compile("Prev")).first
+    for _ in range(clicks):
+        prev_button.click()
+    page.get_by_text(re.compile(r"Step 1 of \d+")).first.wait_for(timeout=30_000)
+
+
+def test_course_stepper_in_jupyterlab_steps_forward_and_back(page, lab, screenshot_dir,
+                                                            warm_engine):
+    """The course's notebook 02 in JupyterLab: run all, step the stepper
+    forward, then back to where it started."""
+    parts = urlsplit(lab.url)
+    open_in_lab_and_run_all(page, f"{parts.scheme}://{parts.netloc}",
+                            "02_one_shootdown.ipynb")
+    page.get_by_text(re.compile(r"Step 1 of \d+")).first.wait_for(
+        timeout=FIRST_RENDER_TIMEOUT_MS)
+    board = page.locator(".bqplot").first
+    board.scroll_into_view_if_needed()
+    first = marks_snapshot(page)
+    next_button = page.get_by_role("button", name=re.compile("Next")).first
+    for step in range(2, 2 + STEPPER_CLICKS):
+        next_button.click()
+        page.get_by_text(re.compile(rf"Step {step} of \d+")).first.wait_for(timeout=30_000)
+    later = wait_for_marks_change(page, first)
+    save_screenshot(page, screenshot_dir, "stepper-lab-forward")
+    _step_back_to_the_start(page, STEPPER_CLICKS)
+    assert wait_for_marks_change(page, later) == first
+    save_screenshot(page, screenshot_dir, "stepper-lab-back")
