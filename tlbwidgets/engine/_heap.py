@@ -16,7 +16,7 @@ counters): calls stay cheap.
 from .._jit import jit
 from ._layout import (
     K_HEAP_N, K_SEQ, NEVER, EK_CPU, EK_IRQ, POS_STEP, POS_IRQ,
-    HP_TIME, HP_PRIO, HP_SEQ, HP_KIND, HP_CPU, HP_ARG,
+    HP_KEY, HP_SEQ, HP_KIND, HP_CPU, HP_ARG,
 )
 
 __all__ = ["heap_push", "heap_pop", "heap_top_time", "heap_set", "heap_cancel"]
@@ -28,58 +28,63 @@ def _pos_col(kind):
 
 
 @jit
-def _less(hp, i, j):
-    if hp[i, HP_TIME] != hp[j, HP_TIME]:
-        return hp[i, HP_TIME] < hp[j, HP_TIME]
-    if hp[i, HP_PRIO] != hp[j, HP_PRIO]:
-        return hp[i, HP_PRIO] < hp[j, HP_PRIO]
-    return hp[i, HP_SEQ] < hp[j, HP_SEQ]
+def _key(time, prio):
+    """Time and priority class in one sortable int64 (times stay < 2**60)."""
+    return time * 4 + prio
 
 
 @jit
-def _track(hp, cpu, i):
-    kind = hp[i, HP_KIND]
+def _before(key_a, seq_a, key_b, seq_b):
+    return key_a < key_b or (key_a == key_b and seq_a < seq_b)
+
+
+@jit
+def _put(hp, cpu, i, key, seq, kind, c, arg):
+    """Write an entry at index i and record where a CPU's own event now is."""
+    hp[i, HP_KEY] = key
+    hp[i, HP_SEQ] = seq
+    hp[i, HP_KIND] = kind
+    hp[i, HP_CPU] = c
+    hp[i, HP_ARG] = arg
     if kind == EK_CPU or kind == EK_IRQ:
-        cpu[hp[i, HP_CPU], _pos_col(kind)] = i
+        cpu[c, _pos_col(kind)] = i
 
 
 @jit
-def _swap(hp, cpu, i, j):
-    for col in range(6):
-        a = hp[i, col]
-        hp[i, col] = hp[j, col]
-        hp[j, col] = a
-    _track(hp, cpu, i)
-    _track(hp, cpu, j)
+def _move(hp, cpu, src, dst):
+    _put(hp, cpu, dst, hp[src, HP_KEY], hp[src, HP_SEQ], hp[src, HP_KIND],
+         hp[src, HP_CPU], hp[src, HP_ARG])
 
 
 @jit
-def _sift_up(hp, cpu, i):
+def _sift(hp, cpu, n, i):
+    """Restore the heap order around index i (which holds an entry that may
+    be out of place): the entry travels up or down, the others shift into
+    the hole it leaves (one write per level instead of a swap)."""
+    key, seq, kind, c, arg = (hp[i, HP_KEY], hp[i, HP_SEQ], hp[i, HP_KIND],
+                              hp[i, HP_CPU], hp[i, HP_ARG])
+    moved = False
     while i > 0:
         parent = (i - 1) >> 1
-        if _less(hp, i, parent):
-            _swap(hp, cpu, i, parent)
-            i = parent
-        else:
+        if not _before(key, seq, hp[parent, HP_KEY], hp[parent, HP_SEQ]):
             break
-    return i
-
-
-@jit
-def _sift_down(hp, cpu, n, i):
-    while True:
-        left = 2 * i + 1
-        if left >= n:
-            break
-        best = left
-        right = left + 1
-        if right < n and _less(hp, right, left):
-            best = right
-        if _less(hp, best, i):
-            _swap(hp, cpu, i, best)
-            i = best
-        else:
-            break
+        _move(hp, cpu, parent, i)
+        i = parent
+        moved = True
+    if not moved:
+        while True:
+            child = 2 * i + 1
+            if child >= n:
+                break
+            right = child + 1
+            if right < n and _before(hp[right, HP_KEY], hp[right, HP_SEQ],
+                                     hp[child, HP_KEY], hp[child, HP_SEQ]):
+                child = right
+            if not _before(hp[child, HP_KEY], hp[child, HP_SEQ], key, seq):
+                break
+            _move(hp, cpu, child, i)
+            i = child
+    _put(hp, cpu, i, key, seq, kind, c, arg)
 
 
 @jit
@@ -89,16 +94,10 @@ def heap_push(hp, cpu, k, time, prio, kind, c, arg):
     i = k[K_HEAP_N]
     if i >= hp.shape[0]:
         raise RuntimeError("event heap overflow (engine bug)")
-    hp[i, HP_TIME] = time
-    hp[i, HP_PRIO] = prio
-    hp[i, HP_SEQ] = k[K_SEQ]
-    hp[i, HP_KIND] = kind
-    hp[i, HP_CPU] = c
-    hp[i, HP_ARG] = arg
-    k[K_SEQ] += 1
     k[K_HEAP_N] = i + 1
-    _track(hp, cpu, i)
-    _sift_up(hp, cpu, i)
+    _put(hp, cpu, i, _key(time, prio), k[K_SEQ], kind, c, arg)
+    k[K_SEQ] += 1
+    _sift(hp, cpu, i + 1, i)
 
 
 @jit
@@ -109,11 +108,10 @@ def heap_set(hp, cpu, k, time, prio, kind, c):
     if i < 0:
         heap_push(hp, cpu, k, time, prio, kind, c, 0)
         return
-    hp[i, HP_TIME] = time
+    hp[i, HP_KEY] = _key(time, prio)
     hp[i, HP_SEQ] = k[K_SEQ]
     k[K_SEQ] += 1
-    i = _sift_up(hp, cpu, i)
-    _sift_down(hp, cpu, k[K_HEAP_N], i)
+    _sift(hp, cpu, k[K_HEAP_N], i)
 
 
 @jit
@@ -124,11 +122,8 @@ def _remove_at(hp, cpu, k, i):
     n = k[K_HEAP_N] - 1
     k[K_HEAP_N] = n
     if i != n:
-        for col in range(6):
-            hp[i, col] = hp[n, col]
-        _track(hp, cpu, i)
-        i = _sift_up(hp, cpu, i)
-        _sift_down(hp, cpu, n, i)
+        _move(hp, cpu, n, i)
+        _sift(hp, cpu, n, i)
 
 
 @jit
@@ -142,7 +137,7 @@ def heap_cancel(hp, cpu, k, kind, c):
 @jit
 def heap_pop(hp, cpu, k):
     """Remove the earliest event; return (time, kind, cpu, arg)."""
-    t, kind, c, arg = hp[0, HP_TIME], hp[0, HP_KIND], hp[0, HP_CPU], hp[0, HP_ARG]
+    t, kind, c, arg = hp[0, HP_KEY] >> 2, hp[0, HP_KIND], hp[0, HP_CPU], hp[0, HP_ARG]
     _remove_at(hp, cpu, k, 0)
     return t, kind, c, arg
 
@@ -152,4 +147,4 @@ def heap_top_time(hp, k):
     """Time of the earliest pending event, or NEVER when the heap is empty."""
     if k[K_HEAP_N] == 0:
         return NEVER
-    return hp[0, HP_TIME]
+    return hp[0, HP_KEY] >> 2

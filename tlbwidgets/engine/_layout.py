@@ -225,13 +225,12 @@ PT_VER = 0           # version = id + 1 of the last shootdown that changed it
 PT_SAFE = 1          # translations of versions below this may no longer be used
 
 # ---- State.hp[i, *]: the event heap ----------------------------------------------------
-HP_TIME = 0
-HP_PRIO = 1
-HP_SEQ = 2
-HP_KIND = 3
-HP_CPU = 4
-HP_ARG = 5           # EK_IPI: the sender
-N_HP_COLS = 6
+HP_KEY = 0           # time * 4 + priority class: one comparison orders both
+HP_SEQ = 1           # FIFO among equal keys
+HP_KIND = 2
+HP_CPU = 3
+HP_ARG = 4           # EK_IPI: the sender
+N_HP_COLS = 5
 
 # ---- State.sd[id, *]: shootdowns --------------------------------------------------------
 S_INIT = 0
