@@ -239,6 +239,16 @@ def test_two_initiators_spinning_with_interrupts_off():
     assert ok.outcome == "completed" and ok.summary()["violations"] == 0
 
 
+def test_named_mutual_wait_scenario_is_the_same_lesson():
+    named = tw.simulate(cpus=3, protocol="mailbox", workload="mutual_wait",
+                        wait_irqs_off=True, ack_timeout_spins=5_000).summary()
+    custom = tw.simulate(cpus=3, protocol="mailbox", workload=_mutual_wait_workload(),
+                         wait_irqs_off=True, ack_timeout_spins=5_000).summary()
+    assert named == custom
+    assert tw.simulate(cpus=3, protocol="mailbox_fixed", workload="mutual_wait",
+                       wait_irqs_off=True).outcome == "deadlock"
+
+
 def _mutual_wait_workload():
     """CPUs 0 and 1 unmap pages 1 and 2 at the same instant with interrupts
     off, then (still in the same section) read the other's page."""

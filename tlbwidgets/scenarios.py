@@ -4,6 +4,9 @@ Each function validates its parameters and returns a :class:`Workload` spec
 (built once the CPU count is known), like the generators of
 ``tlbwidgets.workloads``; pass it as ``workload=`` to ``simulate``.
 
+* :func:`mutual_wait` -- two initiators spin with interrupts off, each
+  waiting for the other: the seed times out and violates, its repair
+  reports a deadlock.
 * :func:`idle_cpus` -- half the CPUs are idle when the pages are unmapped:
   ``linux`` skips them (lazy TLB mode) and they flush once when they come
   back; ``mailbox`` interrupts every CPU.
@@ -16,10 +19,11 @@ Each function validates its parameters and returns a :class:`Workload` spec
 
 import numbers
 
-from ._tables import OP_ACCESS, OP_UNMAP, OP_IDLE
+from ._tables import OP_ACCESS, OP_UNMAP, OP_IDLE, OP_IRQ_OFF
 from .workloads import Workload, _check_int as _int, _csr
 
-__all__ = ["idle_cpus", "concurrent_initiators", "threshold_edge", "SCENARIOS"]
+__all__ = ["mutual_wait", "idle_cpus", "concurrent_initiators", "threshold_edge",
+           "SCENARIOS"]
 
 
 # ---- idle CPUs ---------------------------------------------------------------------------
@@ -161,7 +165,46 @@ def threshold_edge(threshold=33, gap_cycles=300_000):
                     _build_edge)
 
 
+# ---- two initiators waiting on each other with interrupts off ----------------------
+
+def _build_mutual(cpus, rng, vm_pages, section_cycles):
+    if cpus < 2:
+        raise ValueError(f"mutual_wait needs at least 2 CPUs (two initiators), got cpus={cpus}")
+    if vm_pages < 3:
+        raise ValueError(f"mutual_wait uses pages 1 and 2: vm_pages must be >= 3, got {vm_pages}")
+    per_cpu = []
+    for c in range(cpus):
+        kinds = [OP_ACCESS, OP_ACCESS]
+        vpns = [1, 2]
+        npages = [1, 1]
+        thinks = [10, 1000]
+        if c in (0, 1):
+            mine, theirs = (1, 2) if c == 0 else (2, 1)
+            # unmap my page, then -- still in the same interrupts-off section
+            # -- read the other initiator's page
+            kinds += [OP_UNMAP, OP_IRQ_OFF]
+            vpns += [mine, theirs]
+            npages += [1, 1]
+            thinks += [0, section_cycles]
+        per_cpu.append((kinds, vpns, npages, thinks))
+    return _csr(per_cpu)
+
+
+def mutual_wait(section_cycles=30_000):
+    """CPUs 0 and 1 unmap pages 1 and 2 at the same instant and then, in the
+    same interrupts-off section (``section_cycles`` long), read each other's
+    page.  Run it with ``wait_irqs_off=True``: each initiator spins with
+    interrupts off waiting for the other's ACK.  The seed gives up after
+    ``ack_timeout_spins`` and the reads are violations; ``mailbox_fixed``
+    never gives up, so the run ends as a ``deadlock``; with interrupts
+    enabled while waiting (the default) both protocols complete cleanly.
+    """
+    section_cycles = _int("section_cycles", section_cycles, 1)
+    return Workload("mutual_wait", dict(section_cycles=section_cycles), _build_mutual)
+
+
 SCENARIOS = {
+    "mutual_wait": mutual_wait,
     "idle_cpus": idle_cpus,
     "concurrent_initiators": concurrent_initiators,
     "threshold_edge": threshold_edge,
