@@ -75,14 +75,30 @@ def move_slider(page, steps: int, index: int = 0) -> str:
 
 def open_in_lab_and_run_all(page, lab_base_url: str, notebook: str,
                             timeout_ms: int = CHART_TIMEOUT_MS) -> None:
-    """Open ``notebook`` in JupyterLab, wait for its kernel, and run all cells from the menu."""
-    page.goto(f"{lab_base_url}/lab/tree/{notebook}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=timeout_ms)
+    """Open ``notebook`` in JupyterLab, wait for its kernel, and run all cells from the menu.
+
+    ``?reset`` starts from an empty workspace, so a notebook another test opened in the same
+    server is not restored beside this one (and "Run All" cannot go to the wrong tab). A
+    click that lands while JupyterLab is still settling is retried until the first code cell
+    shows an execution count.
+    """
+    page.goto(f"{lab_base_url}/lab/tree/{notebook}?reset")
+    panel = ".jp-NotebookPanel:has(.jp-Notebook):visible"
+    page.wait_for_selector(f"{panel} .jp-Notebook", timeout=timeout_ms)
     # The toolbar's kernel status reads "Idle" once the kernel has started.
-    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']",
+    page.wait_for_selector(f"{panel} .jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=timeout_ms)
-    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+    started = f"{panel} .jp-CodeCell .jp-InputPrompt:text-matches('\\[(\\d+|\\*)\\]')"
+    for attempt in range(3):
+        page.locator(f"{panel} .jp-Notebook").first.click(position={"x": 5, "y": 5})
+        page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+        page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+        try:
+            page.wait_for_selector(started, timeout=30_000)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
 
 
 def save_screenshot(page, directory: Path, name: str) -> Path:
