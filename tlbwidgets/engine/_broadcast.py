@@ -30,17 +30,16 @@ per other online CPU records the broadcast: ``pushed`` = first issue start,
 
 from .._jit import jit
 from .._tables import SD_FULL, ST_WAIT, EV_INVALIDATE, EV_LOCK_WAIT, EV_ACK_SEEN
-from ._cpu import set_mode, schedule_cpu, sync_all_users
-from ._heap import heap_top_time
+from ._cpu import set_mode, sync_all_users
 from ._layout import (
     P_NCPU, P_FULL_THRESHOLD, P_BCAST_MAX_PAGES, C_INVLPGB, C_TLBSYNC, T_ONLINE,
     K_DELIVERIES, K_SKIPPED, K_FABRIC_FREE, K_NDELIV,
-    IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_VPN, IN_PAGES, IN_KIND, IN_STEP_START, BUSY,
+    IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_VPN, IN_PAGES, IN_KIND, IN_STEP_START,
     S_TARGETS, S_DISPATCH, S_WAIT, S_DV0,
     DV_SD, DV_PUSHED, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
-from ._shootdown import begin_shootdown, initiator_return
+from ._shootdown import begin_shootdown, initiator_return, run_ahead
 from ._tlb import tlb_invalidate_page, tlb_flush_all
 
 __all__ = ["broadcast_initiate", "broadcast_initiator_step"]
@@ -154,9 +153,7 @@ def broadcast_initiator_step(s, m, c, t):
             log_event(s.ev, k, t, c, EV_ACK_SEEN, -1, sd, 0)
             initiator_return(s, m, c, t, True)
             return
-        cpu[c, BUSY] = nt
-        if nt < heap_top_time(s.hp, k):
+        if run_ahead(s, c, nt):
             t = nt
             continue
-        schedule_cpu(s, c, nt)
         return

@@ -31,6 +31,7 @@ from ._protocols import (
     proto_initiate, proto_initiator_step, proto_handler_step, proto_store, proto_tick,
     proto_switch,
 )
+from ._shootdown import run_ahead
 from ._tlb import tlb_access
 
 __all__ = ["run"]
@@ -41,11 +42,8 @@ def _initiate(s, m, c, t, op):
     """Start the protocol's shootdown for op at t; run ahead to its next
     step boundary if nothing else comes first."""
     nt = proto_initiate(s, m, c, t, op)
-    s.cpu[c, BUSY] = nt
-    if nt < heap_top_time(s.hp, s.counters):
+    if run_ahead(s, c, nt):
         proto_initiator_step(s, m, c, nt)
-    else:
-        schedule_cpu(s, c, nt)
 
 
 @jit

@@ -42,21 +42,21 @@ from .._tables import (
     EV_LOCK_WAIT, EV_PUSH,
 )
 from ._cpu import set_mode, schedule_cpu, irqs_enabled, take_irq, handler_exit
-from ._heap import heap_push, heap_top_time
+from ._heap import heap_push
 from ._layout import (
     NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_CACHELINE_REMOTE, C_IPI_SEND,
     C_PAUSE, C_IRQ_EXIT, T_SOCKET, K_DELIVERIES, K_GL_NEXT, K_GL_SERVING, K_GL_FREE_AT,
     K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_GL_PENDING, K_LINE_FREE, K_LINE_OWNER,
     EK_ACK, PRIO_STORE,
     MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_STEP_START,
-    BUSY, IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_CPU, TG_DELIV,
+    IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_CPU, TG_DELIV,
     S_DISPATCH, S_IPI, S_WAIT, S_KIND, S_VPN, S_PAGES,
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
 from ._shootdown import (
     begin_shootdown, local_flush, perform_flush, initiator_return, list_online_targets,
-    send_ipi,
+    send_ipi, run_ahead,
 )
 
 __all__ = ["global_lock_initiate", "global_lock_initiator_step",
@@ -250,11 +250,9 @@ def global_lock_initiator_step(s, m, c, t):
                 cpu[c, IN_DEADLINE] = NEVER
                 cpu[c, IN_PHASE] = W_MASK
                 return
-        cpu[c, BUSY] = nt
-        if nt < heap_top_time(s.hp, k):
+        if run_ahead(s, c, nt):
             t = nt
             continue
-        schedule_cpu(s, c, nt)
         return
 
 

@@ -65,7 +65,7 @@ from ._cpu import (
     set_mode, schedule_cpu, irqs_enabled, take_irq, try_take_irq, handler_exit,
     wait_register, wait_unregister, user_bound,
 )
-from ._heap import heap_push, heap_top_time
+from ._heap import heap_push
 from ._layout import (
     NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH,
     T_ONLINE, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
@@ -81,6 +81,7 @@ from ._log import log_event, log_delivery
 from ._mailbox import wake_waiters
 from ._shootdown import (
     begin_shootdown, perform_flush, initiator_return, cacheline_cost, send_ipi,
+    next_target, run_ahead,
 )
 from ._tlb import tlb_flush_all
 
@@ -222,13 +223,7 @@ def linux_initiator_step(s, m, c, t):
         nt = t
         if ph == D_PUSH:
             _push(s, m, c, idx, t)
-            idx += 1
-            cpu[c, IN_IDX] = idx
-            if idx < cpu[c, IN_NTARGETS]:
-                cpu[c, IN_PHASE] = B_PUSH
-            else:
-                cpu[c, IN_IDX] = 0
-                cpu[c, IN_PHASE] = B_SEND
+            next_target(s, c, B_PUSH, B_SEND)
             continue
         if ph == D_SEND:
             send_ipi(s, m, c, idx, t)
@@ -289,11 +284,9 @@ def linux_initiator_step(s, m, c, t):
             cpu[c, IN_DEADLINE] = NEVER
             cpu[c, IN_PHASE] = D_POLL
             return
-        cpu[c, BUSY] = nt
-        if nt < heap_top_time(s.hp, k):
+        if run_ahead(s, c, nt):
             t = nt
             continue
-        schedule_cpu(s, c, nt)
         return
 
 

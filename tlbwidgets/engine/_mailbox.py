@@ -41,14 +41,14 @@ from ._cpu import (
     set_mode, schedule_cpu, irqs_enabled, take_irq, handler_exit,
     wait_register, wait_unregister,
 )
-from ._heap import heap_push, heap_top_time
+from ._heap import heap_push
 from ._layout import (
     NEVER, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, P_FULL_THRESHOLD,
     PR_MAILBOX_FIXED, C_CACHELINE, C_IPI_SEND,
     C_PAUSE, C_IRQ_EXIT,
     K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, PRIO_STORE, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
-    IN_KIND, IN_STEP_START, BUSY, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
+    IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
@@ -58,7 +58,7 @@ from ._layout import (
 from ._log import log_event, log_delivery
 from ._shootdown import (
     begin_shootdown, local_flush, perform_flush, initiator_return, cacheline_cost,
-    list_online_targets, send_ipi,
+    list_online_targets, send_ipi, next_target, run_ahead,
 )
 
 __all__ = ["mailbox_initiate", "mailbox_initiator_step", "mailbox_handler_step",
@@ -167,23 +167,11 @@ def mailbox_initiator_step(s, m, c, t):
         nt = t
         if ph == D_PUSH:
             _push(s, m, c, idx, t)
-            idx += 1
-            cpu[c, IN_IDX] = idx
-            if idx < cpu[c, IN_NTARGETS]:
-                cpu[c, IN_PHASE] = B_PUSH
-            else:
-                cpu[c, IN_IDX] = 0
-                cpu[c, IN_PHASE] = B_SEND
+            next_target(s, c, B_PUSH, B_SEND)
             continue
         if ph == D_SEND:
             send_ipi(s, m, c, idx, t)
-            idx += 1
-            cpu[c, IN_IDX] = idx
-            if idx < cpu[c, IN_NTARGETS]:
-                cpu[c, IN_PHASE] = B_SEND
-            else:
-                cpu[c, IN_IDX] = 0
-                cpu[c, IN_PHASE] = B_WAIT
+            if next_target(s, c, B_SEND, B_WAIT):
                 cpu[c, IN_STEP_START] = t
             continue
         if ph == D_POLL:
@@ -240,11 +228,9 @@ def mailbox_initiator_step(s, m, c, t):
             if cpu[c, IN_DEADLINE] < NEVER:
                 schedule_cpu(s, c, cpu[c, IN_DEADLINE])
             return
-        cpu[c, BUSY] = nt
-        if nt < heap_top_time(s.hp, s.counters):
+        if run_ahead(s, c, nt):
             t = nt
             continue
-        schedule_cpu(s, c, nt)
         return
 
 

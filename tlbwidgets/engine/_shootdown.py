@@ -6,7 +6,7 @@ from .._tables import (
     OP_IRQ_OFF, SD_PAGE, SD_RANGE, SD_FULL, ST_KERNEL, ST_USER, ST_IRQ_OFF,
     EV_PTE_CHANGE, EV_LOCAL_FLUSH, EV_RETURN, EV_SAFE, EV_WARNING, EV_IPI_SEND,
 )
-from ._heap import heap_push
+from ._heap import heap_push, heap_top_time
 from ._cpu import set_mode, schedule_cpu, sync_all_users, user_bound, try_take_irq
 from ._layout import (
     P_WAIT_IRQS_OFF, P_NCPU, C_INVLPG, C_FULL_FLUSH, C_CACHELINE, C_CACHELINE_REMOTE,
@@ -14,7 +14,7 @@ from ._layout import (
     T_SOCKET, T_ONLINE, TG_CPU, TG_DELIV, S_TARGETS, S_IPIS, DV_IPI, EK_IPI, PRIO_IPI,
     O_KIND, O_VPN, O_PAGES, O_THINK, PT_SAFE,
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
-    SPAN_END, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES, S_KIND, S_OP,
+    SPAN_END, IN_PHASE, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES, S_KIND, S_OP,
     S_UPGRADED, S_LOCAL, S_TIMEOUTS,
 )
 from ._log import log_event
@@ -22,7 +22,7 @@ from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
 
 __all__ = ["begin_shootdown", "perform_flush", "local_flush", "declare_safe",
            "initiator_return", "cacheline_cost", "ipi_latency", "list_online_targets",
-           "send_ipi"]
+           "send_ipi", "next_target", "run_ahead"]
 
 
 @jit
@@ -74,6 +74,34 @@ def send_ipi(s, m, c, idx, t):
     if d >= 0:
         s.dv[d, DV_IPI] = t
     log_event(s.ev, s.counters, t, c, EV_IPI_SEND, j, sd, 0)
+
+
+@jit
+def next_target(s, c, same_phase, next_phase):
+    """After the step for the current target: on to the next target in
+    ``same_phase``; after the last one, back to target 0 in ``next_phase``.
+    Returns True when the list is exhausted."""
+    cpu = s.cpu
+    idx = cpu[c, IN_IDX] + 1
+    if idx < cpu[c, IN_NTARGETS]:
+        cpu[c, IN_IDX] = idx
+        cpu[c, IN_PHASE] = same_phase
+        return False
+    cpu[c, IN_IDX] = 0
+    cpu[c, IN_PHASE] = next_phase
+    return True
+
+
+@jit
+def run_ahead(s, c, nt):
+    """The initiator's current step ends at nt.  True: no other event comes
+    first, so the caller goes on at nt without an event; False: the next
+    step is scheduled at nt."""
+    s.cpu[c, BUSY] = nt
+    if nt < heap_top_time(s.hp, s.counters):
+        return True
+    schedule_cpu(s, c, nt)
+    return False
 
 
 @jit
