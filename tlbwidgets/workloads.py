@@ -157,10 +157,6 @@ class Workload:
                   cols["think"][order])
         return cls(name, {"ops": n}, arrays=arrays, cpus=cpus)
 
-    def describe(self):
-        """Counts of each op kind once built for ``cpus`` (for echoing)."""
-        return {"name": self.name, **self.params}
-
 
 def _csr(per_cpu):
     """Concatenate per-CPU (kind, vpn, pages, think) lists into CSR arrays."""
