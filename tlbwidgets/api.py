@@ -6,10 +6,9 @@ first, and a bad value raises ``ValueError`` or ``TypeError`` naming the
 parameter, the value and what is allowed.
 """
 
-import numbers
-
 import numpy as np
 
+from ._validate import check_int as _int
 from .costs import resolve_costs
 from .engine import run_engine, make_machine, make_state, PROTO_IDS
 from .engine import _layout as L
@@ -39,15 +38,6 @@ MACHINE_OPTIONS = {
     "tick_cycles": 3_000_000,      # latr: scheduler tick (1 ms at 3 GHz)
     "broadcast_max_pages": 8,      # broadcast: pages one INVLPGB may name
 }
-
-
-def _int(name, v, lo, hi=None):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {v!r} ({type(v).__name__})")
-    if v < lo or (hi is not None and v > hi):
-        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ValueError(f"{name} must be {rng}, got {v}")
-    return int(v)
 
 
 def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="default",

@@ -17,10 +17,9 @@ Each function validates its parameters and returns a :class:`Workload` spec
   threshold (33 pages in ``linux``, 64 elsewhere).
 """
 
-import numbers
-
 from ._tables import OP_ACCESS, OP_UNMAP, OP_IDLE, OP_IRQ_OFF
-from .workloads import Workload, _check_int as _int, _csr
+from ._validate import check_int as _int, check_fraction
+from .workloads import Workload, _csr
 
 __all__ = ["mutual_wait", "idle_cpus", "concurrent_initiators", "threshold_edge",
            "SCENARIOS"]
@@ -66,10 +65,7 @@ def idle_cpus(idle_share=0.5, unmaps=5, idle_cycles=400_000, gap_cycles=100_000)
     whole TLB once when they switch back -- while ``mailbox`` interrupts every
     CPU, idle or not.
     """
-    if isinstance(idle_share, bool) or not isinstance(idle_share, numbers.Real):
-        raise TypeError(f"idle_share must be a number in [0, 1], got {idle_share!r}")
-    if not 0.0 <= float(idle_share) <= 1.0:
-        raise ValueError(f"idle_share must be in [0, 1], got {idle_share}")
+    idle_share = check_fraction("idle_share", idle_share, what="a share of the CPUs")
     unmaps = _int("unmaps", unmaps, 1, 100_000)
     idle_cycles = _int("idle_cycles", idle_cycles, 1)
     gap_cycles = _int("gap_cycles", gap_cycles, 2)

@@ -11,10 +11,10 @@ returns a :class:`Workload` *spec* that is built when the machine is known
 """
 
 import inspect
-import numbers
 
 import numpy as np
 
+from ._validate import check_int as _check_int, check_fraction as _check_prob
 from ._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF, OP_IDLE, OP_NAMES
 
 __all__ = [
@@ -32,23 +32,6 @@ SINGLE_QUIET_CYCLES = 5_000_000
 # CPUs on one socket: the race shows for offsets 4000..4175 with sections
 # starting 3900..4000.  tests/test_mailbox_seed.py re-checks them.
 ACK_RACE_DEFAULTS = {"offset_cycles": 4_075, "victim_section_cycles": 3_950, "a_cpu": 0}
-
-
-def _check_int(name, value, lo, hi=None, what="an integer"):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-    return int(value)
-
-
-def _check_prob(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a probability (a number in [0, 1]), got {value!r}")
-    if not (0.0 <= float(value) <= 1.0):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
-    return float(value)
 
 
 class Workload:
