@@ -44,7 +44,7 @@ from .._tables import (
 from ._cpu import set_mode, schedule_cpu, irqs_enabled, take_irq, handler_exit
 from ._heap import heap_push
 from ._layout import (
-    NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_CACHELINE_REMOTE, C_IPI_SEND,
+    NEVER, P_NCPU, C_CACHELINE, C_CACHELINE_REMOTE, C_IPI_SEND,
     C_PAUSE, C_IRQ_EXIT, T_SOCKET, K_DELIVERIES, K_GL_NEXT, K_GL_SERVING, K_GL_FREE_AT,
     K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_GL_PENDING, K_LINE_FREE, K_LINE_OWNER,
     EK_ACK, PRIO_STORE,
@@ -55,8 +55,7 @@ from ._layout import (
 )
 from ._log import log_event, log_delivery
 from ._shootdown import (
-    begin_shootdown, local_flush, perform_flush, initiator_return, list_online_targets,
-    send_ipi, run_ahead,
+    perform_flush, initiator_return, start_with_online_targets, send_ipi, run_ahead,
 )
 
 __all__ = ["global_lock_initiate", "global_lock_initiator_step",
@@ -103,12 +102,7 @@ def _poll_at(m, p0, t):
 def global_lock_initiate(s, m, c, t, op):
     """Start at t: PTE change, targets (every other online CPU), local flush.
     Returns the end of the local flush."""
-    sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
-    k = list_online_targets(s, m, c, sd)
-    end = local_flush(s, m, c, t)
-    s.cpu[c, IN_PHASE] = B_LOCK if k > 0 else B_WAIT
-    s.cpu[c, IN_STEP_START] = end
-    return end
+    return start_with_online_targets(s, m, c, t, op, B_LOCK, B_WAIT)
 
 
 @jit

@@ -43,8 +43,7 @@ from ._cpu import (
 )
 from ._heap import heap_push
 from ._layout import (
-    NEVER, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, P_FULL_THRESHOLD,
-    PR_MAILBOX_FIXED, C_CACHELINE, C_IPI_SEND,
+    NEVER, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, PR_MAILBOX_FIXED, C_CACHELINE, C_IPI_SEND,
     C_PAUSE, C_IRQ_EXIT,
     K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, PRIO_STORE, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
@@ -57,8 +56,8 @@ from ._layout import (
 )
 from ._log import log_event, log_delivery
 from ._shootdown import (
-    begin_shootdown, local_flush, perform_flush, initiator_return, cacheline_cost,
-    list_online_targets, send_ipi, next_target, run_ahead,
+    perform_flush, initiator_return, cacheline_cost, start_with_online_targets, send_ipi,
+    next_target, run_ahead,
 )
 
 __all__ = ["mailbox_initiate", "mailbox_initiator_step", "mailbox_handler_step",
@@ -84,12 +83,7 @@ def mailbox_initiate(s, m, c, t, op):
     """Start a mailbox shootdown at t: PTE change, targets (every other online
     CPU in CPU order; no tracking of who holds the mapping), local flush.
     Returns the instant the local flush ends (the next step boundary)."""
-    sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
-    k = list_online_targets(s, m, c, sd)
-    end = local_flush(s, m, c, t)
-    s.cpu[c, IN_PHASE] = B_PUSH if k > 0 else B_WAIT
-    s.cpu[c, IN_STEP_START] = end
-    return end
+    return start_with_online_targets(s, m, c, t, op, B_PUSH, B_WAIT)
 
 
 @jit

@@ -9,12 +9,13 @@ from .._tables import (
 from ._heap import heap_push, heap_top_time
 from ._cpu import set_mode, schedule_cpu, sync_all_users, user_bound, try_take_irq
 from ._layout import (
-    P_WAIT_IRQS_OFF, P_NCPU, C_INVLPG, C_FULL_FLUSH, C_CACHELINE, C_CACHELINE_REMOTE,
-    C_IPI_LATENCY, C_IPI_LATENCY_REMOTE, K_NSD, K_WARNINGS, K_SKIPPED, K_IPIS,
+    P_WAIT_IRQS_OFF, P_NCPU, P_FULL_THRESHOLD, C_INVLPG, C_FULL_FLUSH, C_CACHELINE,
+    C_CACHELINE_REMOTE, C_IPI_LATENCY, C_IPI_LATENCY_REMOTE, K_NSD, K_WARNINGS, K_SKIPPED, K_IPIS,
     T_SOCKET, T_ONLINE, TG_CPU, TG_DELIV, S_TARGETS, S_IPIS, DV_IPI, EK_IPI, PRIO_IPI,
     O_KIND, O_VPN, O_PAGES, O_THINK, PT_SAFE,
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
-    SPAN_END, IN_PHASE, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES, S_KIND, S_OP,
+    SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
+    S_KIND, S_OP,
     S_UPGRADED, S_LOCAL, S_TIMEOUTS,
 )
 from ._log import log_event
@@ -22,7 +23,7 @@ from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
 
 __all__ = ["begin_shootdown", "perform_flush", "local_flush", "declare_safe",
            "initiator_return", "cacheline_cost", "ipi_latency", "list_online_targets",
-           "send_ipi", "next_target", "run_ahead"]
+           "send_ipi", "next_target", "run_ahead", "start_with_online_targets"]
 
 
 @jit
@@ -59,6 +60,21 @@ def list_online_targets(s, m, c, sd):
     s.cpu[c, IN_NTARGETS] = k
     s.sd[sd, S_TARGETS] = k
     return k
+
+
+@jit
+def start_with_online_targets(s, m, c, t, op, first_phase, no_target_phase):
+    """The common start of the protocols that interrupt every other online
+    CPU (mailbox, mailbox_fixed, global_lock): change the PTEs, list the
+    targets, flush locally; the initiator continues in ``first_phase``, or in
+    ``no_target_phase`` when there is nobody to reach.  Returns the end of the
+    local flush (its next step boundary)."""
+    sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
+    k = list_online_targets(s, m, c, sd)
+    end = local_flush(s, m, c, t)
+    s.cpu[c, IN_PHASE] = first_phase if k > 0 else no_target_phase
+    s.cpu[c, IN_STEP_START] = end
+    return end
 
 
 @jit
