@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import tlbwidgets as tw
+from invariants import assert_counts_agree, assert_cpu_time_adds_up
 from tlbwidgets._tables import EV_NAMES
 
 C = tw.COST_PRESETS["default"]
@@ -85,22 +86,11 @@ def test_deliveries_are_ordered(run):
 
 
 def test_summary_counts_agree_with_tables(run):
-    s = run.summary()
-    assert s["shootdowns"] == len(run.shootdowns)
-    assert s["violations"] == len(run.violations)
-    assert s["accesses"] == run.cpu_stats["accesses"].sum()
-    assert s["tlb_misses"] == run.cpu_stats["tlb_misses"].sum()
-    assert s["full_flushes"] == run.cpu_stats["full_flushes"].sum()
-    assert s["ipis"] == run.shootdowns["ipis"].sum()
-    assert (run.cpu_stats["tlb_hits"] + run.cpu_stats["tlb_misses"]
-            == run.cpu_stats["accesses"]).all()
+    assert_counts_agree(run)
 
 
 def test_cpu_time_adds_up_to_the_run(run):
-    cs = run.cpu_stats
-    total = cs["user"] + cs["handler"] + cs["wait"] + cs["kernel"] + cs["irq_off"] + cs["idle"]
-    assert (total <= run.sim_cycles).all()
-    assert (total > 0).all()
+    assert_cpu_time_adds_up(run)
 
 
 def test_same_seed_same_result(run):
