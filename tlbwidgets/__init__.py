@@ -12,10 +12,20 @@ from .costs import Costs, COST_PRESETS
 from .protocols import PROTOCOLS, PROTOCOL_INFO
 from .result import Result
 from .sweep import sweep, SweepResult, check_sweep
-from .widgets import explore, stepper, race_lab, scaling, diagnose
 from .workloads import Workload, WORKLOADS as _WORKLOAD_FUNCS
 
 __version__ = "0.1.0"
+
+# The notebook views import ipywidgets and bqplot (about 0.6 s); load them on
+# first use so the CLI, sweeps and their worker processes do not pay for it.
+_WIDGETS = ("explore", "stepper", "race_lab", "scaling", "diagnose")
+
+
+def __getattr__(name):
+    if name in _WIDGETS:
+        from . import widgets
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'tlbwidgets' has no attribute {name!r}")
 
 WORKLOADS = tuple(_WORKLOAD_FUNCS)
 
