@@ -11,10 +11,16 @@ and nowhere else:
   jitted and the interpreted (``NUMBA_DISABLE_JIT=1``) engine.
 * ``error_model="python"``: an integer division by zero is a bug in the engine
   and should raise, not return garbage.
+* ``_nrt=False``: no numba runtime, so no reference counting.  The engine
+  allocates nothing while it runs (Python builds every array beforehand), and
+  the counting it would do is pure overhead: it was 14% of a 256-CPU run's
+  samples (``perf``), and turning it off took that run from 6.4 s to 4.3 s.
+  The price: a jitted function that calls ``np.empty`` or returns a new array
+  does not compile -- it fails loudly, at the first call.
 """
 
 import numba
 
 __all__ = ["jit"]
 
-jit = numba.njit(cache=True, nogil=True, error_model="python")
+jit = numba.njit(cache=True, nogil=True, error_model="python", _nrt=False)

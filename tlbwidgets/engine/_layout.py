@@ -10,10 +10,10 @@ The jitted core receives two namedtuples of NumPy arrays:
   rows), each a plain int64 array whose last axis is indexed by the column
   constants below, plus the exact ``counters`` (``K_*``).
 
-Why tables and not one array per field: numba passes every array of a tuple
-to every call (and reference-counts it), so a state of a hundred arrays made
-each call cost about a microsecond.  A dozen tables, borrowed without
-reference counts inside the run (``_core.run``), keep calls cheap.
+Why tables and not one array per field: numba passes a tuple by value, every
+array of it, to every call, so a state of a hundred arrays made each call cost
+about a microsecond.  A dozen tables, passed by reference inside the run
+(``_ref``), keep calls cheap.
 
 All times are int64 cycles.  Sentinels: ``-1`` for "none / never";
 ``NEVER`` (2**62) for "no deadline".
@@ -283,16 +283,15 @@ State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "hp",
 
 
 @jit
-def _ahead(op_start, is_access, step):
+def _ahead(op_start, is_access, step, out):
     """Per op: the sum of ``step`` over the run of accesses from this op up
-    to (not including) the CPU's next non-access op; 0 for non-accesses."""
-    out = np.zeros(step.shape[0], dtype=np.int64)
+    to (not including) the CPU's next non-access op; 0 for non-accesses.
+    Written into ``out`` (jitted code allocates nothing; see _jit)."""
     for c in range(op_start.shape[0] - 1):
         acc = 0
         for i in range(op_start[c + 1] - 1, op_start[c] - 1, -1):
             acc = acc + step[i] if is_access[i] else 0
             out[i] = acc
-    return out
 
 
 def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
@@ -309,8 +308,9 @@ def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
     nops = len(op_kind)
     step = np.where(op_kind == OP_ACCESS,
                     min(int(costs[C_TLB_HIT]), int(costs[C_PAGE_WALK])) + op_think, 0)
-    ahead = _ahead(op_start.astype(np.int64), (op_kind == OP_ACCESS).astype(np.int64),
-                   step.astype(np.int64))
+    ahead = np.zeros(nops, dtype=np.int64)
+    _ahead(op_start.astype(np.int64), (op_kind == OP_ACCESS).astype(np.int64),
+           step.astype(np.int64), ahead)
     ops = np.zeros((nops, N_OP_COLS), dtype=np.int64)
     ops[:, O_KIND] = op_kind
     ops[:, O_VPN] = op_vpn
