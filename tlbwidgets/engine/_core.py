@@ -16,7 +16,6 @@ from .._tables import (
     ST_IRQ_OFF, ST_KERNEL, ST_DONE, ST_IDLE,
     OUTCOME_COMPLETED, OUTCOME_DEADLOCK, OUTCOME_EVENT_LIMIT,
 )
-from ._borrow import borrow_state, borrow_machine
 from ._cpu import (
     set_mode, schedule_cpu, catch_up, user_bound, try_take_irq, ipi_arrive,
 )
@@ -31,6 +30,7 @@ from ._protocols import (
     proto_initiate, proto_initiator_step, proto_handler_step, proto_store, proto_tick,
     proto_switch,
 )
+from ._ref import ref
 from ._shootdown import run_ahead
 from ._tlb import tlb_access
 
@@ -144,10 +144,9 @@ def _dispatch(s, m, t, kind, c, arg):
 @jit
 def run(state, machine):
     """Play the whole simulation in place; see the module docstring."""
-    # The caller owns every array for the whole run: work on borrowed views
-    # (no reference counting on each call; see _borrow).
-    s = borrow_state(state)
-    m = borrow_machine(machine)
+    # Every helper gets a pointer to the tables, not copies of them (see _ref).
+    s = ref(state)
+    m = ref(machine)
     k = s.counters
     _start(s, m)
     max_events = m.params[P_MAX_EVENTS]
