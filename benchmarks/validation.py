@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tlbwidgets.costs import COST_PRESETS  # noqa: E402
 
-__all__ = ["PUBLISHED", "EVIDENCE_KINDS", "formula_cycles", "simulated_cycles", "rows",
-           "table_lines", "main"]
+__all__ = ["PUBLISHED", "EVIDENCE_KINDS", "HEADER", "formula_cycles", "simulated_cycles",
+           "row_result", "rows", "cells", "table_lines", "main"]
 
 # Mailbox turns a range of more than this many pages into a full flush
 # (seed README, lines 127-131); mirrored here only for the closed form.
@@ -301,14 +301,18 @@ def _setup_text(row):
     return f"{row['preset']} / {row['protocol']} / {run}, {row['pages']} p"
 
 
+def row_result(row, cache=None):
+    """One published row with its ``formula``, ``sim`` (in the row's unit) and ``note``."""
+    formula = _to_unit(formula_cycles(row), row)
+    sim_cycles, note = simulated_cycles(row, cache)
+    return dict(row, formula=formula, sim=_to_unit(sim_cycles, row), note=note)
+
+
 def rows():
     """Yield one dict per published figure with formula and simulator columns."""
     cache = {}
     for row in PUBLISHED:
-        formula = _to_unit(formula_cycles(row), row)
-        sim_cycles, note = simulated_cycles(row, cache)
-        sim = _to_unit(sim_cycles, row)
-        yield dict(row, formula=formula, sim=sim, note=note)
+        yield row_result(row, cache)
 
 
 def _fmt(x):
@@ -322,16 +326,19 @@ HEADER = ("id", "figure", "machine", "published", "preset / protocol / cpus x so
           "evidence", "note")
 
 
+def cells(result):
+    """The table cells (strings, in ``HEADER`` order) of one :func:`row_result`."""
+    r = result
+    flag = " (circular)" if r["circular"] else ""
+    formula_ratio = (_ratio_text(r["formula"], r) + flag) if r["formula"] is not None else "-"
+    return (r["id"], r["what"], r["machine"], _published_text(r), _setup_text(r),
+            _fmt(r["formula"]), formula_ratio, _fmt(r["sim"]), _ratio_text(r["sim"], r) + flag,
+            r["evidence"], r["note"])
+
+
 def table_lines(markdown=True):
     """The results table as a list of text lines (markdown or aligned text)."""
-    out = []
-    for r in rows():
-        flag = " (circular)" if r["circular"] else ""
-        out.append((r["id"], r["what"], r["machine"], _published_text(r), _setup_text(r),
-                    _fmt(r["formula"]),
-                    (_ratio_text(r["formula"], r) + flag) if r["formula"] is not None else "-",
-                    _fmt(r["sim"]), _ratio_text(r["sim"], r) + flag, r["evidence"],
-                    r["note"]))
+    out = [cells(r) for r in rows()]
     if markdown:
         lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(line) + " |" for line in out]
