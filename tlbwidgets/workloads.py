@@ -11,6 +11,8 @@ returns a :class:`Workload` *spec* that is built when the machine is known
 """
 
 import inspect
+import itertools
+import math
 
 import numpy as np
 
@@ -68,7 +70,11 @@ class Workload:
             rng = np.random.default_rng(seed)
             arrays = self._builder(cpus=cpus, rng=rng, vm_pages=vm_pages, **self.params)
         op_start, kind, vpn, pages, think = arrays
-        if len(kind):
+        # Cheap sufficient test first: every op's range [vpn, vpn + max(pages,
+        # 1)) inside the machine means every memory op's is (in Python ints:
+        # no overflow).  Only a workload that fails it pays for the exact test.
+        if len(kind) and (int(vpn.min()) < 0
+                          or int(vpn.max()) + max(int(pages.max()), 1) > vm_pages):
             hi = vpn + np.where(kind == OP_ACCESS, 1, np.maximum(pages, 1))
             mem = ((kind == OP_ACCESS) | (kind == OP_UNMAP) | (kind == OP_PROTECT)
                    | ((kind == OP_IRQ_OFF) & (pages > 0)))
@@ -144,11 +150,42 @@ class Workload:
 def _csr(per_cpu):
     """Concatenate per-CPU (kind, vpn, pages, think) lists into CSR arrays."""
     counts = [len(p[0]) for p in per_cpu]
+    total = sum(counts)
     op_start = np.zeros(len(per_cpu) + 1, dtype=np.int64)
     op_start[1:] = np.cumsum(counts)
-    cat = [np.concatenate([np.asarray(p[i], dtype=np.int64) for p in per_cpu])
-           if per_cpu else np.zeros(0, np.int64) for i in range(4)]
+    # one pass over all the CPUs' values per column, not one array per CPU
+    cat = [np.fromiter(itertools.chain.from_iterable(p[i] for p in per_cpu),
+                       dtype=np.int64, count=total) for i in range(4)]
     return (op_start, *cat)
+
+
+def _csr_blocks(blocks):
+    """CSR arrays from blocks of consecutive CPUs, in CPU order.
+
+    Each block is (kind, vpn, pages, think): 2-D arrays with one row per CPU
+    of the block (every CPU of a block runs the same number of ops)."""
+    counts = np.concatenate([np.full(len(b[0]), b[0].shape[1], dtype=np.int64)
+                             for b in blocks])
+    op_start = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=op_start[1:])
+    cat = [np.concatenate([np.asarray(b[i], dtype=np.int64).ravel() for b in blocks])
+           for i in range(4)]
+    return (op_start, *cat)
+
+
+def _by_role(role, patterns):
+    """CSR arrays for CPUs that each run one of a few op patterns.
+
+    ``role[c]`` indexes ``patterns``, a list of (kind, vpn, pages, think)
+    sequences; runs of CPUs with the same role become one block."""
+    role = np.asarray(role)
+    cuts = np.flatnonzero(np.diff(role)) + 1
+    blocks = []
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(role)]):
+        pattern = patterns[role[lo]]
+        blocks.append(tuple(np.broadcast_to(np.asarray(col, dtype=np.int64),
+                                            (hi - lo, len(col))) for col in pattern))
+    return _csr_blocks(blocks)
 
 
 # ---- generators ------------------------------------------------------------------
@@ -159,31 +196,26 @@ def _build_single(cpus, rng, vm_pages, pages, initiator, vpn, start_cycles,
                   quiet_cycles, think_cycles):
     if initiator >= cpus:
         raise ValueError(f"initiator must be a CPU in 0..{cpus - 1}, got {initiator}")
-    per_cpu = []
     rng_pages = np.arange(vpn, vpn + pages)
+    order = np.empty((cpus, pages), dtype=np.int64)
     for c in range(cpus):
-        order = rng.permutation(rng_pages)
-        kinds = [OP_ACCESS] * pages
-        vpns = list(order)
-        npages = [1] * pages
-        thinks = [think_cycles] * pages
-        if c == initiator:
-            # wait until every CPU is warm, then unmap, then think
-            thinks[-1] = max(think_cycles, start_cycles - pages * (think_cycles + 1))
-            kinds.append(OP_UNMAP)
-            vpns.append(vpn)
-            npages.append(pages)
-            thinks.append(quiet_cycles)
-        else:
-            thinks[-1] = start_cycles + quiet_cycles
-            # touch the pages again after the quiet period: misses if the
-            # shootdown reached us, stale hits or violations if not
-            kinds += [OP_ACCESS] * pages
-            vpns += list(order)
-            npages += [1] * pages
-            thinks += [think_cycles] * pages
-        per_cpu.append((kinds, vpns, npages, thinks))
-    return _csr(per_cpu)
+        order[c] = rng.permutation(rng_pages)
+    # Every CPU but the initiator touches its pages, waits out the shootdown
+    # and touches them again: misses if the shootdown reached it, stale hits
+    # or violations if not.
+    other_think = np.full((cpus, 2 * pages), think_cycles, dtype=np.int64)
+    other_think[:, pages - 1] = start_cycles + quiet_cycles
+    others = (np.zeros((cpus, 2 * pages), dtype=np.int64),      # OP_ACCESS
+              np.concatenate([order, order], axis=1),
+              np.ones((cpus, 2 * pages), dtype=np.int64), other_think)
+    # The initiator waits until every CPU is warm, then unmaps, then thinks.
+    init_think = [think_cycles] * pages + [quiet_cycles]
+    init_think[pages - 1] = max(think_cycles, start_cycles - pages * (think_cycles + 1))
+    init = ([OP_ACCESS] * pages + [OP_UNMAP], list(order[initiator]) + [vpn],
+            [1] * pages + [pages], init_think)
+    init = tuple(np.array([col], dtype=np.int64) for col in init)
+    return _csr_blocks([tuple(a[:initiator] for a in others), init,
+                        tuple(a[initiator + 1:] for a in others)])
 
 
 def single(pages=1, initiator=0, vpn=0, start_cycles=20_000,
@@ -207,11 +239,45 @@ def single(pages=1, initiator=0, vpn=0, start_cycles=20_000,
                                    think_cycles=think_cycles), _build_single)
 
 
-def _think(rng, n, mean):
-    """Think times: geometric with the given mean (0 -> all zero)."""
+# numpy's Generator.geometric(p) draws by search for p >= this bound and, below
+# it, by inversion: ceil(-E / log1p(-p)) with E = one standard exponential,
+# saturated at INT64_MAX (numpy/random/src/distributions/distributions.c,
+# random_geometric and random_geometric_inversion).  _think applies that
+# formula to Generator.standard_exponential draws: the same stream, the same
+# values (tests/test_workloads.py compares them), in half the time.
+GEOMETRIC_SEARCH_P = 0.333333333333333333333333
+_INT64_OVERFLOW = 9.223372036854776e18   # 2**63: the first double past INT64_MAX
+
+
+def _think(rng, n, mean, out=None):
+    """Think times: geometric with the given mean (0 -> all zero).
+
+    Draws exactly what ``rng.geometric(1 / (mean + 1), size=n) - 1`` draws and
+    returns the same int64 values; written into ``out`` (length ``n``) if given.
+    """
+    if out is None:
+        out = np.empty(n, dtype=np.int64)
     if mean <= 0:
-        return np.zeros(n, dtype=np.int64)
-    return rng.geometric(1.0 / (mean + 1), size=n).astype(np.int64) - 1
+        out[:] = 0
+        return out
+    p = 1.0 / (mean + 1)
+    if p >= GEOMETRIC_SEARCH_P:
+        out[:] = rng.geometric(p, size=n)
+    else:
+        z = rng.standard_exponential(n)
+        # -E / log1p(-p) and E / -log1p(-p) round identically (IEEE division
+        # is sign-symmetric); math.log1p and numpy's npy_log1p are both libm's.
+        np.divide(z, -math.log1p(-p), out=z)
+        np.ceil(z, out=z)
+        huge = None
+        if n and z.max() >= _INT64_OVERFLOW:
+            huge = z >= _INT64_OVERFLOW
+            z[huge] = 0
+        out[:] = z
+        if huge is not None:
+            out[huge] = np.iinfo(np.int64).max
+    out -= 1
+    return out
 
 
 def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
@@ -230,27 +296,50 @@ def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
     else:
         p_irq = 0.0
     p_irq = min(p_irq, 1.0 - unmap_rate)
-    per_cpu = []
-    for _ in range(cpus):
-        u = rng.random(accesses)
-        kind = np.full(accesses, OP_ACCESS, dtype=np.int64)
-        is_unmap = u < unmap_rate
-        is_irq = (~is_unmap) & (u < unmap_rate + p_irq)
-        kind[is_unmap] = OP_UNMAP
-        if protect_share > 0:
-            prot = rng.random(accesses) < protect_share
-            kind[is_unmap & prot] = OP_PROTECT
-        kind[is_irq] = OP_IRQ_OFF
-        vpn = rng.integers(0, ws, size=accesses)
+    # Per CPU, in this order: one uniform draw per op (what the op is), one
+    # more if some unmaps are mprotects, a page per op, an unmap start per op
+    # (drawn for every op, used by unmaps), a think time per op.  Only the
+    # draws are per CPU; the few ops that are not accesses are patched in
+    # afterwards, for all CPUs at once.
+    n = cpus * accesses
+    vpn = np.empty(n, dtype=np.int64)
+    think = np.empty(n, dtype=np.int64)
+    u = np.empty(accesses)
+    prot = np.empty(accesses) if protect_share > 0 else None
+    # u < unmap_rate: an unmap; else u < unmap_rate + p_irq: an irq_off op
+    # (every unmap is below the second bound too: adding p_irq >= 0 rounds up)
+    odd_below = unmap_rate + p_irq
+    unmap_at, protect_at, irq_at = [], [], []
+    for c in range(cpus):
+        lo = c * accesses
+        rng.random(out=u)
+        odd = np.flatnonzero(u < odd_below)
+        is_unmap = u[odd] < unmap_rate
+        unmaps = odd[is_unmap]
+        if prot is not None:
+            rng.random(out=prot)
+            protect_at.append(lo + unmaps[prot[unmaps] < protect_share])
+        mine = vpn[lo:lo + accesses]
+        mine[:] = rng.integers(0, ws, size=accesses)
         starts = rng.integers(0, ws - unmap_pages + 1, size=accesses)
-        vpn = np.where(is_unmap, starts, vpn)
-        pages = np.where(is_unmap, unmap_pages, 1)
-        think = _think(rng, accesses, think_cycles)
-        think = np.where(is_irq, irq_off_cycles, think)
-        vpn = np.where(is_irq, 0, vpn)
-        pages = np.where(is_irq, 0, pages)  # sections that touch no user page
-        per_cpu.append((kind, vpn, pages, think))
-    return _csr(per_cpu)
+        mine[unmaps] = starts[unmaps]
+        _think(rng, accesses, think_cycles, out=think[lo:lo + accesses])
+        unmap_at.append(lo + unmaps)
+        irq_at.append(lo + odd[~is_unmap])
+    unmap_at = np.concatenate(unmap_at)
+    irq_at = np.concatenate(irq_at)
+    kind = np.zeros(n, dtype=np.int64)       # OP_ACCESS
+    kind[unmap_at] = OP_UNMAP
+    if protect_at:
+        kind[np.concatenate(protect_at)] = OP_PROTECT
+    kind[irq_at] = OP_IRQ_OFF
+    pages = np.ones(n, dtype=np.int64)
+    pages[unmap_at] = unmap_pages
+    pages[irq_at] = 0                        # sections that touch no user page
+    vpn[irq_at] = 0
+    think[irq_at] = irq_off_cycles
+    op_start = np.arange(cpus + 1, dtype=np.int64) * accesses
+    return op_start, kind, vpn, pages, think
 
 
 def uniform(accesses=20_000, working_set_pages=256, unmap_rate=0.002, unmap_pages=1,
@@ -288,21 +377,25 @@ def _build_storm(cpus, rng, vm_pages, initiators, unmaps, unmap_pages, accesses_
     if unmap_pages > ws:
         raise ValueError(f"unmap_pages={unmap_pages} is larger than the working set ({ws})")
     n_init = cpus if initiators is None else min(initiators, cpus)
-    per_cpu = []
     block = accesses_between + 1
+    n_ops = unmaps * block
+    at = np.arange(unmaps) * block + accesses_between   # each CPU's unmaps
+    # Per CPU, in this order: a page per op, the unmap starts (initiators
+    # only), a think time per op; the op kinds and page counts are the same
+    # pattern on every initiator and are written for all CPUs at once.
+    vpn = np.empty((cpus, n_ops), dtype=np.int64)
+    think = np.empty((cpus, n_ops), dtype=np.int64)
     for c in range(cpus):
-        n_ops = unmaps * block
-        kind = np.full(n_ops, OP_ACCESS, dtype=np.int64)
-        vpn = rng.integers(0, ws, size=n_ops)
-        pages = np.ones(n_ops, dtype=np.int64)
+        vpn[c] = rng.integers(0, ws, size=n_ops)
         if c < n_init:
-            at = np.arange(unmaps) * block + accesses_between
-            kind[at] = OP_UNMAP
-            vpn[at] = rng.integers(0, ws - unmap_pages + 1, size=unmaps)
-            pages[at] = unmap_pages
-        think = _think(rng, n_ops, think_cycles)
-        per_cpu.append((kind, vpn, pages, think))
-    return _csr(per_cpu)
+            vpn[c, at] = rng.integers(0, ws - unmap_pages + 1, size=unmaps)
+        _think(rng, n_ops, think_cycles, out=think[c])
+    kind = np.zeros((cpus, n_ops), dtype=np.int64)   # OP_ACCESS
+    kind[:n_init, at] = OP_UNMAP
+    pages = np.ones((cpus, n_ops), dtype=np.int64)
+    pages[:n_init, at] = unmap_pages
+    op_start = np.arange(cpus + 1, dtype=np.int64) * n_ops
+    return op_start, kind.ravel(), vpn.ravel(), pages.ravel(), think.ravel()
 
 
 def munmap_storm(initiators=None, unmaps=100, unmap_pages=1, accesses_between=8,
@@ -334,25 +427,24 @@ def _build_big(cpus, rng, vm_pages, sizes, repeats, initiator, gap_cycles, think
     if top > vm_pages:
         raise ValueError(f"sizes up to {top} pages need vm_pages >= {top}, got {vm_pages}")
     plan = [s for s in sizes for _ in range(repeats)]
-    per_cpu = []
+    # Every CPU re-warms (up to 64 of) the pages about to be unmapped, size by
+    # size; the initiator then unmaps the range, the others wait out the gap.
+    touches = [min(size, 64) for size in plan]
+    ends = np.cumsum(touches)
+    vpn = np.empty((cpus, int(ends[-1])), dtype=np.int64)
     for c in range(cpus):
-        kinds, vpns, npages, thinks = [], [], [], []
-        for size in plan:
-            # everybody re-warms the pages about to be unmapped
-            touch = rng.permutation(size)[:min(size, 64)]
-            kinds += [OP_ACCESS] * len(touch)
-            vpns += list(touch)
-            npages += [1] * len(touch)
-            thinks += [think_cycles] * len(touch)
-            if c == initiator:
-                kinds.append(OP_UNMAP)
-                vpns.append(0)
-                npages.append(size)
-                thinks.append(gap_cycles)
-            else:
-                thinks[-1] = gap_cycles
-        per_cpu.append((kinds, vpns, npages, thinks))
-    return _csr(per_cpu)
+        for size, end, n_touch in zip(plan, ends, touches):
+            vpn[c, end - n_touch:end] = rng.permutation(size)[:n_touch]
+    think = np.full(vpn.shape, think_cycles, dtype=np.int64)
+    kind = np.zeros(vpn.shape, dtype=np.int64)          # OP_ACCESS
+    pages = np.ones(vpn.shape, dtype=np.int64)
+    init = tuple(np.insert(a[initiator], ends, values)[None, :] for a, values in (
+        (kind, OP_UNMAP), (vpn, 0), (pages, plan), (think, gap_cycles)))
+    think[:, ends - 1] = gap_cycles
+    return _csr_blocks([(kind[:initiator], vpn[:initiator], pages[:initiator],
+                         think[:initiator]), init,
+                        (kind[initiator + 1:], vpn[initiator + 1:], pages[initiator + 1:],
+                         think[initiator + 1:])])
 
 
 def big_unmap(sizes=(1, 8, 32, 33, 63, 64, 65, 128, 512), repeats=2, initiator=0,
@@ -382,40 +474,31 @@ def _build_irq_off(cpus, rng, vm_pages, unmaps, irq_off_cpus, irq_off_cycles,
     ws = min(working_set_pages, vm_pages)
     n_off = min(irq_off_cpus, cpus - 1)
     off = [c for c in range(cpus) if c != initiator][:n_off]
-    per_cpu = []
     round_cycles = gap_cycles
-    round_pages = rng.integers(0, ws, size=unmaps)  # one page per round, for all CPUs
-    for c in range(cpus):
-        kinds, vpns, npages, thinks = [], [], [], []
-        for r in range(unmaps):
-            page = int(round_pages[r])
-            # every CPU touches the page that this round will unmap
-            kinds.append(OP_ACCESS)
-            vpns.append(page)
-            npages.append(1)
-            thinks.append(think_cycles)
-            if c == initiator:
-                kinds.append(OP_UNMAP)
-                vpns.append(page)
-                npages.append(1)
-                thinks.append(round_cycles)
-            elif c in off:
-                # the section reads the page at its end, interrupts still off
-                kinds.append(OP_IRQ_OFF)
-                vpns.append(page)
-                npages.append(1)
-                thinks.append(irq_off_cycles)
-                kinds.append(OP_ACCESS)
-                vpns.append(page)
-                npages.append(1)
-                thinks.append(max(0, round_cycles - irq_off_cycles))
-            else:
-                kinds.append(OP_ACCESS)
-                vpns.append(page)
-                npages.append(1)
-                thinks.append(round_cycles)
-        per_cpu.append((kinds, vpns, npages, thinks))
-    return _csr(per_cpu)
+    page = rng.integers(0, ws, size=unmaps)  # one page per round, for all CPUs
+    ones = np.ones(unmaps, dtype=np.int64)
+
+    def rounds(*ops):
+        """One (kind, vpn, pages, think) pattern: ``ops`` per round, in order."""
+        return tuple(np.stack([np.broadcast_to(op[i], unmaps) for op in ops], axis=1).ravel()
+                     for i in range(4))
+
+    # every CPU touches the page that this round will unmap, then:
+    touch = (OP_ACCESS * ones, page, ones, think_cycles * ones)
+    patterns = [
+        # the initiator unmaps it
+        rounds(touch, (OP_UNMAP * ones, page, ones, round_cycles * ones)),
+        # the irq_off CPUs read it at the end of an interrupts-off section
+        rounds(touch, (OP_IRQ_OFF * ones, page, ones, irq_off_cycles * ones),
+               (OP_ACCESS * ones, page, ones,
+                max(0, round_cycles - irq_off_cycles) * ones)),
+        # the others touch it again after the round
+        rounds(touch, (OP_ACCESS * ones, page, ones, round_cycles * ones)),
+    ]
+    role = np.full(cpus, 2)
+    role[off] = 1
+    role[initiator] = 0
+    return _by_role(role, patterns)
 
 
 def irq_off(unmaps=10, irq_off_cpus=1, irq_off_cycles=100_000, working_set_pages=64,
@@ -452,23 +535,21 @@ def _build_ack_race(cpus, rng, vm_pages, offset_cycles, victim_section_cycles,
                          f"in 0..{cpus - 1}")
     page_a, page_b = 1, 2
     warm = 1_000
-    per_cpu = []
-    for c in range(cpus):
-        kinds = [OP_ACCESS, OP_ACCESS]
-        vpns = [page_a, page_b]
-        npages = [1, 1]
-        if c == a_cpu:      # initiator A
-            thinks = [10, warm]
-            kinds.append(OP_UNMAP); vpns.append(page_a); npages.append(1); thinks.append(10)
-        elif c == b_cpu:    # initiator B, a little later
-            thinks = [10, warm + offset_cycles]
-            kinds.append(OP_UNMAP); vpns.append(page_b); npages.append(1); thinks.append(10)
-        else:           # victims 1..cpus-2: an interrupts-off section that reads page B
-            thinks = [10, warm + victim_section_cycles]
-            kinds.append(OP_IRQ_OFF); vpns.append(page_b); npages.append(1)
-            thinks.append(section_cycles)
-        per_cpu.append((kinds, vpns, npages, thinks))
-    return _csr(per_cpu)
+    patterns = [
+        # initiator A
+        ([OP_ACCESS, OP_ACCESS, OP_UNMAP], [page_a, page_b, page_a], [1, 1, 1],
+         [10, warm, 10]),
+        # initiator B, a little later
+        ([OP_ACCESS, OP_ACCESS, OP_UNMAP], [page_a, page_b, page_b], [1, 1, 1],
+         [10, warm + offset_cycles, 10]),
+        # victims: an interrupts-off section that reads page B
+        ([OP_ACCESS, OP_ACCESS, OP_IRQ_OFF], [page_a, page_b, page_b], [1, 1, 1],
+         [10, warm + victim_section_cycles, section_cycles]),
+    ]
+    role = np.full(cpus, 2)
+    role[b_cpu] = 1
+    role[a_cpu] = 0
+    return _by_role(role, patterns)
 
 
 def ack_race(offset_cycles=None, victim_section_cycles=None, section_cycles=20_000,

@@ -1,0 +1,107 @@
+"""The vectorised workload generators against slow, obviously correct
+per-CPU references (the generators as first written): same seed, same ops."""
+
+import numpy as np
+import pytest
+
+from tlbwidgets import workloads as W
+from tlbwidgets._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF
+
+
+def _csr(per_cpu):
+    counts = [len(p[0]) for p in per_cpu]
+    op_start = np.zeros(len(per_cpu) + 1, dtype=np.int64)
+    op_start[1:] = np.cumsum(counts)
+    return (op_start, *[np.concatenate([np.asarray(p[i], dtype=np.int64) for p in per_cpu])
+                        for i in range(4)])
+
+
+def _think(rng, n, mean):
+    if mean <= 0:
+        return np.zeros(n, dtype=np.int64)
+    return rng.geometric(1.0 / (mean + 1), size=n).astype(np.int64) - 1
+
+
+def _uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate, unmap_pages,
+             protect_share, irq_off_share, irq_off_cycles, think_cycles):
+    ws = min(working_set_pages, vm_pages)
+    per_op = think_cycles + 1.0
+    p_irq = (irq_off_share * per_op / (irq_off_cycles * (1 - irq_off_share)
+                                       + irq_off_share * per_op)) if irq_off_share > 0 else 0.0
+    p_irq = min(p_irq, 1.0 - unmap_rate)
+    per_cpu = []
+    for _ in range(cpus):
+        u = rng.random(accesses)
+        kind = np.full(accesses, OP_ACCESS, dtype=np.int64)
+        is_unmap = u < unmap_rate
+        is_irq = (~is_unmap) & (u < unmap_rate + p_irq)
+        kind[is_unmap] = OP_UNMAP
+        if protect_share > 0:
+            kind[is_unmap & (rng.random(accesses) < protect_share)] = OP_PROTECT
+        kind[is_irq] = OP_IRQ_OFF
+        vpn = rng.integers(0, ws, size=accesses)
+        starts = rng.integers(0, ws - unmap_pages + 1, size=accesses)
+        vpn = np.where(is_unmap, starts, vpn)
+        pages = np.where(is_unmap, unmap_pages, 1)
+        think = np.where(is_irq, irq_off_cycles, _think(rng, accesses, think_cycles))
+        per_cpu.append((kind, np.where(is_irq, 0, vpn), np.where(is_irq, 0, pages), think))
+    return _csr(per_cpu)
+
+
+def _storm(cpus, rng, vm_pages, initiators, unmaps, unmap_pages, accesses_between,
+           working_set_pages, think_cycles):
+    ws = min(working_set_pages, vm_pages)
+    n_init = cpus if initiators is None else min(initiators, cpus)
+    per_cpu = []
+    block = accesses_between + 1
+    for c in range(cpus):
+        n_ops = unmaps * block
+        kind = np.full(n_ops, OP_ACCESS, dtype=np.int64)
+        vpn = rng.integers(0, ws, size=n_ops)
+        pages = np.ones(n_ops, dtype=np.int64)
+        if c < n_init:
+            at = np.arange(unmaps) * block + accesses_between
+            kind[at] = OP_UNMAP
+            vpn[at] = rng.integers(0, ws - unmap_pages + 1, size=unmaps)
+            pages[at] = unmap_pages
+        per_cpu.append((kind, vpn, pages, _think(rng, n_ops, think_cycles)))
+    return _csr(per_cpu)
+
+
+def _same(spec, reference, cpus, seed, vm_pages=4096):
+    got = spec.build(cpus, seed, vm_pages)
+    want = reference(cpus=cpus, rng=np.random.default_rng(seed), vm_pages=vm_pages,
+                     **spec.params)
+    for g, w in zip(got, want):
+        assert g.dtype == np.int64 and w.dtype == np.int64
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("mean", [1, 2, 3, 7, 20, 1000, 10**9, 2**62])
+def test_think_times_are_numpys_geometric_draws(mean):
+    for seed in range(3):
+        fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
+        got = W._think(fast, 5_000, mean)
+        np.testing.assert_array_equal(got, _think(slow, 5_000, mean))
+        assert fast.bit_generator.state == slow.bit_generator.state
+
+
+@pytest.mark.parametrize("cpus,seed,params", [
+    (1, 0, dict(accesses=500)),
+    (5, 1, dict(accesses=900, unmap_rate=0.05, protect_share=0.4, irq_off_share=0.2,
+                unmap_pages=9, think_cycles=2)),
+    (16, 2, dict(accesses=300, unmap_rate=0.5, irq_off_share=0.9, think_cycles=1,
+                 working_set_pages=9)),
+    (3, 3, dict(accesses=200, unmap_rate=1.0, protect_share=1.0, think_cycles=0)),
+])
+def test_uniform_matches_the_per_cpu_reference(cpus, seed, params):
+    _same(W.uniform(**params), _uniform, cpus, seed)
+
+
+@pytest.mark.parametrize("cpus,seed,params", [
+    (1, 0, dict(unmaps=5)),
+    (9, 1, dict(unmaps=3, initiators=2, unmap_pages=7, accesses_between=0, think_cycles=0)),
+    (64, 2, dict(unmaps=2, working_set_pages=5, accesses_between=3, think_cycles=2)),
+])
+def test_munmap_storm_matches_the_per_cpu_reference(cpus, seed, params):
+    _same(W.munmap_storm(**params), _storm, cpus, seed)
