@@ -165,8 +165,7 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     socket = (np.arange(cpus, dtype=np.int64) * sockets) // cpus
     online = np.ones(cpus, dtype=np.int64)
     online[list(opts["offline"])] = 0
-    machine = make_machine(params, c.as_array(), socket, online, op_start, kind, vpn,
-                           pages, think)
-    state = make_state(machine)
+    machine, state = L.make_machine_state(params, c.as_array(), socket, online, op_start,
+                                          kind, vpn, pages, think)
     run_engine(state, machine)
     return Result(config, c, machine, state)

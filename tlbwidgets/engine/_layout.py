@@ -25,7 +25,8 @@ import numpy as np
 
 from .._jit import jit
 
-__all__ = ["Machine", "State", "make_machine", "make_state", "NEVER", "PROTO_IDS"]
+__all__ = ["Machine", "State", "make_machine", "make_state", "make_machine_state",
+           "NEVER", "PROTO_IDS"]
 
 NEVER = np.int64(2**62)
 
@@ -294,87 +295,172 @@ def _ahead(op_start, is_access, step, out):
             out[i] = acc
 
 
+# Rows of the op table written per step: the table's block and the columns'
+# slices stay in cache while the five columns are interleaved into it.
+_OPS_BLOCK_ROWS = 8192
+# Ops per group of CPUs whose run-ahead bounds are computed together: big
+# enough to amortise the calls, small enough for the scratch to stay in cache.
+_AHEAD_GROUP_OPS = 65536
+
+
 def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
                  op_pages, op_think):
-    """Build the read-only :class:`Machine`.
+    """Build the read-only :class:`Machine` (the workload as int64 CSR arrays).
 
     ``ops[i, O_AHEAD]`` is the fewest cycles from the start of op ``i`` until
     the next non-ACCESS op of the same CPU starts (every access hitting the
     TLB): a lower bound that lets a user CPU run its accesses without an
-    event per access.
+    event per access.  Every array of the Machine is a new one: the inputs
+    are only read.
     """
-    from .._tables import OP_ACCESS
-    n = len(socket)
-    nops = len(op_kind)
-    step = np.where(op_kind == OP_ACCESS,
-                    min(int(costs[C_TLB_HIT]), int(costs[C_PAGE_WALK])) + op_think, 0)
-    ahead = np.zeros(nops, dtype=np.int64)
-    _ahead(op_start.astype(np.int64), (op_kind == OP_ACCESS).astype(np.int64),
-           step.astype(np.int64), ahead)
+    return _build_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
+                          op_pages, op_think)[0]
+
+
+def make_machine_state(params, costs, socket, online, op_start, op_kind, op_vpn,
+                       op_pages, op_think):
+    """``(make_machine(...), make_state(machine))`` in one go: the state is
+    sized from counts taken while the op table is built, not by reading the
+    table again."""
+    m, n_changes = _build_machine(params, costs, socket, online, op_start, op_kind,
+                                  op_vpn, op_pages, op_think)
+    return m, _new_state(m, n_changes)
+
+
+def _build_machine(params, costs, socket, online, op_start, op_kind, op_vpn, op_pages,
+                   op_think):
+    """:func:`make_machine`, plus the number of UNMAP/PROTECT ops.
+
+    Works through the ops a group of whole CPUs at a time (the run-ahead
+    bounds of one CPU never cross into the next), so the scratch arrays stay
+    small and in cache instead of costing three more passes over fresh
+    memory the size of the workload."""
+    from .._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT
+    op_start = np.array(op_start, dtype=np.int64)
+    kind, vpn, pages, think = (np.asarray(a, dtype=np.int64)
+                               for a in (op_kind, op_vpn, op_pages, op_think))
+    nops = len(kind)
+    # an access's fewest cycles: a hit, or a walk if that is cheaper
+    fastest = min(int(costs[C_TLB_HIT]), int(costs[C_PAGE_WALK]))
     ops = np.zeros((nops, N_OP_COLS), dtype=np.int64)
-    ops[:, O_KIND] = op_kind
-    ops[:, O_VPN] = op_vpn
-    ops[:, O_PAGES] = op_pages
-    ops[:, O_THINK] = op_think
-    ops[:, O_AHEAD] = ahead
-    topo = np.zeros((n, 2), dtype=np.int64)
+    groups = _cpu_groups(op_start, _AHEAD_GROUP_OPS)
+    scratch = max((int(op_start[hi] - op_start[lo]) for lo, hi in groups), default=0)
+    is_access = np.empty(scratch, dtype=np.int64)
+    step = np.empty(scratch, dtype=np.int64)
+    ahead = np.empty(scratch, dtype=np.int64)
+    n_changes = 0
+    # The table starts zeroed: its kind column already says OP_ACCESS, so
+    # only the other ops' kinds are written (usually a small minority).
+    kind_is_zeroed = OP_ACCESS == 0
+    for c_lo, c_hi in groups:
+        lo, hi = int(op_start[c_lo]), int(op_start[c_hi])
+        n = hi - lo
+        k = kind[lo:hi]
+        others = np.flatnonzero(k != OP_ACCESS)       # ops that end a run of accesses
+        other_kinds = k[others]
+        n_changes += int(np.count_nonzero((other_kinds == OP_UNMAP)
+                                          | (other_kinds == OP_PROTECT)))
+        acc, stp, ahd = is_access[:n], step[:n], ahead[:n]
+        acc.fill(1)
+        acc[others] = 0
+        # step: an access's fastest cycles plus its think time; 0 for the others
+        np.add(think[lo:hi], fastest, out=stp)
+        stp[others] = 0
+        _ahead(op_start[c_lo:c_hi + 1] - lo, acc, stp, ahd)
+        if kind_is_zeroed:
+            ops[lo + others, O_KIND] = other_kinds
+        for b_lo in range(0, n, _OPS_BLOCK_ROWS):
+            b_hi = min(b_lo + _OPS_BLOCK_ROWS, n)
+            block = ops[lo + b_lo:lo + b_hi]
+            if not kind_is_zeroed:
+                block[:, O_KIND] = k[b_lo:b_hi]
+            for col, values in ((O_VPN, vpn), (O_PAGES, pages), (O_THINK, think)):
+                block[:, col] = values[lo + b_lo:lo + b_hi]
+            block[:, O_AHEAD] = ahd[b_lo:b_hi]
+    topo = np.zeros((len(socket), 2), dtype=np.int64)
     topo[:, T_SOCKET] = socket
     topo[:, T_ONLINE] = online
-    return Machine(params.astype(np.int64), costs.astype(np.int64), topo,
-                   op_start.astype(np.int64), ops)
+    machine = Machine(params.astype(np.int64), costs.astype(np.int64), topo, op_start, ops)
+    return machine, n_changes
+
+
+def _cpu_groups(op_start, group_ops):
+    """Consecutive CPU ranges ``[lo, hi)`` of about ``group_ops`` ops each (a
+    CPU with more ops is a group of its own); together they cover every CPU."""
+    n = len(op_start) - 1
+    groups = []
+    lo = 0
+    while lo < n:
+        # the first CPU boundary at least group_ops past this group's start
+        hi = int(np.searchsorted(op_start, op_start[lo] + group_ops, side="left"))
+        hi = min(max(hi, lo + 1), n)
+        groups.append((lo, hi))
+        lo = hi
+    return groups
 
 
 def make_state(m):
     """Allocate a fresh :class:`State` for machine ``m``; every table is sized
-    once here (nothing grows during the run).
+    once here (nothing grows during the run).  See :func:`_new_state`."""
+    from .._tables import OP_UNMAP, OP_PROTECT
+    kinds = m.ops[:, O_KIND]
+    return _new_state(m, int(np.count_nonzero((kinds == OP_UNMAP) | (kinds == OP_PROTECT))))
+
+
+def _new_state(m, n_changes):
+    """The :class:`State` for machine ``m`` whose workload has ``n_changes``
+    UNMAP/PROTECT ops.
 
     Sizes: ``n`` CPUs, ``S x W`` TLB, ``Q`` mailbox slots, ``V`` pages,
-    ``D`` shootdowns (= UNMAP/PROTECT ops in the workload), ``R`` log rows,
+    ``D`` shootdowns (= ``max(1, n_changes)``: one per UNMAP/PROTECT op),
     ``E`` event rows, ``H`` heap capacity = n * (n + 4) + 64: at most one
     step event, one IRQ event, one store and one tick per CPU, plus one IPI
-    in flight per (sender, target) pair.
+    in flight per (sender, target) pair.  Violation and stale-window logs
+    have ``R`` rows (``max_log_rows``); the delivery log has
+    ``min(R, n_changes * n)``, because a shootdown logs at most one delivery
+    per target (DESIGN.md: one row per (shootdown, target)), so the log is
+    cut exactly where an ``R``-row one would be.
+
+    Untouched rows cost nothing: the tables are zero-filled lazily by the OS
+    (``np.zeros``), except those whose unwritten columns must read ``-1``
+    (deliveries, CPU pairs).  The stale-window log relies on
+    ``_log.log_window`` writing every column of the rows it opens.
     """
-    from .._tables import OP_UNMAP, OP_PROTECT
     p = m.params
     n = int(p[P_NCPU])
     S, W = int(p[P_SETS]), int(p[P_WAYS])
     Q = int(p[P_QUEUE_SLOTS])
     V = int(p[P_VM_PAGES])
-    kinds = m.ops[:, O_KIND]
-    D = max(1, int(np.count_nonzero((kinds == OP_UNMAP) | (kinds == OP_PROTECT))))
+    D = max(1, n_changes)
     R = int(p[P_CAP_ROWS])
     E = int(p[P_CAP_EVENTS])
     H = n * (n + 4) + 64
 
-    cpu = np.zeros((n, N_CPU_COLS), dtype=np.int64)
-    cpu[:, SAVED_MODE] = -1
-    cpu[:, OP_IDX] = m.op_start[:n]
-    cpu[:, IN_SD] = -1
-    cpu[:, IN_DEADLINE] = NEVER
-    cpu[:, ACK_FLAG] = 1               # seed: flags start true
+    cpu_row = np.zeros(N_CPU_COLS, dtype=np.int64)
+    cpu_row[SAVED_MODE] = -1
+    cpu_row[IN_SD] = -1
+    cpu_row[IN_DEADLINE] = NEVER
+    cpu_row[ACK_FLAG] = 1              # seed: flags start true
     for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
                 POS_STEP, POS_IRQ, DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
                 LX_QHEAD, LX_QTAIL, LX_RUN):
-        cpu[:, col] = -1
+        cpu_row[col] = -1
+    cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
+    cpu[:] = cpu_row
+    cpu[:, OP_IDX] = m.op_start[:n]
     pair = np.full((n, n, N_PAIR_COLS), -1, dtype=np.int64)
     q = np.zeros((n, Q, N_Q_COLS), dtype=np.int64)
     q[:, :, QS_SD] = -1
-    tlb = np.zeros((n, S, W, N_TLB_COLS), dtype=np.int64)
-    tlb[..., TL_VPN] = -1
-    tlb[..., TL_SD] = -1
-    tlb[..., TL_WIN] = -1
-    tlb[..., TL_GONE] = -1
+    tlb_row = np.zeros(N_TLB_COLS, dtype=np.int64)
+    tlb_row[[TL_VPN, TL_SD, TL_WIN, TL_GONE]] = -1
+    tlb = np.empty((n, S, W, N_TLB_COLS), dtype=np.int64)
+    tlb[:] = tlb_row
     pte = np.zeros((V, 2), dtype=np.int64)
     hp = np.zeros((H, N_HP_COLS), dtype=np.int64)
     sd = np.zeros((D, N_SD_COLS), dtype=np.int64)
-    sd[:, S_INIT] = -1
-    sd[:, S_START] = -1
-    sd[:, S_END] = -1
-    sd[:, S_SAFE] = -1
-    sd[:, S_REC_NEXT] = -1
-    sd[:, S_DV0] = -1
-    dv = np.full((R, N_DV_COLS), -1, dtype=np.int64)
-    wn = np.full((R, N_WN_COLS), -1, dtype=np.int64)
+    sd[:, [S_INIT, S_START, S_END, S_SAFE, S_REC_NEXT, S_DV0]] = -1
+    dv = np.full((min(R, n_changes * n), N_DV_COLS), -1, dtype=np.int64)
+    wn = np.zeros((R, N_WN_COLS), dtype=np.int64)
     vi = np.zeros((R, N_VI_COLS), dtype=np.int64)
     ev = np.zeros((E, N_E_COLS), dtype=np.int64)
     counters = np.zeros(N_COUNTERS, dtype=np.int64)
