@@ -19,10 +19,10 @@ from ._layout import (
     K_LAST_TIME, K_COALESCED, K_HANDLER_CYCLES, EK_CPU, EK_IRQ, PRIO_CPU, PRIO_IRQ,
     MODE, MODE_SINCE, SAVED_MODE, SUSPEND_T, OP_IDX, NEXT_OP, BUSY, SPAN_END,
     IPI_PENDING, IN_POLL0, IN_DEADLINE, H_PHASE, H_T0, WAITING_ON, W_HEAD, W_NEXT,
-    W_PREV, CYC, CNT, CNT_IPIS,
+    W_PREV, CYC, CNT, CNT_IPIS, TL_LRU, TL_VER, PT_VER,
 )
 from ._log import log_event
-from ._tlb import tlb_lookup, stale_use
+from ._tlb import tlb_find, tlb_fill, count_accesses, stale_use
 
 __all__ = [
     "set_mode", "schedule_cpu", "catch_up", "sync_all_users", "user_bound",
@@ -59,7 +59,11 @@ def schedule_cpu(s, c, t):
 @jit
 def catch_up(s, m, c, t):
     """Run the user CPU's accesses that start before t (none if not in user
-    mode).  Stops at the first non-access op: those are events."""
+    mode).  Stops at the first non-access op: those are events.
+
+    The hot loop of the engine: one iteration per simulated access.  It does
+    ``tlb_access`` inline (hit path here, miss path in ``tlb_fill``) and
+    counts the run's accesses once at the end."""
     cpu = s.cpu
     if cpu[c, MODE] != ST_USER:
         return
@@ -68,16 +72,28 @@ def catch_up(s, m, c, t):
     now = cpu[c, NEXT_OP]
     busy = cpu[c, BUSY]
     ops = m.ops
-    tlb, pte, k, sd, wn = s.tlb, s.pte, s.counters, s.sd, s.wn
+    tlb, pte = s.tlb, s.pte
+    set_mask = tlb.shape[1] - 1
     hit, walk = m.costs[C_TLB_HIT], m.costs[C_PAGE_WALK]
+    i0 = i
+    hits = 0
     while i < end and now < t and ops[i, O_KIND] == OP_ACCESS:
         vpn = ops[i, O_VPN]
-        cost, stale_way = tlb_lookup(tlb, pte, cpu, k, sd, wn, hit, walk, c, vpn, now)
-        if stale_way >= 0:
-            stale_use(s, c, vpn, stale_way, now)
-        busy = now + cost
+        st = vpn & set_mask
+        w = tlb_find(tlb, c, st, vpn)
+        if w >= 0:
+            tlb[c, st, w, TL_LRU] = now
+            hits += 1
+            if tlb[c, st, w, TL_VER] != pte[vpn, PT_VER]:
+                stale_use(s, c, vpn, w, now)
+            busy = now + hit
+        else:
+            tlb_fill(s, c, st, vpn, now)
+            busy = now + walk
         now = busy + ops[i, O_THINK]
         i += 1
+    if i > i0:
+        count_accesses(s, c, i - i0, hits)
     cpu[c, OP_IDX] = i
     cpu[c, NEXT_OP] = now
     cpu[c, BUSY] = busy

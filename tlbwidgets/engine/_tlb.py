@@ -31,8 +31,8 @@ from ._layout import (
 )
 from ._log import log_event, log_window, log_violation
 
-__all__ = ["tlb_lookup", "stale_use", "tlb_access", "tlb_invalidate_page",
-           "tlb_flush_all", "pte_change"]
+__all__ = ["tlb_find", "tlb_fill", "count_accesses", "stale_use", "tlb_access",
+           "tlb_invalidate_page", "tlb_flush_all", "pte_change"]
 
 
 @jit
@@ -67,33 +67,24 @@ def stale_use(s, c, vpn, w, t):
 
 
 @jit
-def tlb_lookup(tlb, pte, cpu, k, sd, wn, hit_cost, walk_cost, c, vpn, t):
-    """One user access of CPU c at time t.  Returns ``(cost, stale_way)``:
-    ``stale_way >= 0`` when the access hit a stale entry (the caller then
-    calls ``stale_use``), else -1.
-
-    A hit on a stale entry uses the stale translation (that is the hazard)
-    and costs a hit.  A miss walks the page table and fills the entry with
-    the current version (an access after an unmap models the fault that maps
-    the page again), evicting the least recently used entry.  Takes only the
-    tables it touches: it runs once per simulated access.
-    """
-    ways = tlb.shape[2]
-    st = vpn & (tlb.shape[1] - 1)
-    k[K_ACCESSES] += 1
-    cpu[c, CNT + CNT_ACCESSES] += 1
-    for w in range(ways):
+def tlb_find(tlb, c, st, vpn):
+    """The way of set st holding a live entry for vpn in CPU c's TLB, or -1."""
+    for w in range(tlb.shape[2]):
         if tlb[c, st, w, TL_VPN] == vpn and tlb[c, st, w, TL_GONE] < 0:
-            tlb[c, st, w, TL_LRU] = t
-            cpu[c, CNT + CNT_HITS] += 1
-            if tlb[c, st, w, TL_VER] != pte[vpn, PT_VER]:
-                return hit_cost, w
-            return hit_cost, -1
-    k[K_MISSES] += 1
-    cpu[c, CNT + CNT_MISSES] += 1
+            return w
+    return -1
+
+
+@jit
+def tlb_fill(s, c, st, vpn, t):
+    """A miss at t: walk the page table and fill vpn's entry with the current
+    version (an access after an unmap models the fault that maps the page
+    again), evicting the least recently used entry of set st.  The caller
+    counts the access and the miss."""
+    tlb = s.tlb
     victim = -1
     oldest = 0
-    for w in range(ways):
+    for w in range(tlb.shape[2]):
         if tlb[c, st, w, TL_VPN] < 0 or tlb[c, st, w, TL_GONE] >= 0:
             victim = w
             break
@@ -101,24 +92,47 @@ def tlb_lookup(tlb, pte, cpu, k, sd, wn, hit_cost, walk_cost, c, vpn, t):
             oldest = tlb[c, st, w, TL_LRU]
             victim = w
     if tlb[c, st, victim, TL_VPN] >= 0 and tlb[c, st, victim, TL_GONE] < 0:
-        _close(tlb, k, sd, wn, c, st, victim, t)     # evicted at t
+        _close(tlb, s.counters, s.sd, s.wn, c, st, victim, t)     # evicted at t
     tlb[c, st, victim, TL_VPN] = vpn
-    tlb[c, st, victim, TL_VER] = pte[vpn, PT_VER]
+    tlb[c, st, victim, TL_VER] = s.pte[vpn, PT_VER]
     tlb[c, st, victim, TL_LRU] = t
     tlb[c, st, victim, TL_SD] = -1
     tlb[c, st, victim, TL_WIN] = -1
     tlb[c, st, victim, TL_GONE] = -1
-    return walk_cost, -1
+
+
+@jit
+def count_accesses(s, c, accesses, hits):
+    """Add a run of ``accesses`` user accesses of CPU c, ``hits`` of them TLB
+    hits, to the counters (nothing during the run reads these counts)."""
+    k = s.counters
+    k[K_ACCESSES] += accesses
+    k[K_MISSES] += accesses - hits
+    s.cpu[c, CNT + CNT_ACCESSES] += accesses
+    s.cpu[c, CNT + CNT_HITS] += hits
+    s.cpu[c, CNT + CNT_MISSES] += accesses - hits
 
 
 @jit
 def tlb_access(s, m, c, vpn, t):
-    """One access outside the hot loop (e.g. an irq-off section's touch)."""
-    cost, stale_way = tlb_lookup(s.tlb, s.pte, s.cpu, s.counters, s.sd, s.wn,
-                                 m.costs[C_TLB_HIT], m.costs[C_PAGE_WALK], c, vpn, t)
-    if stale_way >= 0:
-        stale_use(s, c, vpn, stale_way, t)
-    return cost
+    """One user access of CPU c at t; returns its cost in cycles.
+
+    A hit on a stale entry uses the stale translation (that is the hazard:
+    ``stale_use`` records it) and costs a hit; a miss costs a page walk and
+    fills the entry (``tlb_fill``).  The hot loop of ``catch_up`` does the
+    same inline, counting once per run of accesses."""
+    tlb = s.tlb
+    st = vpn & (tlb.shape[1] - 1)
+    w = tlb_find(tlb, c, st, vpn)
+    if w < 0:
+        tlb_fill(s, c, st, vpn, t)
+        count_accesses(s, c, 1, 0)
+        return m.costs[C_PAGE_WALK]
+    tlb[c, st, w, TL_LRU] = t
+    count_accesses(s, c, 1, 1)
+    if tlb[c, st, w, TL_VER] != s.pte[vpn, PT_VER]:
+        stale_use(s, c, vpn, w, t)
+    return m.costs[C_TLB_HIT]
 
 
 @jit
