@@ -140,7 +140,7 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     """
     config, wl, c, opts = validate_args(cpus, protocol, workload, costs, sockets, seed,
                                         **options)
-    op_start, kind, vpn, pages, think = wl.build(cpus, seed, opts["vm_pages"])
+    op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"])
 
     params = np.zeros(L.N_PARAMS, dtype=np.int64)
     params[L.P_NCPU] = cpus
@@ -166,6 +166,6 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     online = np.ones(cpus, dtype=np.int64)
     online[list(opts["offline"])] = 0
     machine, state = L.make_machine_state(params, c.as_array(), socket, online, op_start,
-                                          kind, vpn, pages, think)
+                                          blocks)
     run_engine(state, machine)
     return Result(config, c, machine, state)

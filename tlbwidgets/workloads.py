@@ -18,6 +18,7 @@ import numpy as np
 
 from ._validate import check_int as _check_int, check_fraction as _check_prob
 from ._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF, OP_IDLE, OP_NAMES
+from .engine._layout import ops_block
 
 __all__ = [
     "Workload", "WORKLOADS", "get_workload", "workload_params",
@@ -61,28 +62,61 @@ class Workload:
 
         Raises ValueError when the workload does not fit the machine (a page
         outside ``vm_pages``, a CPU outside ``cpus``)."""
+        spec = self._generate(cpus, seed, vm_pages)
+        arrays = spec.assemble() if isinstance(spec, _Blocks) else spec
+        self._check_fit(*arrays[1:], vm_pages)
+        return arrays
+
+    def build_blocks(self, cpus, seed, vm_pages):
+        """The ops of :meth:`build` as ``(op_start, blocks)``, for simulate.
+
+        ``blocks`` yields ``(cpu_lo, cpu_hi, vpn, think, at, at_kind,
+        at_pages)`` for consecutive groups of CPUs in CPU order, valid until
+        the next block is taken: the layout of
+        :func:`tlbwidgets.engine._layout.make_machine_state` (every op an
+        access of one page except those listed in ``at``).  The same ops and
+        the same errors as :meth:`build` (an error may come while the blocks
+        are taken); the large generators make them a group of CPUs at a time,
+        so no whole-workload column is ever built.
+        """
+        spec = self._generate(cpus, seed, vm_pages)
+        if not isinstance(spec, _Blocks):
+            self._check_fit(*spec[1:], vm_pages)
+            return spec[0], [(0, cpus, *ops_block(*spec[1:]))]
+        return spec.op_start, self._checked(spec.blocks, cpus, seed, vm_pages)
+
+    def _generate(self, cpus, seed, vm_pages):
+        """The builder's output: CSR arrays or :class:`_Blocks`."""
         if self._arrays is not None:
             if cpus != self.cpus:
                 raise ValueError(f"cpus={cpus} does not match the custom workload, which "
                                  f"was built for cpus={self.cpus}")
-            arrays = self._arrays
-        else:
-            rng = np.random.default_rng(seed)
-            arrays = self._builder(cpus=cpus, rng=rng, vm_pages=vm_pages, **self.params)
-        op_start, kind, vpn, pages, think = arrays
-        # Cheap sufficient test first: every op's range [vpn, vpn + max(pages,
-        # 1)) inside the machine means every memory op's is (in Python ints:
-        # no overflow).  Only a workload that fails it pays for the exact test.
-        if len(kind) and (int(vpn.min()) < 0
-                          or int(vpn.max()) + max(int(pages.max()), 1) > vm_pages):
-            hi = vpn + np.where(kind == OP_ACCESS, 1, np.maximum(pages, 1))
-            mem = ((kind == OP_ACCESS) | (kind == OP_UNMAP) | (kind == OP_PROTECT)
-                   | ((kind == OP_IRQ_OFF) & (pages > 0)))
-            if mem.any() and (vpn[mem].min() < 0 or hi[mem].max() > vm_pages):
-                raise ValueError(
-                    f"workload {self.name!r} touches pages up to {int(hi[mem].max()) - 1} "
-                    f"but vm_pages={vm_pages}; raise vm_pages or shrink the workload")
-        return arrays
+            return self._arrays
+        rng = np.random.default_rng(seed)
+        return self._builder(cpus=cpus, rng=rng, vm_pages=vm_pages, **self.params)
+
+    def _checked(self, blocks, cpus, seed, vm_pages):
+        """``blocks``, each checked to fit the machine; a block that may not
+        fit is settled by :meth:`build` (which raises the error, worded from
+        the whole workload, or finds that everything fits)."""
+        settled = False
+        for block in blocks:
+            _, _, vpn, _, _, _, at_pages = block
+            if not settled and not _fits(vpn, at_pages, vm_pages):
+                self.build(cpus, seed, vm_pages)
+                settled = True
+            yield block
+
+    def _check_fit(self, kind, vpn, pages, think, vm_pages):
+        if _fits(vpn, pages, vm_pages):
+            return
+        hi = vpn + np.where(kind == OP_ACCESS, 1, np.maximum(pages, 1))
+        mem = ((kind == OP_ACCESS) | (kind == OP_UNMAP) | (kind == OP_PROTECT)
+               | ((kind == OP_IRQ_OFF) & (pages > 0)))
+        if mem.any() and (vpn[mem].min() < 0 or hi[mem].max() > vm_pages):
+            raise ValueError(
+                f"workload {self.name!r} touches pages up to {int(hi[mem].max()) - 1} "
+                f"but vm_pages={vm_pages}; raise vm_pages or shrink the workload")
 
     @classmethod
     def from_ops(cls, cpu, kind, vpn, pages, think, cpus=None, name="custom"):
@@ -145,6 +179,47 @@ class Workload:
         arrays = (op_start, k[order], cols["vpn"][order], cols["pages"][order],
                   cols["think"][order])
         return cls(name, {"ops": n}, arrays=arrays, cpus=cpus)
+
+
+def _fits(vpn, pages, vm_pages):
+    """A cheap sufficient test that ops fit the machine: every op's range
+    ``[vpn, vpn + max(pages, 1))`` inside it, in Python ints (no overflow);
+    ``pages`` may list only the ops of more than one page.  False only means
+    "check exactly"."""
+    if not len(vpn):
+        return True
+    widest = max(int(pages.max()), 1) if len(pages) else 1
+    return int(vpn.min()) >= 0 and int(vpn.max()) + widest <= vm_pages
+
+
+class _Blocks:
+    """A builder's ops made a group of CPUs at a time: ``op_start`` (CSR
+    offsets, known up front) and ``blocks`` (a one-shot iterator, see
+    :meth:`Workload.build_blocks`)."""
+
+    def __init__(self, op_start, blocks):
+        self.op_start = op_start
+        self.blocks = blocks
+
+    def assemble(self):
+        """All the blocks as CSR ``(op_start, kind, vpn, pages, think)``."""
+        nops = int(self.op_start[-1])
+        kind = np.full(nops, OP_ACCESS, dtype=np.int64)
+        vpn = np.empty(nops, dtype=np.int64)
+        pages = np.ones(nops, dtype=np.int64)
+        think = np.empty(nops, dtype=np.int64)
+        for c_lo, c_hi, v, t, at, at_kind, at_pages in self.blocks:
+            lo, hi = self.op_start[c_lo], self.op_start[c_hi]
+            vpn[lo:hi] = v
+            think[lo:hi] = t
+            kind[lo + at] = at_kind
+            pages[lo + at] = at_pages
+        return self.op_start, kind, vpn, pages, think
+
+
+# Ops per block of the large generators: a block's arrays stay in cache
+# until simulate has copied them into the engine's op table.
+_BLOCK_OPS = 65536
 
 
 def _csr(per_cpu):
@@ -296,50 +371,55 @@ def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
     else:
         p_irq = 0.0
     p_irq = min(p_irq, 1.0 - unmap_rate)
+    op_start = np.arange(cpus + 1, dtype=np.int64) * accesses
+    return _Blocks(op_start, _uniform_blocks(
+        cpus, rng, accesses, ws, unmap_rate, unmap_pages, protect_share, p_irq,
+        irq_off_cycles, think_cycles))
+
+
+def _uniform_blocks(cpus, rng, accesses, ws, unmap_rate, unmap_pages, protect_share, p_irq,
+                    irq_off_cycles, think_cycles):
     # Per CPU, in this order: one uniform draw per op (what the op is), one
     # more if some unmaps are mprotects, a page per op, an unmap start per op
     # (drawn for every op, used by unmaps), a think time per op.  Only the
     # draws are per CPU; the few ops that are not accesses are patched in
-    # afterwards, for all CPUs at once.
-    n = cpus * accesses
-    vpn = np.empty(n, dtype=np.int64)
-    think = np.empty(n, dtype=np.int64)
+    # per block of CPUs.
+    per_block = max(1, _BLOCK_OPS // accesses)          # CPUs per block
+    vpn = np.empty(min(per_block, cpus) * accesses, dtype=np.int64)
+    think = np.empty_like(vpn)
     u = np.empty(accesses)
     prot = np.empty(accesses) if protect_share > 0 else None
     # u < unmap_rate: an unmap; else u < unmap_rate + p_irq: an irq_off op
     # (every unmap is below the second bound too: adding p_irq >= 0 rounds up)
     odd_below = unmap_rate + p_irq
-    unmap_at, protect_at, irq_at = [], [], []
-    for c in range(cpus):
-        lo = c * accesses
-        rng.random(out=u)
-        odd = np.flatnonzero(u < odd_below)
-        is_unmap = u[odd] < unmap_rate
-        unmaps = odd[is_unmap]
-        if prot is not None:
-            rng.random(out=prot)
-            protect_at.append(lo + unmaps[prot[unmaps] < protect_share])
-        mine = vpn[lo:lo + accesses]
-        mine[:] = rng.integers(0, ws, size=accesses)
-        starts = rng.integers(0, ws - unmap_pages + 1, size=accesses)
-        mine[unmaps] = starts[unmaps]
-        _think(rng, accesses, think_cycles, out=think[lo:lo + accesses])
-        unmap_at.append(lo + unmaps)
-        irq_at.append(lo + odd[~is_unmap])
-    unmap_at = np.concatenate(unmap_at)
-    irq_at = np.concatenate(irq_at)
-    kind = np.zeros(n, dtype=np.int64)       # OP_ACCESS
-    kind[unmap_at] = OP_UNMAP
-    if protect_at:
-        kind[np.concatenate(protect_at)] = OP_PROTECT
-    kind[irq_at] = OP_IRQ_OFF
-    pages = np.ones(n, dtype=np.int64)
-    pages[unmap_at] = unmap_pages
-    pages[irq_at] = 0                        # sections that touch no user page
-    vpn[irq_at] = 0
-    think[irq_at] = irq_off_cycles
-    op_start = np.arange(cpus + 1, dtype=np.int64) * accesses
-    return op_start, kind, vpn, pages, think
+    for c_lo in range(0, cpus, per_block):
+        c_hi = min(c_lo + per_block, cpus)
+        n = (c_hi - c_lo) * accesses
+        at, at_kind, at_pages = [], [], []
+        for c in range(c_lo, c_hi):
+            lo = (c - c_lo) * accesses
+            rng.random(out=u)
+            odd = np.flatnonzero(u < odd_below)
+            is_unmap = u[odd] < unmap_rate
+            kinds = np.where(is_unmap, OP_UNMAP, OP_IRQ_OFF)
+            if prot is not None:
+                rng.random(out=prot)
+                kinds[is_unmap & (prot[odd] < protect_share)] = OP_PROTECT
+            unmaps = odd[is_unmap]
+            mine = vpn[lo:lo + accesses]
+            mine[:] = rng.integers(0, ws, size=accesses)
+            starts = rng.integers(0, ws - unmap_pages + 1, size=accesses)
+            mine[unmaps] = starts[unmaps]
+            mine_think = _think(rng, accesses, think_cycles, out=think[lo:lo + accesses])
+            irqs = odd[~is_unmap]
+            mine[irqs] = 0
+            mine_think[irqs] = irq_off_cycles
+            at.append(lo + odd)
+            at_kind.append(kinds)
+            # unmaps span unmap_pages; irq_off sections touch no user page
+            at_pages.append(np.where(is_unmap, unmap_pages, 0))
+        yield (c_lo, c_hi, vpn[:n], think[:n], np.concatenate(at), np.concatenate(at_kind),
+               np.concatenate(at_pages))
 
 
 def uniform(accesses=20_000, working_set_pages=256, unmap_rate=0.002, unmap_pages=1,
@@ -377,25 +457,37 @@ def _build_storm(cpus, rng, vm_pages, initiators, unmaps, unmap_pages, accesses_
     if unmap_pages > ws:
         raise ValueError(f"unmap_pages={unmap_pages} is larger than the working set ({ws})")
     n_init = cpus if initiators is None else min(initiators, cpus)
+    n_ops = unmaps * (accesses_between + 1)
+    op_start = np.arange(cpus + 1, dtype=np.int64) * n_ops
+    return _Blocks(op_start, _storm_blocks(cpus, rng, n_init, unmaps, unmap_pages,
+                                           accesses_between, ws, think_cycles))
+
+
+def _storm_blocks(cpus, rng, n_init, unmaps, unmap_pages, accesses_between, ws,
+                  think_cycles):
     block = accesses_between + 1
     n_ops = unmaps * block
     at = np.arange(unmaps) * block + accesses_between   # each CPU's unmaps
-    # Per CPU, in this order: a page per op, the unmap starts (initiators
-    # only), a think time per op; the op kinds and page counts are the same
-    # pattern on every initiator and are written for all CPUs at once.
-    vpn = np.empty((cpus, n_ops), dtype=np.int64)
-    think = np.empty((cpus, n_ops), dtype=np.int64)
-    for c in range(cpus):
-        vpn[c] = rng.integers(0, ws, size=n_ops)
-        if c < n_init:
-            vpn[c, at] = rng.integers(0, ws - unmap_pages + 1, size=unmaps)
-        _think(rng, n_ops, think_cycles, out=think[c])
-    kind = np.zeros((cpus, n_ops), dtype=np.int64)   # OP_ACCESS
-    kind[:n_init, at] = OP_UNMAP
-    pages = np.ones((cpus, n_ops), dtype=np.int64)
-    pages[:n_init, at] = unmap_pages
-    op_start = np.arange(cpus + 1, dtype=np.int64) * n_ops
-    return op_start, kind.ravel(), vpn.ravel(), pages.ravel(), think.ravel()
+    per_block = max(1, _BLOCK_OPS // n_ops)             # CPUs per block
+    rows = min(per_block, cpus)
+    vpn = np.empty((rows, n_ops), dtype=np.int64)
+    think = np.empty((rows, n_ops), dtype=np.int64)
+    # the unmaps of every initiator of a block, counted from its first op
+    block_at = (np.arange(rows)[:, None] * n_ops + at).ravel()
+    for c_lo in range(0, cpus, per_block):
+        c_hi = min(c_lo + per_block, cpus)
+        # Per CPU, in this order: a page per op, the unmap starts
+        # (initiators only), a think time per op.
+        for c in range(c_lo, c_hi):
+            vpn[c - c_lo] = rng.integers(0, ws, size=n_ops)
+            if c < n_init:
+                vpn[c - c_lo, at] = rng.integers(0, ws - unmap_pages + 1, size=unmaps)
+            _think(rng, n_ops, think_cycles, out=think[c - c_lo])
+        n = c_hi - c_lo
+        unmapping = block_at[:min(max(n_init - c_lo, 0), n) * unmaps]
+        yield (c_lo, c_hi, vpn[:n].ravel(), think[:n].ravel(), unmapping,
+               np.full(len(unmapping), OP_UNMAP, dtype=np.int64),
+               np.full(len(unmapping), unmap_pages, dtype=np.int64))
 
 
 def munmap_storm(initiators=None, unmaps=100, unmap_pages=1, accesses_between=8,

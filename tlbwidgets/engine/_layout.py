@@ -305,7 +305,8 @@ _AHEAD_GROUP_OPS = 65536
 
 def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
                  op_pages, op_think):
-    """Build the read-only :class:`Machine` (the workload as int64 CSR arrays).
+    """Build the read-only :class:`Machine` from the workload as int64 CSR
+    arrays (``op_start[0] == 0``, ``op_start[-1] == len(op_kind)``).
 
     ``ops[i, O_AHEAD]`` is the fewest cycles from the start of op ``i`` until
     the next non-ACCESS op of the same CPU starts (every access hitting the
@@ -313,70 +314,88 @@ def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
     event per access.  Every array of the Machine is a new one: the inputs
     are only read.
     """
-    return _build_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
-                          op_pages, op_think)[0]
+    op_start = np.array(op_start, dtype=np.int64)
+    block = (0, len(op_start) - 1, *ops_block(op_kind, op_vpn, op_pages, op_think))
+    return _build_machine(params, costs, socket, online, op_start, [block])[0]
 
 
-def make_machine_state(params, costs, socket, online, op_start, op_kind, op_vpn,
-                       op_pages, op_think):
-    """``(make_machine(...), make_state(machine))`` in one go: the state is
-    sized from counts taken while the op table is built, not by reading the
-    table again."""
-    m, n_changes = _build_machine(params, costs, socket, online, op_start, op_kind,
-                                  op_vpn, op_pages, op_think)
+def ops_block(kind, vpn, pages, think):
+    """``(vpn, think, at, at_kind, at_pages)`` for ops given as full arrays:
+    the layout of a block's ops in :func:`make_machine_state`."""
+    from .._tables import OP_ACCESS
+    kind, vpn, pages, think = (np.asarray(a, dtype=np.int64)
+                               for a in (kind, vpn, pages, think))
+    at = np.flatnonzero((kind != OP_ACCESS) | (pages != 1))
+    return vpn, think, at, kind[at], pages[at]
+
+
+def make_machine_state(params, costs, socket, online, op_start, blocks):
+    """A :class:`Machine` and a fresh :class:`State` for it, the workload
+    given as blocks of consecutive CPUs (``Workload.build_blocks``).
+
+    ``op_start`` holds the CSR offsets of every CPU's ops; ``blocks`` yields,
+    in CPU order and covering every CPU, ``(cpu_lo, cpu_hi, vpn, think, at,
+    at_kind, at_pages)`` for the ops ``op_start[cpu_lo]`` to
+    ``op_start[cpu_hi]``: int64 arrays of every op's first page and think
+    time; every op is an ACCESS of one page except those at the ascending
+    positions ``at`` (counted from the block's first op), whose kinds and
+    page counts are ``at_kind`` and ``at_pages``.  A block is copied before
+    the next is taken, so a generator may reuse its arrays.
+
+    The op table is written a block at a time (no whole-workload columns in
+    between) and the state is sized from the UNMAP/PROTECT ops counted on
+    the way: the same Machine as :func:`make_machine` and the same State as
+    :func:`make_state`.
+    """
+    op_start = np.array(op_start, dtype=np.int64)
+    m, n_changes = _build_machine(params, costs, socket, online, op_start, blocks)
     return m, _new_state(m, n_changes)
 
 
-def _build_machine(params, costs, socket, online, op_start, op_kind, op_vpn, op_pages,
-                   op_think):
-    """:func:`make_machine`, plus the number of UNMAP/PROTECT ops.
+def _build_machine(params, costs, socket, online, op_start, blocks):
+    """The Machine for ``blocks`` (see :func:`make_machine_state`), plus the
+    number of UNMAP/PROTECT ops.
 
-    Works through the ops a group of whole CPUs at a time (the run-ahead
-    bounds of one CPU never cross into the next), so the scratch arrays stay
-    small and in cache instead of costing three more passes over fresh
-    memory the size of the workload."""
+    Works a group of whole CPUs at a time (the run-ahead bounds of one CPU
+    never cross into the next), so the scratch arrays stay small and in
+    cache instead of costing passes over fresh memory the size of the
+    workload."""
     from .._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT
-    op_start = np.array(op_start, dtype=np.int64)
-    kind, vpn, pages, think = (np.asarray(a, dtype=np.int64)
-                               for a in (op_kind, op_vpn, op_pages, op_think))
-    nops = len(kind)
     # an access's fewest cycles: a hit, or a walk if that is cheaper
     fastest = min(int(costs[C_TLB_HIT]), int(costs[C_PAGE_WALK]))
-    ops = np.zeros((nops, N_OP_COLS), dtype=np.int64)
-    groups = _cpu_groups(op_start, _AHEAD_GROUP_OPS)
-    scratch = max((int(op_start[hi] - op_start[lo]) for lo, hi in groups), default=0)
-    is_access = np.empty(scratch, dtype=np.int64)
-    step = np.empty(scratch, dtype=np.int64)
-    ahead = np.empty(scratch, dtype=np.int64)
+    ops = np.zeros((int(op_start[-1]), N_OP_COLS), dtype=np.int64)
+    scratch = np.empty((3, 0), dtype=np.int64)
     n_changes = 0
-    # The table starts zeroed: its kind column already says OP_ACCESS, so
-    # only the other ops' kinds are written (usually a small minority).
-    kind_is_zeroed = OP_ACCESS == 0
-    for c_lo, c_hi in groups:
-        lo, hi = int(op_start[c_lo]), int(op_start[c_hi])
-        n = hi - lo
-        k = kind[lo:hi]
-        others = np.flatnonzero(k != OP_ACCESS)       # ops that end a run of accesses
-        other_kinds = k[others]
-        n_changes += int(np.count_nonzero((other_kinds == OP_UNMAP)
-                                          | (other_kinds == OP_PROTECT)))
-        acc, stp, ahd = is_access[:n], step[:n], ahead[:n]
-        acc.fill(1)
-        acc[others] = 0
-        # step: an access's fastest cycles plus its think time; 0 for the others
-        np.add(think[lo:hi], fastest, out=stp)
-        stp[others] = 0
-        _ahead(op_start[c_lo:c_hi + 1] - lo, acc, stp, ahd)
-        if kind_is_zeroed:
-            ops[lo + others, O_KIND] = other_kinds
-        for b_lo in range(0, n, _OPS_BLOCK_ROWS):
-            b_hi = min(b_lo + _OPS_BLOCK_ROWS, n)
-            block = ops[lo + b_lo:lo + b_hi]
-            if not kind_is_zeroed:
-                block[:, O_KIND] = k[b_lo:b_hi]
-            for col, values in ((O_VPN, vpn), (O_PAGES, pages), (O_THINK, think)):
-                block[:, col] = values[lo + b_lo:lo + b_hi]
-            block[:, O_AHEAD] = ahd[b_lo:b_hi]
+    for c_lo, c_hi, vpn, think, at, at_kind, at_pages in blocks:
+        base = int(op_start[c_lo])
+        for g_lo, g_hi in _cpu_groups(op_start, c_lo, c_hi, _AHEAD_GROUP_OPS):
+            lo, hi = int(op_start[g_lo]), int(op_start[g_hi])
+            n = hi - lo
+            a = lo - base                  # the group's first op in the block's arrays
+            i0, i1 = np.searchsorted(at, (a, a + n))
+            g_at, g_kind, g_pages = at[i0:i1] - a, at_kind[i0:i1], at_pages[i0:i1]
+            n_changes += int(np.count_nonzero((g_kind == OP_UNMAP) | (g_kind == OP_PROTECT)))
+            if scratch.shape[1] < n:
+                scratch = np.empty((3, n), dtype=np.int64)
+            is_access, step, ahead = scratch[0, :n], scratch[1, :n], scratch[2, :n]
+            is_access.fill(1)
+            is_access[g_at] = g_kind == OP_ACCESS
+            # step: an access's fastest cycles plus its think time; 0 for the
+            # other ops, which end a run of accesses
+            np.add(think[a:a + n], fastest, out=step)
+            step[g_at] *= is_access[g_at]
+            _ahead(op_start[g_lo:g_hi + 1] - lo, is_access, step, ahead)
+            for r_lo in range(0, n, _OPS_BLOCK_ROWS):
+                r_hi = min(r_lo + _OPS_BLOCK_ROWS, n)
+                rows = ops[lo + r_lo:lo + r_hi]
+                if OP_ACCESS != 0:         # else the zeroed table says it already
+                    rows[:, O_KIND] = OP_ACCESS
+                rows[:, O_VPN] = vpn[a + r_lo:a + r_hi]
+                rows[:, O_PAGES] = 1
+                rows[:, O_THINK] = think[a + r_lo:a + r_hi]
+                rows[:, O_AHEAD] = ahead[r_lo:r_hi]
+            ops[lo + g_at, O_KIND] = g_kind
+            ops[lo + g_at, O_PAGES] = g_pages
     topo = np.zeros((len(socket), 2), dtype=np.int64)
     topo[:, T_SOCKET] = socket
     topo[:, T_ONLINE] = online
@@ -384,16 +403,15 @@ def _build_machine(params, costs, socket, online, op_start, op_kind, op_vpn, op_
     return machine, n_changes
 
 
-def _cpu_groups(op_start, group_ops):
-    """Consecutive CPU ranges ``[lo, hi)`` of about ``group_ops`` ops each (a
-    CPU with more ops is a group of its own); together they cover every CPU."""
-    n = len(op_start) - 1
+def _cpu_groups(op_start, c_lo, c_hi, group_ops):
+    """CPU ranges ``[lo, hi)`` covering ``[c_lo, c_hi)`` in order, each of
+    about ``group_ops`` ops (a CPU with more ops is a group of its own)."""
     groups = []
-    lo = 0
-    while lo < n:
+    lo = c_lo
+    while lo < c_hi:
         # the first CPU boundary at least group_ops past this group's start
         hi = int(np.searchsorted(op_start, op_start[lo] + group_ops, side="left"))
-        hi = min(max(hi, lo + 1), n)
+        hi = min(max(hi, lo + 1), c_hi)
         groups.append((lo, hi))
         lo = hi
     return groups
