@@ -48,6 +48,11 @@ def _logged(table, n):
     return rows if 2 * n >= len(table) else rows.copy()
 
 
+# Columns of Result._cpu: the socket, then the ST_* cycles, then the CNT_* counts.
+_CPU_CYCLES = 1
+_CPU_COUNTS = _CPU_CYCLES + 7
+
+
 def _row_ids(block, lo):
     return np.arange(lo, lo + len(block))
 
@@ -90,10 +95,10 @@ class Result:
         self._wn = _logged(state.wn, int(k[L.K_NWIN]))
         self._vi = _logged(state.vi, int(k[L.K_NVIOL]))
         self._ev = _logged(state.ev, int(k[L.K_NEV]))
-        self._cpu = np.empty((n, 1 + 7 + 8), dtype=np.int64)
+        self._cpu = np.empty((n, _CPU_COUNTS + 8), dtype=np.int64)
         self._cpu[:, 0] = machine.topo[:, L.T_SOCKET]
-        self._cpu[:, 1:8] = state.cpu[:, L.CYC:L.CYC + 7]
-        self._cpu[:, 8:] = state.cpu[:, L.CNT:L.CNT + 8]
+        self._cpu[:, _CPU_CYCLES:_CPU_COUNTS] = state.cpu[:, L.CYC:L.CYC + 7]
+        self._cpu[:, _CPU_COUNTS:] = state.cpu[:, L.CNT:L.CNT + 8]
 
     @cached_property
     def shootdowns(self):
@@ -130,8 +135,7 @@ class Result:
 
     @cached_property
     def cpu_stats(self):
-        # self._cpu columns: socket, then the ST_* cycles, then the CNT_* counts
-        cyc, cnt = 1, 8
+        cyc, cnt = _CPU_CYCLES, _CPU_COUNTS
         return _table(T.CPU_STATS_DTYPE, self._cpu, {
             "cpu": _row_ids, "socket": 0,
             "user": cyc + T.ST_USER, "handler": cyc + T.ST_HANDLER,
@@ -151,19 +155,21 @@ class Result:
         })
 
     # -- derived -------------------------------------------------------------------
+    # (read from the engine's rows, the same values as the shootdowns table
+    # holds, so that summary() does not have to assemble any table)
     def latencies_cycles(self):
         """Initiator latency (return - start) of every shootdown that returned."""
-        sd = self.shootdowns
-        done = sd["end"] >= 0
-        return (sd["end"][done] - sd["start"][done]).astype(np.int64)
+        end, start = self._sd[:, L.S_END], self._sd[:, L.S_START]
+        done = end >= 0
+        return (end[done] - start[done]).astype(np.int64)
 
     def _reuse_delay_mean(self):
         """Mean cycles a shootdown's pages stayed unusable after the initiator
         returned (safe - end): zero for synchronous protocols, the price of
         laziness for ``latr``."""
-        sd = self.shootdowns
-        done = (sd["end"] >= 0) & (sd["safe"] >= 0)
-        return float(np.mean(sd["safe"][done] - sd["end"][done])) if done.any() else float("nan")
+        end, safe = self._sd[:, L.S_END], self._sd[:, L.S_SAFE]
+        done = (end >= 0) & (safe >= 0)
+        return float(np.mean(safe[done] - end[done])) if done.any() else float("nan")
 
     def summary(self):
         """Headline numbers; every count is exact even if a log was cut."""
@@ -173,7 +179,6 @@ class Result:
         med = float(np.median(lat)) if lat.size else float("nan")
         p99 = float(np.percentile(lat, 99)) if lat.size else float("nan")
         closed = int(k[L.K_WIN_CLOSED])
-        stats = self.cpu_stats
         return {
             "shootdowns": int(k[L.K_NSD]),
             "ipis": int(k[L.K_IPIS]),
@@ -198,7 +203,7 @@ class Result:
             "accesses": int(k[L.K_ACCESSES]),
             "tlb_misses": int(k[L.K_MISSES]),
             "handler_cycles": int(k[L.K_HANDLER_CYCLES]),
-            "wait_cycles": int(stats["wait"].sum()),
+            "wait_cycles": int(self._cpu[:, _CPU_CYCLES + T.ST_WAIT].sum()),
             "events": int(k[L.K_EVENTS]),
             "sim_cycles": self.sim_cycles,
             "outcome": self.outcome,
