@@ -332,27 +332,45 @@ def _think(rng, n, mean, out=None):
     """
     if out is None:
         out = np.empty(n, dtype=np.int64)
+    raw = np.empty(n)
+    _think_draw(rng, mean, out, raw)
+    _think_finish(mean, out, raw)
+    return out
+
+
+def _think_draw(rng, mean, out, raw):
+    """Draw one CPU's think times: exactly the draws of ``rng.geometric(1 /
+    (mean + 1), size=len(out))`` (none for ``mean <= 0``), kept in ``out``
+    (int64) or ``raw`` (float64) until :func:`_think_finish` turns them into
+    cycles -- possibly for a whole block of CPUs at once."""
     if mean <= 0:
-        out[:] = 0
-        return out
+        return
     p = 1.0 / (mean + 1)
     if p >= GEOMETRIC_SEARCH_P:
-        out[:] = rng.geometric(p, size=n)
+        out[:] = rng.geometric(p, size=len(out))
     else:
-        z = rng.standard_exponential(n)
+        rng.standard_exponential(out=raw)
+
+
+def _think_finish(mean, out, raw):
+    """The think times (geometric - 1) from the draws of :func:`_think_draw`."""
+    if mean <= 0:
+        out[:] = 0
+        return
+    p = 1.0 / (mean + 1)
+    if p < GEOMETRIC_SEARCH_P:
         # -E / log1p(-p) and E / -log1p(-p) round identically (IEEE division
         # is sign-symmetric); math.log1p and numpy's npy_log1p are both libm's.
-        np.divide(z, -math.log1p(-p), out=z)
-        np.ceil(z, out=z)
+        np.divide(raw, -math.log1p(-p), out=raw)
+        np.ceil(raw, out=raw)
         huge = None
-        if n and z.max() >= _INT64_OVERFLOW:
-            huge = z >= _INT64_OVERFLOW
-            z[huge] = 0
-        out[:] = z
+        if len(raw) and raw.max() >= _INT64_OVERFLOW:
+            huge = raw >= _INT64_OVERFLOW
+            raw[huge] = 0
+        out[:] = raw
         if huge is not None:
             out[huge] = np.iinfo(np.int64).max
     out -= 1
-    return out
 
 
 def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
@@ -381,45 +399,46 @@ def _uniform_blocks(cpus, rng, accesses, ws, unmap_rate, unmap_pages, protect_sh
                     irq_off_cycles, think_cycles):
     # Per CPU, in this order: one uniform draw per op (what the op is), one
     # more if some unmaps are mprotects, a page per op, an unmap start per op
-    # (drawn for every op, used by unmaps), a think time per op.  Only the
-    # draws are per CPU; the few ops that are not accesses are patched in
-    # per block of CPUs.
+    # (drawn for every op, used by unmaps), the think-time draws.  Only the
+    # draws are per CPU; what they mean is worked out per block of CPUs.
     per_block = max(1, _BLOCK_OPS // accesses)          # CPUs per block
-    vpn = np.empty(min(per_block, cpus) * accesses, dtype=np.int64)
-    think = np.empty_like(vpn)
-    u = np.empty(accesses)
-    prot = np.empty(accesses) if protect_share > 0 else None
+    shape = (min(per_block, cpus), accesses)
+    u = np.empty(shape)
+    prot = np.empty(shape) if protect_share > 0 else None
+    vpn = np.empty(shape, dtype=np.int64)
+    starts = np.empty(shape, dtype=np.int64)
+    think = np.empty(shape, dtype=np.int64)
+    raw_think = np.empty(shape)
     # u < unmap_rate: an unmap; else u < unmap_rate + p_irq: an irq_off op
     # (every unmap is below the second bound too: adding p_irq >= 0 rounds up)
     odd_below = unmap_rate + p_irq
     for c_lo in range(0, cpus, per_block):
         c_hi = min(c_lo + per_block, cpus)
-        n = (c_hi - c_lo) * accesses
-        at, at_kind, at_pages = [], [], []
-        for c in range(c_lo, c_hi):
-            lo = (c - c_lo) * accesses
-            rng.random(out=u)
-            odd = np.flatnonzero(u < odd_below)
-            is_unmap = u[odd] < unmap_rate
-            kinds = np.where(is_unmap, OP_UNMAP, OP_IRQ_OFF)
+        rows = c_hi - c_lo
+        for r in range(rows):
+            rng.random(out=u[r])
             if prot is not None:
-                rng.random(out=prot)
-                kinds[is_unmap & (prot[odd] < protect_share)] = OP_PROTECT
-            unmaps = odd[is_unmap]
-            mine = vpn[lo:lo + accesses]
-            mine[:] = rng.integers(0, ws, size=accesses)
-            starts = rng.integers(0, ws - unmap_pages + 1, size=accesses)
-            mine[unmaps] = starts[unmaps]
-            mine_think = _think(rng, accesses, think_cycles, out=think[lo:lo + accesses])
-            irqs = odd[~is_unmap]
-            mine[irqs] = 0
-            mine_think[irqs] = irq_off_cycles
-            at.append(lo + odd)
-            at_kind.append(kinds)
-            # unmaps span unmap_pages; irq_off sections touch no user page
-            at_pages.append(np.where(is_unmap, unmap_pages, 0))
-        yield (c_lo, c_hi, vpn[:n], think[:n], np.concatenate(at), np.concatenate(at_kind),
-               np.concatenate(at_pages))
+                rng.random(out=prot[r])
+            vpn[r] = rng.integers(0, ws, size=accesses)
+            starts[r] = rng.integers(0, ws - unmap_pages + 1, size=accesses)
+            _think_draw(rng, think_cycles, think[r], raw_think[r])
+        # the block's ops, in CPU order, counted from its first op
+        block_u, block_vpn, block_think = u[:rows].ravel(), vpn[:rows].ravel(), \
+            think[:rows].ravel()
+        _think_finish(think_cycles, block_think, raw_think[:rows].ravel())
+        odd = np.flatnonzero(block_u < odd_below)
+        is_unmap = block_u[odd] < unmap_rate
+        kinds = np.where(is_unmap, OP_UNMAP, OP_IRQ_OFF)
+        if prot is not None:
+            kinds[is_unmap & (prot[:rows].ravel()[odd] < protect_share)] = OP_PROTECT
+        unmaps = odd[is_unmap]
+        block_vpn[unmaps] = starts[:rows].ravel()[unmaps]
+        irqs = odd[~is_unmap]
+        block_vpn[irqs] = 0
+        block_think[irqs] = irq_off_cycles
+        # unmaps span unmap_pages; irq_off sections touch no user page
+        yield (c_lo, c_hi, block_vpn, block_think, odd, kinds,
+               np.where(is_unmap, unmap_pages, 0))
 
 
 def uniform(accesses=20_000, working_set_pages=256, unmap_rate=0.002, unmap_pages=1,
@@ -472,18 +491,20 @@ def _storm_blocks(cpus, rng, n_init, unmaps, unmap_pages, accesses_between, ws,
     rows = min(per_block, cpus)
     vpn = np.empty((rows, n_ops), dtype=np.int64)
     think = np.empty((rows, n_ops), dtype=np.int64)
+    raw_think = np.empty((rows, n_ops))
     # the unmaps of every initiator of a block, counted from its first op
     block_at = (np.arange(rows)[:, None] * n_ops + at).ravel()
     for c_lo in range(0, cpus, per_block):
         c_hi = min(c_lo + per_block, cpus)
+        n = c_hi - c_lo
         # Per CPU, in this order: a page per op, the unmap starts
-        # (initiators only), a think time per op.
+        # (initiators only), the think-time draws.
         for c in range(c_lo, c_hi):
             vpn[c - c_lo] = rng.integers(0, ws, size=n_ops)
             if c < n_init:
                 vpn[c - c_lo, at] = rng.integers(0, ws - unmap_pages + 1, size=unmaps)
-            _think(rng, n_ops, think_cycles, out=think[c - c_lo])
-        n = c_hi - c_lo
+            _think_draw(rng, think_cycles, think[c - c_lo], raw_think[c - c_lo])
+        _think_finish(think_cycles, think[:n].ravel(), raw_think[:n].ravel())
         unmapping = block_at[:min(max(n_init - c_lo, 0), n) * unmaps]
         yield (c_lo, c_hi, vpn[:n].ravel(), think[:n].ravel(), unmapping,
                np.full(len(unmapping), OP_UNMAP, dtype=np.int64),
