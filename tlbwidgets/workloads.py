@@ -43,7 +43,8 @@ class Workload:
     Attributes: ``name``, ``params`` (the generator's keyword arguments, all
     of them, defaults included, so a run can be reproduced).  Build with
     :meth:`build`; arrays are returned in CSR form (``op_start`` has
-    ``cpus + 1`` offsets).
+    ``cpus + 1`` offsets).  :meth:`build_blocks` gives the same ops a group
+    of CPUs at a time, the form ``simulate`` writes into the engine.
     """
 
     def __init__(self, name, params, builder=None, arrays=None, cpus=None):
@@ -108,6 +109,8 @@ class Workload:
             yield block
 
     def _check_fit(self, kind, vpn, pages, think, vm_pages):
+        """Raise ValueError if a memory op of the CSR arrays touches a page
+        outside ``[0, vm_pages)``."""
         if _fits(vpn, pages, vm_pages):
             return
         hi = vpn + np.where(kind == OP_ACCESS, 1, np.maximum(pages, 1))
@@ -317,10 +320,10 @@ def single(pages=1, initiator=0, vpn=0, start_cycles=20_000,
 # numpy's Generator.geometric(p) draws by search for p >= this bound and, below
 # it, by inversion: ceil(-E / log1p(-p)) with E = one standard exponential,
 # saturated at INT64_MAX (numpy/random/src/distributions/distributions.c,
-# random_geometric and random_geometric_inversion).  _think applies that
-# formula to Generator.standard_exponential draws: the same stream, the same
-# values (tests/test_workloads.py compares them), in half the time.
-GEOMETRIC_SEARCH_P = 0.333333333333333333333333
+# random_geometric and random_geometric_inversion).  _think_finish applies
+# that formula to Generator.standard_exponential draws: the same stream, the
+# same values (tests/test_workloads.py compares them), in half the time.
+_GEOMETRIC_SEARCH_P = 0.333333333333333333333333
 _INT64_OVERFLOW = 9.223372036854776e18   # 2**63: the first double past INT64_MAX
 
 
@@ -346,7 +349,7 @@ def _think_draw(rng, mean, out, raw):
     if mean <= 0:
         return
     p = 1.0 / (mean + 1)
-    if p >= GEOMETRIC_SEARCH_P:
+    if p >= _GEOMETRIC_SEARCH_P:
         out[:] = rng.geometric(p, size=len(out))
     else:
         rng.standard_exponential(out=raw)
@@ -358,7 +361,7 @@ def _think_finish(mean, out, raw):
         out[:] = 0
         return
     p = 1.0 / (mean + 1)
-    if p < GEOMETRIC_SEARCH_P:
+    if p < _GEOMETRIC_SEARCH_P:
         # -E / log1p(-p) and E / -log1p(-p) round identically (IEEE division
         # is sign-symmetric); math.log1p and numpy's npy_log1p are both libm's.
         np.divide(raw, -math.log1p(-p), out=raw)
@@ -422,9 +425,10 @@ def _uniform_blocks(cpus, rng, accesses, ws, unmap_rate, unmap_pages, protect_sh
             vpn[r] = rng.integers(0, ws, size=accesses)
             starts[r] = rng.integers(0, ws - unmap_pages + 1, size=accesses)
             _think_draw(rng, think_cycles, think[r], raw_think[r])
-        # the block's ops, in CPU order, counted from its first op
-        block_u, block_vpn, block_think = u[:rows].ravel(), vpn[:rows].ravel(), \
-            think[:rows].ravel()
+        # the block's ops, in CPU order, counted from its first op (views)
+        block_u = u[:rows].ravel()
+        block_vpn = vpn[:rows].ravel()
+        block_think = think[:rows].ravel()
         _think_finish(think_cycles, block_think, raw_think[:rows].ravel())
         odd = np.flatnonzero(block_u < odd_below)
         is_unmap = block_u[odd] < unmap_rate

@@ -26,7 +26,7 @@ import numpy as np
 from .._jit import jit
 
 __all__ = ["Machine", "State", "make_machine", "make_state", "make_machine_state",
-           "NEVER", "PROTO_IDS"]
+           "ops_block", "NEVER", "PROTO_IDS"]
 
 NEVER = np.int64(2**62)
 
