@@ -19,7 +19,7 @@ from .._tables import (
 from ._cpu import (
     set_mode, schedule_cpu, catch_up, user_bound, try_take_irq, ipi_arrive,
 )
-from ._heap import heap_pop, heap_top_time
+from ._heap import heap_pop, heap_release, heap_top_time
 from ._layout import (
     P_NCPU, P_MAX_EVENTS,
     K_EVENTS, K_HEAP_N, K_NOW, K_OUTCOME, K_LAST_TIME,
@@ -159,6 +159,7 @@ def run(state, machine):
         k[K_EVENTS] += 1
         k[K_NOW] = t
         _dispatch(s, m, t, kind, c, arg)
+        heap_release(s.hp, s.cpu, k)
         if t > k[K_LAST_TIME]:
             k[K_LAST_TIME] = t
     if outcome == OUTCOME_COMPLETED:

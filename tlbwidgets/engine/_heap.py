@@ -9,17 +9,26 @@ event; their heap indices are kept in ``cpu[c, POS_STEP]`` /
 ``cpu[c, POS_IRQ]`` and rescheduling moves the entry in place.  So the heap
 never holds superseded entries, and its size is bounded (see ``make_state``).
 
+A popped ``EK_CPU`` entry is *held*, not removed (``K_HELD``): the CPU's step
+almost always schedules its next step, and updating the held entry in place
+costs one sift where removing it and pushing a new one cost two.  While it
+is held it is logically absent: ``heap_top_time`` skips it, ``heap_set`` /
+``heap_cancel`` take it over, and ``heap_release`` (after the dispatch)
+removes it if nobody did.  Pop order is the same either way: it is fixed by
+the unique ``(key, seq)`` of the live entries.
+
 Functions take only the tables they touch (``hp``, ``cpu``, ``k`` =
 counters): calls stay cheap.
 """
 
 from .._jit import jit
 from ._layout import (
-    K_HEAP_N, K_SEQ, NEVER, EK_CPU, EK_IRQ, POS_STEP, POS_IRQ,
+    K_HEAP_N, K_SEQ, K_HELD, NEVER, EK_CPU, EK_IRQ, POS_STEP, POS_IRQ,
     HP_KEY, HP_SEQ, HP_KIND, HP_CPU, HP_ARG,
 )
 
-__all__ = ["heap_push", "heap_pop", "heap_top_time", "heap_set", "heap_cancel"]
+__all__ = ["heap_push", "heap_pop", "heap_release", "heap_top_time", "heap_set",
+           "heap_cancel"]
 
 
 @jit
@@ -108,6 +117,8 @@ def heap_set(hp, cpu, k, time, prio, kind, c):
     if i < 0:
         heap_push(hp, cpu, k, time, prio, kind, c, 0)
         return
+    if kind == EK_CPU and k[K_HELD] == c + 1:
+        k[K_HELD] = 0                       # the held entry is live again
     hp[i, HP_KEY] = _key(time, prio)
     hp[i, HP_SEQ] = k[K_SEQ]
     k[K_SEQ] += 1
@@ -131,20 +142,46 @@ def heap_cancel(hp, cpu, k, kind, c):
     """Drop CPU c's pending event of this kind, if any."""
     i = cpu[c, _pos_col(kind)]
     if i >= 0:
+        if kind == EK_CPU and k[K_HELD] == c + 1:
+            k[K_HELD] = 0
         _remove_at(hp, cpu, k, i)
 
 
 @jit
 def heap_pop(hp, cpu, k):
-    """Remove the earliest event; return (time, kind, cpu, arg)."""
+    """Take the earliest event; return (time, kind, cpu, arg).  An ``EK_CPU``
+    entry is held until ``heap_release`` (see the module docstring)."""
     t, kind, c, arg = hp[0, HP_KEY] >> 2, hp[0, HP_KIND], hp[0, HP_CPU], hp[0, HP_ARG]
-    _remove_at(hp, cpu, k, 0)
+    if kind == EK_CPU:
+        k[K_HELD] = c + 1
+    else:
+        _remove_at(hp, cpu, k, 0)
     return t, kind, c, arg
 
 
 @jit
+def heap_release(hp, cpu, k):
+    """After an event's dispatch: remove the held entry, if its CPU did not
+    reschedule or cancel it."""
+    h = k[K_HELD]
+    if h > 0:
+        k[K_HELD] = 0
+        _remove_at(hp, cpu, k, cpu[h - 1, POS_STEP])
+
+
+@jit
 def heap_top_time(hp, k):
-    """Time of the earliest pending event, or NEVER when the heap is empty."""
-    if k[K_HEAP_N] == 0:
+    """Time of the earliest pending event (a held entry does not count), or
+    NEVER when there is none."""
+    n = k[K_HEAP_N]
+    h = k[K_HELD]
+    if h > 0 and hp[0, HP_KIND] == EK_CPU and hp[0, HP_CPU] == h - 1:
+        # The held entry is the root: the earliest live entry is a child.
+        if n <= 1:
+            return NEVER
+        if n == 2 or _before(hp[1, HP_KEY], hp[1, HP_SEQ], hp[2, HP_KEY], hp[2, HP_SEQ]):
+            return hp[1, HP_KEY] >> 2
+        return hp[2, HP_KEY] >> 2
+    if n == 0:
         return NEVER
     return hp[0, HP_KEY] >> 2

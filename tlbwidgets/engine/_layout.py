@@ -133,6 +133,7 @@ K_LZ_HEAD = 39       # latr: first published record (shootdown id), -1 none
 K_LZ_TAIL = 40       # latr: last published record, -1 none
 K_MM_GEN = 41        # linux: the mm's tlb_gen (flushes requested so far)
 K_LAZY_SKIPPED = 42  # linux: targets skipped because they were lazy (idle)
+K_HELD = 43          # 1 + the CPU whose popped EK_CPU entry is held in the heap (_heap), 0 none
 N_COUNTERS = 48
 
 # ---- State.cpu[cpu, *] ------------------------------------------------------------
