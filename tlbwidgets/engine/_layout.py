@@ -24,6 +24,7 @@ from collections import namedtuple
 import numpy as np
 
 from .._jit import jit
+from .._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT
 
 __all__ = ["Machine", "State", "make_machine", "make_state", "make_machine_state",
            "ops_block", "NEVER", "PROTO_IDS"]
@@ -229,10 +230,8 @@ PT_SAFE = 1          # translations of versions below this may no longer be used
 # ---- State.hp[i, *]: the event heap ----------------------------------------------------
 HP_KEY = 0           # time * 4 + priority class: one comparison orders both
 HP_SEQ = 1           # FIFO among equal keys
-HP_KIND = 2
-HP_CPU = 3
-HP_ARG = 4           # EK_IPI: the sender
-N_HP_COLS = 5
+HP_WHO = 2           # kind | cpu << 3 | arg << 14 (arg: EK_IPI's sender); see _heap
+N_HP_COLS = 3
 
 # ---- State.sd[id, *]: shootdowns --------------------------------------------------------
 S_INIT = 0
@@ -285,23 +284,39 @@ State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "hp",
 
 
 @jit
-def _ahead(op_start, is_access, step, out):
-    """Per op: the sum of ``step`` over the run of accesses from this op up
-    to (not including) the CPU's next non-access op; 0 for non-accesses.
-    Written into ``out`` (jitted code allocates nothing; see _jit)."""
-    for c in range(op_start.shape[0] - 1):
-        acc = 0
-        for i in range(op_start[c + 1] - 1, op_start[c] - 1, -1):
-            acc = acc + step[i] if is_access[i] else 0
-            out[i] = acc
+def _write_ops(ops, op_start, c_lo, c_hi, vpn, think, at, at_kind, at_pages, fastest):
+    """Write the op-table rows of CPUs ``[c_lo, c_hi)`` from a block (the
+    layout of :func:`make_machine_state`), every column of every row; returns
+    the number of UNMAP/PROTECT ops among them.
 
-
-# Rows of the op table written per step: the table's block and the columns'
-# slices stay in cache while the five columns are interleaved into it.
-_OPS_BLOCK_ROWS = 8192
-# Ops per group of CPUs whose run-ahead bounds are computed together: big
-# enough to amortise the calls, small enough for the scratch to stay in cache.
-_AHEAD_GROUP_OPS = 65536
+    One backward pass per CPU: the run-ahead bound of an op is its own step
+    plus the bound of the next op, so it is known when the op is written.
+    A run of accesses ends at every other op (its bound is 0).  Sums wrap
+    on int64 overflow, as NumPy's would.
+    """
+    base = op_start[c_lo]
+    n_changes = 0
+    j = at.shape[0] - 1                 # the last listed op not yet written
+    for c in range(c_hi - 1, c_lo - 1, -1):
+        ahead = 0
+        for i in range(op_start[c + 1] - base - 1, op_start[c] - base - 1, -1):
+            kind = OP_ACCESS
+            pages = 1
+            if j >= 0 and at[j] == i:
+                kind = at_kind[j]
+                pages = at_pages[j]
+                j -= 1
+                if kind == OP_UNMAP or kind == OP_PROTECT:
+                    n_changes += 1
+            # an access's fewest cycles: the fastest lookup, then its think time
+            ahead = ahead + (think[i] + fastest) if kind == OP_ACCESS else 0
+            r = base + i
+            ops[r, O_KIND] = kind
+            ops[r, O_VPN] = vpn[i]
+            ops[r, O_PAGES] = pages
+            ops[r, O_THINK] = think[i]
+            ops[r, O_AHEAD] = ahead
+    return n_changes
 
 
 def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
@@ -323,7 +338,6 @@ def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
 def ops_block(kind, vpn, pages, think):
     """``(vpn, think, at, at_kind, at_pages)`` for ops given as full arrays:
     the layout of a block's ops in :func:`make_machine_state`."""
-    from .._tables import OP_ACCESS
     kind, vpn, pages, think = (np.asarray(a, dtype=np.int64)
                                for a in (kind, vpn, pages, think))
     at = np.flatnonzero((kind != OP_ACCESS) | (pages != 1))
@@ -357,46 +371,27 @@ def _build_machine(params, costs, socket, online, op_start, blocks):
     """The Machine for ``blocks`` (see :func:`make_machine_state`), plus the
     number of UNMAP/PROTECT ops.
 
-    Works a group of whole CPUs at a time (the run-ahead bounds of one CPU
-    never cross into the next), so the scratch arrays stay small and in
-    cache instead of costing passes over fresh memory the size of the
-    workload."""
-    from .._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT
+    Each block is written straight into the op table by one jitted pass
+    (:func:`_write_ops`), which fills every row: the table needs no zeroing,
+    and no whole-workload scratch is made on the way."""
     # an access's fewest cycles: a hit, or a walk if that is cheaper
     fastest = min(int(costs[C_TLB_HIT]), int(costs[C_PAGE_WALK]))
-    ops = np.zeros((int(op_start[-1]), N_OP_COLS), dtype=np.int64)
-    scratch = np.empty((3, 0), dtype=np.int64)
+    n_cpus = len(op_start) - 1
+    ops = np.empty((int(op_start[-1]), N_OP_COLS), dtype=np.int64)
     n_changes = 0
+    covered = 0                         # CPUs whose rows are written
     for c_lo, c_hi, vpn, think, at, at_kind, at_pages in blocks:
-        base = int(op_start[c_lo])
-        for g_lo, g_hi in _cpu_groups(op_start, c_lo, c_hi, _AHEAD_GROUP_OPS):
-            lo, hi = int(op_start[g_lo]), int(op_start[g_hi])
-            n = hi - lo
-            a = lo - base                  # the group's first op in the block's arrays
-            i0, i1 = np.searchsorted(at, (a, a + n))
-            g_at, g_kind, g_pages = at[i0:i1] - a, at_kind[i0:i1], at_pages[i0:i1]
-            n_changes += int(np.count_nonzero((g_kind == OP_UNMAP) | (g_kind == OP_PROTECT)))
-            if scratch.shape[1] < n:
-                scratch = np.empty((3, n), dtype=np.int64)
-            is_access, step, ahead = scratch[0, :n], scratch[1, :n], scratch[2, :n]
-            is_access.fill(1)
-            is_access[g_at] = g_kind == OP_ACCESS
-            # step: an access's fastest cycles plus its think time; 0 for the
-            # other ops, which end a run of accesses
-            np.add(think[a:a + n], fastest, out=step)
-            step[g_at] *= is_access[g_at]
-            _ahead(op_start[g_lo:g_hi + 1] - lo, is_access, step, ahead)
-            for r_lo in range(0, n, _OPS_BLOCK_ROWS):
-                r_hi = min(r_lo + _OPS_BLOCK_ROWS, n)
-                rows = ops[lo + r_lo:lo + r_hi]
-                if OP_ACCESS != 0:         # else the zeroed table says it already
-                    rows[:, O_KIND] = OP_ACCESS
-                rows[:, O_VPN] = vpn[a + r_lo:a + r_hi]
-                rows[:, O_PAGES] = 1
-                rows[:, O_THINK] = think[a + r_lo:a + r_hi]
-                rows[:, O_AHEAD] = ahead[r_lo:r_hi]
-            ops[lo + g_at, O_KIND] = g_kind
-            ops[lo + g_at, O_PAGES] = g_pages
+        if c_lo != covered or not c_lo < c_hi <= n_cpus:
+            raise ValueError(f"a block of CPUs [{c_lo}, {c_hi}) does not follow CPUs "
+                             f"[0, {covered}) of {n_cpus}: blocks must cover every CPU "
+                             "in order")
+        covered = c_hi
+        n_changes += _write_ops(ops, op_start, c_lo, c_hi,
+                                *(np.ascontiguousarray(a, dtype=np.int64)
+                                  for a in (vpn, think, at, at_kind, at_pages)), fastest)
+    if covered != n_cpus:
+        raise ValueError(f"the blocks cover CPUs [0, {covered}) of {n_cpus}: "
+                         "blocks must cover every CPU in order")
     topo = np.zeros((len(socket), 2), dtype=np.int64)
     topo[:, T_SOCKET] = socket
     topo[:, T_ONLINE] = online
@@ -404,24 +399,9 @@ def _build_machine(params, costs, socket, online, op_start, blocks):
     return machine, n_changes
 
 
-def _cpu_groups(op_start, c_lo, c_hi, group_ops):
-    """CPU ranges ``[lo, hi)`` covering ``[c_lo, c_hi)`` in order, each of
-    about ``group_ops`` ops (a CPU with more ops is a group of its own)."""
-    groups = []
-    lo = c_lo
-    while lo < c_hi:
-        # the first CPU boundary at least group_ops past this group's start
-        hi = int(np.searchsorted(op_start, op_start[lo] + group_ops, side="left"))
-        hi = min(max(hi, lo + 1), c_hi)
-        groups.append((lo, hi))
-        lo = hi
-    return groups
-
-
 def make_state(m):
     """Allocate a fresh :class:`State` for machine ``m``; every table is sized
     once here (nothing grows during the run).  See :func:`_new_state`."""
-    from .._tables import OP_UNMAP, OP_PROTECT
     kinds = m.ops[:, O_KIND]
     return _new_state(m, int(np.count_nonzero((kinds == OP_UNMAP) | (kinds == OP_PROTECT))))
 
