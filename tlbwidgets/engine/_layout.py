@@ -422,8 +422,9 @@ def _new_state(m, n_changes):
 
     Untouched rows cost nothing: the tables are zero-filled lazily by the OS
     (``np.zeros``), except those whose unwritten columns must read ``-1``
-    (deliveries, CPU pairs).  The stale-window log relies on
-    ``_log.log_window`` writing every column of the rows it opens.
+    (CPU pairs).  The logs rely on ``_log.log_delivery`` and
+    ``_log.log_window`` writing every column of the rows they open (the
+    engine reads no row past a log's count).
     """
     p = m.params
     n = int(p[P_NCPU])
@@ -458,7 +459,7 @@ def _new_state(m, n_changes):
     hp = np.zeros((H, N_HP_COLS), dtype=np.int64)
     sd = np.zeros((D, N_SD_COLS), dtype=np.int64)
     sd[:, [S_INIT, S_START, S_END, S_SAFE, S_REC_NEXT, S_DV0]] = -1
-    dv = np.full((min(R, n_changes * n), N_DV_COLS), -1, dtype=np.int64)
+    dv = np.zeros((min(R, n_changes * n), N_DV_COLS), dtype=np.int64)
     wn = np.zeros((R, N_WN_COLS), dtype=np.int64)
     vi = np.zeros((R, N_VI_COLS), dtype=np.int64)
     ev = np.zeros((E, N_E_COLS), dtype=np.int64)

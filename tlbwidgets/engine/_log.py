@@ -7,7 +7,7 @@ from ._layout import (
     K_NEV, K_NWIN, K_NVIOL, K_NDELIV, K_TRUNC,
     E_TIME, E_CPU, E_KIND, E_OTHER, E_SD, E_ARG,
     WN_SD, WN_CPU, WN_VPN, WN_START, WN_END,
-    VI_TIME, VI_CPU, VI_VPN, VI_SD, DV_SD, DV_CPU,
+    VI_TIME, VI_CPU, VI_VPN, VI_SD, DV_SD, DV_CPU, N_DV_COLS,
 )
 
 __all__ = ["log_event", "log_window", "log_violation", "log_delivery"]
@@ -64,11 +64,17 @@ def log_violation(vi, k, time, cpu, vpn, sd):
 
 @jit
 def log_delivery(dv, k, sd, cpu):
-    """Open a delivery row; returns its index, or -1 if the log is full."""
+    """Open a delivery row; returns its index, or -1 if the log is full.
+
+    Every column of the row is written (-1: "not yet" for the times, "none"
+    for the links), so the log needs no filling before the run and rows
+    past the count are never read."""
     i = k[K_NDELIV]
     if i >= dv.shape[0]:
         k[K_TRUNC] |= TRUNC_DELIVERIES
         return -1
+    for col in range(N_DV_COLS):
+        dv[i, col] = -1
     dv[i, DV_SD] = sd
     dv[i, DV_CPU] = cpu
     k[K_NDELIV] = i + 1
