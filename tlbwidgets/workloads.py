@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ._jit import jit
 from ._validate import check_int as _check_int, check_fraction as _check_prob
 from ._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF, OP_IDLE, OP_NAMES
 from .engine._layout import ops_block
@@ -325,6 +326,7 @@ def single(pages=1, initiator=0, vpn=0, start_cycles=20_000,
 # same values (tests/test_workloads.py compares them), in half the time.
 _GEOMETRIC_SEARCH_P = 0.333333333333333333333333
 _INT64_OVERFLOW = 9.223372036854776e18   # 2**63: the first double past INT64_MAX
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 def _think(rng, n, mean, out=None):
@@ -364,16 +366,19 @@ def _think_finish(mean, out, raw):
     if p < _GEOMETRIC_SEARCH_P:
         # -E / log1p(-p) and E / -log1p(-p) round identically (IEEE division
         # is sign-symmetric); math.log1p and numpy's npy_log1p are both libm's.
-        np.divide(raw, -math.log1p(-p), out=raw)
-        np.ceil(raw, out=raw)
-        huge = None
-        if len(raw) and raw.max() >= _INT64_OVERFLOW:
-            huge = raw >= _INT64_OVERFLOW
-            raw[huge] = 0
-        out[:] = raw
-        if huge is not None:
-            out[huge] = np.iinfo(np.int64).max
-    out -= 1
+        _inverted_geometric_minus_one(raw, -math.log1p(-p), out)
+    else:
+        out -= 1
+
+
+@jit
+def _inverted_geometric_minus_one(raw, scale, out):
+    """``out = ceil(raw / scale) - 1``, saturated as numpy saturates the
+    geometric draw (INT64_MAX, then minus one): one pass, where numpy's
+    divide, ceil, cast and subtract would make four."""
+    for i in range(raw.shape[0]):
+        x = np.ceil(raw[i] / scale)
+        out[i] = (_INT64_MAX if x >= _INT64_OVERFLOW else np.int64(x)) - 1
 
 
 def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
