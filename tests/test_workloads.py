@@ -170,3 +170,64 @@ def test_a_block_outside_the_machine_raises_the_build_error():
     op_start, blocks = spec.build_blocks(3, 0, 100)
     with pytest.raises(ValueError, match=r"touches pages up to 105 but vm_pages=100"):
         list(blocks)
+
+
+def _raw_blocks(spec, cpus, seed):
+    """The generator's own blocks (not made ahead, not checked)."""
+    return spec._generate(cpus, seed, 4096).blocks
+
+
+@pytest.mark.parametrize("spec,cpus", [
+    (W.uniform(accesses=40_000, unmap_rate=0.01, protect_share=0.5), 5),   # one CPU a block
+    (W.uniform(accesses=5_000, unmap_rate=0.01), 40),                       # 13 CPUs a block
+    (W.munmap_storm(unmaps=500, initiators=100), 300),
+])
+def test_a_block_stays_valid_while_the_next_is_made(spec, cpus):
+    # _made_ahead makes block k + 1 while the caller still copies block k
+    blocks = _raw_blocks(spec, cpus, 3)
+    prev = next(blocks)
+    kept = [a.copy() for a in prev[2:]]
+    n = 1
+    for block in blocks:
+        for a, b in zip(prev[2:], kept):
+            np.testing.assert_array_equal(a, b)
+        prev, kept = block, [a.copy() for a in block[2:]]
+        n += 1
+    assert n >= 3
+
+
+def test_blocks_made_ahead_are_the_blocks_in_order_with_the_same_error():
+    def source():
+        for i in range(5):
+            if i == 3:
+                raise ValueError("block 3 does not fit")
+            yield i
+    got = []
+    with pytest.raises(ValueError, match="block 3 does not fit"):
+        for item in W._made_ahead(source()):
+            got.append(item)
+    assert got == [0, 1, 2]
+    assert list(W._made_ahead(iter(range(7)))) == list(range(7))
+    assert list(W._made_ahead(iter([]))) == []
+
+
+def test_blocks_made_ahead_build_the_machine_of_make_machine():
+    # more than one block: build_blocks makes them in a worker thread
+    from tlbwidgets.engine import make_machine, make_state
+    from tlbwidgets.engine import _layout as L
+    from tlbwidgets.costs import resolve_costs
+    spec = W.uniform(accesses=50_000, unmap_rate=0.01, irq_off_share=0.01)
+    cpus = 3
+    params = np.zeros(L.N_PARAMS, dtype=np.int64)
+    params[[L.P_NCPU, L.P_SETS, L.P_WAYS, L.P_QUEUE_SLOTS, L.P_VM_PAGES]] = cpus, 16, 4, 16, 4096
+    params[[L.P_CAP_ROWS, L.P_CAP_EVENTS]] = 1000, 50
+    costs = resolve_costs("default").as_array()
+    topo = (np.zeros(cpus, np.int64), np.ones(cpus, np.int64))
+    op_start, blocks = spec.build_blocks(cpus, 2, 4096)
+    assert not isinstance(blocks, list) and op_start[-1] > W._BLOCK_OPS
+    m2, s2 = L.make_machine_state(params, costs, *topo, op_start, blocks)
+    m1 = make_machine(params, costs, *topo, *spec.build(cpus, 2, 4096))
+    for a, b in zip(m1, m2):
+        np.testing.assert_array_equal(a, b)
+    for name, a, b in zip(L.State._fields, make_state(m1), s2):
+        np.testing.assert_array_equal(a, b, err_msg=name)

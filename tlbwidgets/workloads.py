@@ -13,6 +13,7 @@ returns a :class:`Workload` *spec* that is built when the machine is known
 import inspect
 import itertools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -79,13 +80,17 @@ class Workload:
         access of one page except those listed in ``at``).  The same ops and
         the same errors as :meth:`build` (an error may come while the blocks
         are taken); the large generators make them a group of CPUs at a time,
-        so no whole-workload column is ever built.
+        so no whole-workload column is ever built, and a worker thread makes
+        each block while the caller handles the one before it.
         """
         spec = self._generate(cpus, seed, vm_pages)
         if not isinstance(spec, _Blocks):
             self._check_fit(*spec[1:], vm_pages)
             return spec[0], [(0, cpus, *ops_block(*spec[1:]))]
-        return spec.op_start, self._checked(spec.blocks, cpus, seed, vm_pages)
+        blocks = self._checked(spec.blocks, cpus, seed, vm_pages)
+        if spec.op_start[-1] > _BLOCK_OPS:       # more than one block
+            blocks = _made_ahead(blocks)
+        return spec.op_start, blocks
 
     def _generate(self, cpus, seed, vm_pages):
         """The builder's output: CSR arrays or :class:`_Blocks`."""
@@ -199,7 +204,9 @@ def _fits(vpn, pages, vm_pages):
 class _Blocks:
     """A builder's ops made a group of CPUs at a time: ``op_start`` (CSR
     offsets, known up front) and ``blocks`` (a one-shot iterator, see
-    :meth:`Workload.build_blocks`)."""
+    :meth:`Workload.build_blocks`).  A block's arrays stay valid while the
+    next block is made (a generator that reuses its arrays alternates
+    between two sets), so that :func:`_made_ahead` can make it early."""
 
     def __init__(self, op_start, blocks):
         self.op_start = op_start
@@ -224,6 +231,26 @@ class _Blocks:
 # Ops per block of the large generators: a block's arrays stay in cache
 # until simulate has copied them into the engine's op table.
 _BLOCK_OPS = 65536
+
+
+def _made_ahead(blocks):
+    """The items of ``blocks``, each made in a worker thread while the caller
+    handles the item before it.
+
+    The generators spend their time in NumPy's random fills and the caller
+    in jitted copies, both without the GIL, so on two free cores the making
+    and the copying overlap.  The items, their order and any error raised
+    are those of ``blocks``; ``blocks`` is only ever advanced by the one
+    worker, one item at a time, and only once the caller has taken the item
+    before (so an item must stay valid while the next is made: _Blocks)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tlbwidgets-blocks") as pool:
+        pending = pool.submit(next, blocks, None)
+        while True:
+            block = pending.result()
+            if block is None:
+                return
+            pending = pool.submit(next, blocks, None)
+            yield block
 
 
 def _csr(per_cpu):
@@ -413,16 +440,18 @@ def _uniform_blocks(cpus, rng, accesses, ws, unmap_rate, unmap_pages, protect_sh
     shape = (min(per_block, cpus), accesses)
     u = np.empty(shape)
     prot = np.empty(shape) if protect_share > 0 else None
-    vpn = np.empty(shape, dtype=np.int64)
     starts = np.empty(shape, dtype=np.int64)
-    think = np.empty(shape, dtype=np.int64)
     raw_think = np.empty(shape)
+    # the yielded columns: two sets, one for this block, one for the last
+    vpns = np.empty((2, *shape), dtype=np.int64)
+    thinks = np.empty((2, *shape), dtype=np.int64)
     # u < unmap_rate: an unmap; else u < unmap_rate + p_irq: an irq_off op
     # (every unmap is below the second bound too: adding p_irq >= 0 rounds up)
     odd_below = unmap_rate + p_irq
-    for c_lo in range(0, cpus, per_block):
+    for b, c_lo in enumerate(range(0, cpus, per_block)):
         c_hi = min(c_lo + per_block, cpus)
         rows = c_hi - c_lo
+        vpn, think = vpns[b % 2], thinks[b % 2]
         for r in range(rows):
             rng.random(out=u[r])
             if prot is not None:
@@ -498,14 +527,16 @@ def _storm_blocks(cpus, rng, n_init, unmaps, unmap_pages, accesses_between, ws,
     at = np.arange(unmaps) * block + accesses_between   # each CPU's unmaps
     per_block = max(1, _BLOCK_OPS // n_ops)             # CPUs per block
     rows = min(per_block, cpus)
-    vpn = np.empty((rows, n_ops), dtype=np.int64)
-    think = np.empty((rows, n_ops), dtype=np.int64)
+    # the yielded columns: two sets, one for this block, one for the last
+    vpns = np.empty((2, rows, n_ops), dtype=np.int64)
+    thinks = np.empty((2, rows, n_ops), dtype=np.int64)
     raw_think = np.empty((rows, n_ops))
     # the unmaps of every initiator of a block, counted from its first op
     block_at = (np.arange(rows)[:, None] * n_ops + at).ravel()
-    for c_lo in range(0, cpus, per_block):
+    for b, c_lo in enumerate(range(0, cpus, per_block)):
         c_hi = min(c_lo + per_block, cpus)
         n = c_hi - c_lo
+        vpn, think = vpns[b % 2], thinks[b % 2]
         # Per CPU, in this order: a page per op, the unmap starts
         # (initiators only), the think-time draws.
         for c in range(c_lo, c_hi):
