@@ -230,8 +230,10 @@ PT_SAFE = 1          # translations of versions below this may no longer be used
 # ---- State.hp[i, *]: the event heap ----------------------------------------------------
 HP_KEY = 0           # time * 4 + priority class: one comparison orders both
 HP_SEQ = 1           # FIFO among equal keys
-HP_WHO = 2           # kind | cpu << 3 | arg << 14 (arg: EK_IPI's sender); see _heap
-N_HP_COLS = 3
+HP_KIND = 2
+HP_CPU = 3
+HP_ARG = 4           # EK_IPI: the sender
+N_HP_COLS = 5
 
 # ---- State.sd[id, *]: shootdowns --------------------------------------------------------
 S_INIT = 0
