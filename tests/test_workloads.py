@@ -231,3 +231,42 @@ def test_blocks_made_ahead_build_the_machine_of_make_machine():
         np.testing.assert_array_equal(a, b)
     for name, a, b in zip(L.State._fields, make_state(m1), s2):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("high", [1, 2, 4, 8, 256, 4096, 2**20, 2**31, 2**32,
+                                  3, 255, 257, 5000, 2**32 - 1, 2**32 + 1, 2**40])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 64, 1001, 62_500])
+@pytest.mark.parametrize("pending", [False, True])
+@pytest.mark.parametrize("always_jump", [False, True])
+def test_integers_at_picks_what_generator_integers_draws(high, n, pending, always_jump,
+                                                         monkeypatch):
+    # the picked values, then the generator's state and what it draws next
+    if always_jump:                     # however dense the picks
+        monkeypatch.setattr(W, "_JUMP_COST_DRAWS", 0)
+    seed = high % 1000 + n + pending
+    picks = np.random.default_rng(seed)
+    at = np.unique(picks.integers(0, max(n, 1), size=min(n, 1 + n // 200)))
+    at = at[at < n]
+    if n > 2:
+        at = np.unique(np.r_[0, at, n - 1])
+    fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
+    if pending:                         # a 32-bit half waits in the state
+        fast.integers(0, 7, size=1), slow.integers(0, 7, size=1)
+    got = W._integers_at(fast, high, n, at)
+    want = slow.integers(0, high, size=n)[at]
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+    assert fast.bit_generator.state == slow.bit_generator.state
+    np.testing.assert_array_equal(fast.integers(0, 100, size=5), slow.integers(0, 100, size=5))
+    np.testing.assert_array_equal(fast.random(3), slow.random(3))
+
+
+def test_pcg_jump_lands_on_the_outputs_of_the_stream():
+    bg = np.random.PCG64(2024)
+    start = bg.state["state"]
+    raw = bg.random_raw(5000)
+    s, inc = start["state"], start["inc"]
+    parts = [np.uint64(x) for x in (s >> 64, s & (2**64 - 1), inc >> 64, inc & (2**64 - 1))]
+    for k in (0, 1, 2, 63, 64, 4999):
+        hi, lo = W._pcg_jump(*parts, k + 1)
+        assert W._pcg_output(np.uint64(hi), np.uint64(lo)) == raw[k]

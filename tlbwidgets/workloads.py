@@ -408,6 +408,132 @@ def _inverted_geometric_minus_one(raw, scale, out):
         out[i] = (_INT64_MAX if x >= _INT64_OVERFLOW else np.int64(x)) - 1
 
 
+# numpy's Generator.integers(0, high) for high <= 2**32 draws 32-bit values
+# from the bit generator (PCG64: the low then the high half of each 64-bit
+# output; a high half left over waits in the generator's state for the next
+# 32-bit draw) and maps each by Lemire's multiply-shift, redrawing when the
+# low 32 bits of the product fall below (2**32 - high) % high: never for a
+# power of two, whose value is then the top bits of the 32-bit draw
+# (numpy/random/src/distributions/distributions.c,
+# buffered_bounded_lemire_uint32; numpy/random/src/pcg64/pcg64.h,
+# pcg64_next32).  PCG64 is a 128-bit LCG with an output function
+# (O'Neill, "PCG: A Family of Simple Fast Space-Efficient Statistically
+# Good Algorithms for Random Number Generation", 2014, sections 4.3.3 and
+# 6.3.3), so the outputs at a few positions of a long stream can be
+# computed by jumping (Brown, "Random Number Generation with Arbitrary
+# Strides", 1994) instead of drawing the whole stream.  _integers_at uses
+# that for the unmap starts of `uniform`, of which only the unmaps' are
+# used; tests/test_workloads.py compares it with Generator.integers.
+_U64 = np.uint64
+_LOW32 = _U64(0xFFFFFFFF)
+_PCG_MULT_HI = _U64(2549297995355413924)     # PCG_DEFAULT_MULTIPLIER_128
+_PCG_MULT_LO = _U64(4865540595714422341)
+# Jumps cost about as much as drawing this many values: denser picks draw.
+_JUMP_COST_DRAWS = 64
+
+
+@jit
+def _mul64(a, b):
+    """The 128-bit product of two uint64 as (high, low) words."""
+    a0, a1, b0, b1 = a & _LOW32, a >> _U64(32), b & _LOW32, b >> _U64(32)
+    p00, p01, p10 = a0 * b0, a0 * b1, a1 * b0
+    mid = (p00 >> _U64(32)) + (p01 & _LOW32) + (p10 & _LOW32)
+    return (a1 * b1 + (p01 >> _U64(32)) + (p10 >> _U64(32)) + (mid >> _U64(32)),
+            (mid << _U64(32)) | (p00 & _LOW32))
+
+
+@jit
+def _mul128(ah, al, bh, bl):
+    """(ah, al) * (bh, bl) modulo 2**128, as (high, low) words."""
+    hi, lo = _mul64(al, bl)
+    return hi + ah * bl + al * bh, lo
+
+
+@jit
+def _add128(ah, al, bh, bl):
+    lo = al + bl
+    return ah + bh + (_U64(1) if lo < al else _U64(0)), lo
+
+
+@jit
+def _pcg_jump(sh, sl, ih, il, steps):
+    """The PCG64 state ``steps`` (>= 0) steps after (sh, sl), increment (ih, il)."""
+    mh, ml, ph, pl = _PCG_MULT_HI, _PCG_MULT_LO, ih, il     # one step: s * m + p
+    amh, aml, aph, apl = _U64(0), _U64(1), _U64(0), _U64(0)  # the jump so far
+    while steps > 0:
+        if steps & 1:
+            amh, aml = _mul128(amh, aml, mh, ml)
+            th, tl = _mul128(aph, apl, mh, ml)
+            aph, apl = _add128(th, tl, ph, pl)
+        th, tl = _add128(mh, ml, _U64(0), _U64(1))
+        ph, pl = _mul128(th, tl, ph, pl)                    # two steps: s * m^2 + (m + 1) p
+        mh, ml = _mul128(mh, ml, mh, ml)
+        steps >>= 1
+    th, tl = _mul128(amh, aml, sh, sl)
+    return _add128(th, tl, aph, apl)
+
+
+@jit
+def _pcg_output(sh, sl):
+    """PCG64's 64-bit output of a state (XSL-RR)."""
+    rot = sh >> _U64(58)
+    x = sh ^ sl
+    return (x >> rot) | (x << ((_U64(64) - rot) & _U64(63)))
+
+
+@jit
+def _pow2_draws_at(sh, sl, ih, il, has_carry, carry, shift, n_words, at, out):
+    """``out[k]``: the value at position ``at[k]`` (ascending) of Lemire
+    draws by a power of two, ``2**(32 - shift)``, from PCG64 state (sh, sl)
+    with a pending high half ``carry`` if ``has_carry``; ``n_words`` outputs
+    are consumed.  Returns the last of them and the state after it."""
+    pos = 0                             # outputs generated so far
+    word = _U64(0)                      # the last of them
+    for k in range(at.shape[0]):
+        half = at[k] - has_carry        # -1: the pending half
+        if half < 0:
+            x = carry
+        else:
+            if half >> 1 >= pos:
+                sh, sl = _pcg_jump(sh, sl, ih, il, (half >> 1) - pos + 1)
+                word = _pcg_output(sh, sl)
+                pos = (half >> 1) + 1
+            x = (word >> _U64(32)) if half & 1 else (word & _LOW32)
+        out[k] = np.int64(x >> shift)
+    if n_words > pos:
+        sh, sl = _pcg_jump(sh, sl, ih, il, n_words - pos)
+        word = _pcg_output(sh, sl)
+    return word, sh, sl
+
+
+def _integers_at(rng, high, n, at):
+    """``rng.integers(0, high, size=n)[at]`` for ascending positions ``at``,
+    leaving ``rng`` exactly where that call leaves it; for a PCG64 generator
+    and a power-of-two ``high`` only the picked values are computed."""
+    at = np.asarray(at, dtype=np.int64)
+    bits = high.bit_length() - 1
+    bg = rng.bit_generator
+    if (type(bg) is not np.random.PCG64 or n == 0 or high < 2 or high > 2**32
+            or high != 1 << bits or len(at) * _JUMP_COST_DRAWS > n):
+        return rng.integers(0, high, size=n)[at]
+    full = bg.state
+    has_carry, carry = full["has_uint32"], full["uinteger"]
+    state, inc = full["state"]["state"], full["state"]["inc"]
+    halves = n - has_carry              # 32-bit halves of outputs consumed
+    n_words = (halves + 1) // 2
+    out = np.empty(len(at), dtype=np.int64)
+    word, sh, sl = _pow2_draws_at(
+        _U64(state >> 64), _U64(state & 0xFFFFFFFFFFFFFFFF), _U64(inc >> 64),
+        _U64(inc & 0xFFFFFFFFFFFFFFFF), has_carry, _U64(carry), _U64(32 - bits),
+        n_words, at, out)
+    full["state"]["state"] = (int(sh) << 64) | int(sl)
+    if halves:                          # else the call only took the pending half
+        full["uinteger"] = int(word) >> 32
+    full["has_uint32"] = halves & 1
+    bg.state = full
+    return out
+
+
 def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
                    unmap_pages, protect_share, irq_off_share, irq_off_cycles,
                    think_cycles):
@@ -457,7 +583,10 @@ def _uniform_blocks(cpus, rng, accesses, ws, unmap_rate, unmap_pages, protect_sh
             if prot is not None:
                 rng.random(out=prot[r])
             vpn[r] = rng.integers(0, ws, size=accesses)
-            starts[r] = rng.integers(0, ws - unmap_pages + 1, size=accesses)
+            # an unmap start is drawn for every op; only the unmaps' are read
+            row_unmaps = np.flatnonzero(u[r] < unmap_rate)
+            starts[r, row_unmaps] = _integers_at(rng, ws - unmap_pages + 1, accesses,
+                                                 row_unmaps)
             _think_draw(rng, think_cycles, think[r], raw_think[r])
         # the block's ops, in CPU order, counted from its first op (views)
         block_u = u[:rows].ravel()
