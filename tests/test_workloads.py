@@ -93,6 +93,13 @@ def test_think_times_are_numpys_geometric_draws(mean):
     (16, 2, dict(accesses=300, unmap_rate=0.5, irq_off_share=0.9, think_cycles=1,
                  working_set_pages=9)),
     (3, 3, dict(accesses=200, unmap_rate=1.0, protect_share=1.0, think_cycles=0)),
+    # long enough that only the unmaps' starts are computed (a power-of-two range)
+    (3, 4, dict(accesses=70_000, unmap_rate=0.002, protect_share=0.5, irq_off_share=0.01)),
+    (2, 5, dict(accesses=3_000, unmap_rate=0.0, working_set_pages=64)),
+    (2, 6, dict(accesses=4_097, unmap_rate=0.003, unmap_pages=5, working_set_pages=36)),
+    # ... and where they are all drawn: a range of 254 pages, dense unmaps
+    (2, 7, dict(accesses=5_000, unmap_rate=0.01, unmap_pages=3)),
+    (2, 8, dict(accesses=2_048, unmap_rate=0.2)),
 ])
 def test_uniform_matches_the_per_cpu_reference(cpus, seed, params):
     _same(W.uniform(**params), _uniform, cpus, seed)
@@ -241,8 +248,9 @@ def test_blocks_made_ahead_build_the_machine_of_make_machine():
 def test_integers_at_picks_what_generator_integers_draws(high, n, pending, always_jump,
                                                          monkeypatch):
     # the picked values, then the generator's state and what it draws next
-    if always_jump:                     # however dense the picks
+    if always_jump:                     # however few the draws or dense the picks
         monkeypatch.setattr(W, "_JUMP_COST_DRAWS", 0)
+        monkeypatch.setattr(W, "_JUMP_MIN_DRAWS", 1)
     seed = high % 1000 + n + pending
     picks = np.random.default_rng(seed)
     at = np.unique(picks.integers(0, max(n, 1), size=min(n, 1 + n // 200)))

@@ -430,6 +430,9 @@ _PCG_MULT_HI = _U64(2549297995355413924)     # PCG_DEFAULT_MULTIPLIER_128
 _PCG_MULT_LO = _U64(4865540595714422341)
 # Jumps cost about as much as drawing this many values: denser picks draw.
 _JUMP_COST_DRAWS = 64
+# Below this many values, the fixed cost of jumping (reading and setting the
+# generator's state) is more than drawing them all.
+_JUMP_MIN_DRAWS = 1024
 
 
 @jit
@@ -513,8 +516,8 @@ def _integers_at(rng, high, n, at):
     at = np.asarray(at, dtype=np.int64)
     bits = high.bit_length() - 1
     bg = rng.bit_generator
-    if (type(bg) is not np.random.PCG64 or n == 0 or high < 2 or high > 2**32
-            or high != 1 << bits or len(at) * _JUMP_COST_DRAWS > n):
+    if (type(bg) is not np.random.PCG64 or n < _JUMP_MIN_DRAWS or high < 2
+            or high > 2**32 or high != 1 << bits or len(at) * _JUMP_COST_DRAWS > n):
         return rng.integers(0, high, size=n)[at]
     full = bg.state
     has_carry, carry = full["has_uint32"], full["uinteger"]
@@ -584,9 +587,12 @@ def _uniform_blocks(cpus, rng, accesses, ws, unmap_rate, unmap_pages, protect_sh
                 rng.random(out=prot[r])
             vpn[r] = rng.integers(0, ws, size=accesses)
             # an unmap start is drawn for every op; only the unmaps' are read
-            row_unmaps = np.flatnonzero(u[r] < unmap_rate)
-            starts[r, row_unmaps] = _integers_at(rng, ws - unmap_pages + 1, accesses,
-                                                 row_unmaps)
+            if accesses < _JUMP_MIN_DRAWS:
+                starts[r] = rng.integers(0, ws - unmap_pages + 1, size=accesses)
+            else:
+                row_unmaps = np.flatnonzero(u[r] < unmap_rate)
+                starts[r, row_unmaps] = _integers_at(rng, ws - unmap_pages + 1, accesses,
+                                                     row_unmaps)
             _think_draw(rng, think_cycles, think[r], raw_think[r])
         # the block's ops, in CPU order, counted from its first op (views)
         block_u = u[:rows].ravel()
