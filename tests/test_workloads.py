@@ -189,18 +189,17 @@ def _raw_blocks(spec, cpus, seed):
     (W.uniform(accesses=5_000, unmap_rate=0.01), 40),                       # 13 CPUs a block
     (W.munmap_storm(unmaps=500, initiators=100), 300),
 ])
-def test_a_block_stays_valid_while_the_next_is_made(spec, cpus):
-    # _made_ahead makes block k + 1 while the caller still copies block k
-    blocks = _raw_blocks(spec, cpus, 3)
-    prev = next(blocks)
-    kept = [a.copy() for a in prev[2:]]
-    n = 1
-    for block in blocks:
-        for a, b in zip(prev[2:], kept):
-            np.testing.assert_array_equal(a, b)
-        prev, kept = block, [a.copy() for a in block[2:]]
+def test_a_block_stays_valid_while_the_next_blocks_are_made(spec, cpus):
+    # _made_ahead makes up to _BLOCKS_AHEAD blocks while the caller copies one
+    held = []                           # (block, copies of its arrays)
+    n = 0
+    for block in _raw_blocks(spec, cpus, 3):
+        for old, kept in held:
+            for a, b in zip(old[2:], kept):
+                np.testing.assert_array_equal(a, b)
+        held = (held + [(block, [a.copy() for a in block[2:]])])[-W._BLOCKS_AHEAD:]
         n += 1
-    assert n >= 3
+    assert n >= 2 + W._BLOCKS_AHEAD
 
 
 def test_blocks_made_ahead_are_the_blocks_in_order_with_the_same_error():
@@ -216,6 +215,18 @@ def test_blocks_made_ahead_are_the_blocks_in_order_with_the_same_error():
     assert got == [0, 1, 2]
     assert list(W._made_ahead(iter(range(7)))) == list(range(7))
     assert list(W._made_ahead(iter([]))) == []
+
+
+def test_blocks_are_made_ahead_before_the_first_is_taken():
+    import threading
+    started = threading.Event()
+
+    def source():
+        started.set()
+        yield from range(3)
+    items = W._made_ahead(source())
+    assert started.wait(timeout=10)     # the worker began on its own
+    assert list(items) == [0, 1, 2]
 
 
 def test_blocks_made_ahead_build_the_machine_of_make_machine():

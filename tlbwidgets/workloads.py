@@ -13,6 +13,7 @@ returns a :class:`Workload` *spec* that is built when the machine is known
 import inspect
 import itertools
 import math
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -81,7 +82,7 @@ class Workload:
         the same errors as :meth:`build` (an error may come while the blocks
         are taken); the large generators make them a group of CPUs at a time,
         so no whole-workload column is ever built, and a worker thread makes
-        each block while the caller handles the one before it.
+        the next blocks while the caller handles one.
         """
         spec = self._generate(cpus, seed, vm_pages)
         if not isinstance(spec, _Blocks):
@@ -205,8 +206,9 @@ class _Blocks:
     """A builder's ops made a group of CPUs at a time: ``op_start`` (CSR
     offsets, known up front) and ``blocks`` (a one-shot iterator, see
     :meth:`Workload.build_blocks`).  A block's arrays stay valid while the
-    next block is made (a generator that reuses its arrays alternates
-    between two sets), so that :func:`_made_ahead` can make it early."""
+    next ``_BLOCKS_AHEAD`` blocks are made (a generator that reuses its
+    arrays cycles through ``_BLOCKS_AHEAD + 1`` sets), so that
+    :func:`_made_ahead` can make them early."""
 
     def __init__(self, op_start, blocks):
         self.op_start = op_start
@@ -231,26 +233,44 @@ class _Blocks:
 # Ops per block of the large generators: a block's arrays stay in cache
 # until simulate has copied them into the engine's op table.
 _BLOCK_OPS = 65536
+# Blocks the worker of _made_ahead may make beyond the one the caller holds:
+# with two, the worker always has the next block to make when it finishes
+# one (making is slower than copying), instead of waiting for the caller to
+# take a block and hand it the next (about 0.15 ms a block).
+_BLOCKS_AHEAD = 2
 
 
 def _made_ahead(blocks):
-    """The items of ``blocks``, each made in a worker thread while the caller
-    handles the item before it.
+    """The items of ``blocks``, made in a worker thread that starts at once
+    and stays up to ``_BLOCKS_AHEAD`` items ahead of the one the caller
+    handles.
 
     The generators spend their time in NumPy's random fills and the caller
     in jitted copies, both without the GIL, so on two free cores the making
-    and the copying overlap.  The items, their order and any error raised
-    are those of ``blocks``; ``blocks`` is only ever advanced by the one
-    worker, one item at a time, and only once the caller has taken the item
-    before (so an item must stay valid while the next is made: _Blocks)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tlbwidgets-blocks") as pool:
-        pending = pool.submit(next, blocks, None)
+    and the copying overlap (and so does whatever the caller does before it
+    takes the first item).  The items, their order and any error raised are
+    those of ``blocks``; ``blocks`` is only ever advanced by the one worker,
+    one item at a time, and the item after the next ``_BLOCKS_AHEAD`` only
+    once the caller has taken the next (so an item must stay valid while
+    ``_BLOCKS_AHEAD`` more are made: _Blocks)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tlbwidgets-blocks")
+    pending = deque(pool.submit(next, blocks, None) for _ in range(_BLOCKS_AHEAD))
+    return _taken(pool, pending, blocks)
+
+
+def _taken(pool, pending, blocks):
+    """The results of the ``pending`` futures of :func:`_made_ahead`, one
+    more asked of ``pool`` as each is taken; the pool is shut down when the
+    caller stops (after the items, an error, or giving up)."""
+    try:
         while True:
-            block = pending.result()
+            block = pending.popleft().result()
             if block is None:
                 return
-            pending = pool.submit(next, blocks, None)
+            pending.append(pool.submit(next, blocks, None))
             yield block
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _csr(per_cpu):
@@ -571,16 +591,16 @@ def _uniform_blocks(cpus, rng, accesses, ws, unmap_rate, unmap_pages, protect_sh
     prot = np.empty(shape) if protect_share > 0 else None
     starts = np.empty(shape, dtype=np.int64)
     raw_think = np.empty(shape)
-    # the yielded columns: two sets, one for this block, one for the last
-    vpns = np.empty((2, *shape), dtype=np.int64)
-    thinks = np.empty((2, *shape), dtype=np.int64)
+    # the yielded columns, in sets that stay valid while later blocks are made
+    vpns = np.empty((_BLOCKS_AHEAD + 1, *shape), dtype=np.int64)
+    thinks = np.empty((_BLOCKS_AHEAD + 1, *shape), dtype=np.int64)
     # u < unmap_rate: an unmap; else u < unmap_rate + p_irq: an irq_off op
     # (every unmap is below the second bound too: adding p_irq >= 0 rounds up)
     odd_below = unmap_rate + p_irq
     for b, c_lo in enumerate(range(0, cpus, per_block)):
         c_hi = min(c_lo + per_block, cpus)
         rows = c_hi - c_lo
-        vpn, think = vpns[b % 2], thinks[b % 2]
+        vpn, think = vpns[b % len(vpns)], thinks[b % len(thinks)]
         for r in range(rows):
             rng.random(out=u[r])
             if prot is not None:
@@ -662,16 +682,16 @@ def _storm_blocks(cpus, rng, n_init, unmaps, unmap_pages, accesses_between, ws,
     at = np.arange(unmaps) * block + accesses_between   # each CPU's unmaps
     per_block = max(1, _BLOCK_OPS // n_ops)             # CPUs per block
     rows = min(per_block, cpus)
-    # the yielded columns: two sets, one for this block, one for the last
-    vpns = np.empty((2, rows, n_ops), dtype=np.int64)
-    thinks = np.empty((2, rows, n_ops), dtype=np.int64)
+    # the yielded columns, in sets that stay valid while later blocks are made
+    vpns = np.empty((_BLOCKS_AHEAD + 1, rows, n_ops), dtype=np.int64)
+    thinks = np.empty((_BLOCKS_AHEAD + 1, rows, n_ops), dtype=np.int64)
     raw_think = np.empty((rows, n_ops))
     # the unmaps of every initiator of a block, counted from its first op
     block_at = (np.arange(rows)[:, None] * n_ops + at).ravel()
     for b, c_lo in enumerate(range(0, cpus, per_block)):
         c_hi = min(c_lo + per_block, cpus)
         n = c_hi - c_lo
-        vpn, think = vpns[b % 2], thinks[b % 2]
+        vpn, think = vpns[b % len(vpns)], thinks[b % len(thinks)]
         # Per CPU, in this order: a page per op, the unmap starts
         # (initiators only), the think-time draws.
         for c in range(c_lo, c_hi):

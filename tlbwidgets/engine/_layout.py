@@ -365,8 +365,11 @@ def make_machine_state(params, costs, socket, online, op_start, blocks):
     :func:`make_state`.
     """
     op_start = np.array(op_start, dtype=np.int64)
+    # The tables that do not depend on the ops first: while a worker thread
+    # makes the first blocks (Workload.build_blocks), if it does.
+    tables = _fixed_tables(params, op_start)
     m, n_changes = _build_machine(params, costs, socket, online, op_start, blocks)
-    return m, _new_state(m, n_changes)
+    return m, _state(tables, m.params, n_changes)
 
 
 def _build_machine(params, costs, socket, online, op_start, blocks):
@@ -428,12 +431,17 @@ def _new_state(m, n_changes):
     ``_log.log_window`` writing every column of the rows they open (the
     engine reads no row past a log's count).
     """
-    p = m.params
+    return _state(_fixed_tables(m.params, m.op_start), m.params, n_changes)
+
+
+def _fixed_tables(params, op_start):
+    """The tables of :func:`_new_state` whose sizes do not depend on the
+    workload's UNMAP/PROTECT ops, by State field name."""
+    p = params
     n = int(p[P_NCPU])
     S, W = int(p[P_SETS]), int(p[P_WAYS])
     Q = int(p[P_QUEUE_SLOTS])
     V = int(p[P_VM_PAGES])
-    D = max(1, n_changes)
     R = int(p[P_CAP_ROWS])
     E = int(p[P_CAP_EVENTS])
     H = n * (n + 4) + 64
@@ -449,7 +457,7 @@ def _new_state(m, n_changes):
         cpu_row[col] = -1
     cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
     cpu[:] = cpu_row
-    cpu[:, OP_IDX] = m.op_start[:n]
+    cpu[:, OP_IDX] = op_start[:n]
     pair = np.full((n, n, N_PAIR_COLS), -1, dtype=np.int64)
     q = np.zeros((n, Q, N_Q_COLS), dtype=np.int64)
     q[:, :, QS_SD] = -1
@@ -459,14 +467,23 @@ def _new_state(m, n_changes):
     tlb[:] = tlb_row
     pte = np.zeros((V, 2), dtype=np.int64)
     hp = np.zeros((H, N_HP_COLS), dtype=np.int64)
-    sd = np.zeros((D, N_SD_COLS), dtype=np.int64)
-    sd[:, [S_INIT, S_START, S_END, S_SAFE, S_REC_NEXT, S_DV0]] = -1
-    dv = np.zeros((min(R, n_changes * n), N_DV_COLS), dtype=np.int64)
     wn = np.zeros((R, N_WN_COLS), dtype=np.int64)
     vi = np.zeros((R, N_VI_COLS), dtype=np.int64)
     ev = np.zeros((E, N_E_COLS), dtype=np.int64)
     counters = np.zeros(N_COUNTERS, dtype=np.int64)
     for col in (K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_LINE_OWNER, K_LZ_HEAD, K_LZ_TAIL):
         counters[col] = -1
-    return State(counters, cpu, pair, q, tlb, pte, hp, sd,
-                 dv, wn, vi, ev)
+    return dict(counters=counters, cpu=cpu, pair=pair, q=q, tlb=tlb, pte=pte, hp=hp,
+                wn=wn, vi=vi, ev=ev)
+
+
+def _state(tables, params, n_changes):
+    """The :class:`State` of :func:`_new_state` from its ``_fixed_tables``
+    and the number of UNMAP/PROTECT ops."""
+    n = int(params[P_NCPU])
+    D = max(1, n_changes)
+    R = int(params[P_CAP_ROWS])
+    sd = np.zeros((D, N_SD_COLS), dtype=np.int64)
+    sd[:, [S_INIT, S_START, S_END, S_SAFE, S_REC_NEXT, S_DV0]] = -1
+    dv = np.zeros((min(R, n_changes * n), N_DV_COLS), dtype=np.int64)
+    return State(sd=sd, dv=dv, **tables)
