@@ -456,26 +456,35 @@ _JUMP_MIN_DRAWS = 1024
 
 
 @jit
+def _add64(a, b):
+    """``a + b`` modulo 2**64 for uint64 (written so that NumPy, with numba's
+    jit disabled, has no overflow to warn about)."""
+    room = _U64(0xFFFFFFFFFFFFFFFF) - b
+    return a - room - _U64(1) if a > room else a + b
+
+
+@jit
 def _mul64(a, b):
-    """The 128-bit product of two uint64 as (high, low) words."""
+    """The 128-bit product of two uint64 as (high, low) words (from 32-bit
+    halves, whose products and sums here fit in 64 bits)."""
     a0, a1, b0, b1 = a & _LOW32, a >> _U64(32), b & _LOW32, b >> _U64(32)
     p00, p01, p10 = a0 * b0, a0 * b1, a1 * b0
     mid = (p00 >> _U64(32)) + (p01 & _LOW32) + (p10 & _LOW32)
     return (a1 * b1 + (p01 >> _U64(32)) + (p10 >> _U64(32)) + (mid >> _U64(32)),
-            (mid << _U64(32)) | (p00 & _LOW32))
+            ((mid & _LOW32) << _U64(32)) | (p00 & _LOW32))
 
 
 @jit
 def _mul128(ah, al, bh, bl):
     """(ah, al) * (bh, bl) modulo 2**128, as (high, low) words."""
     hi, lo = _mul64(al, bl)
-    return hi + ah * bl + al * bh, lo
+    return _add64(_add64(hi, _mul64(ah, bl)[1]), _mul64(al, bh)[1]), lo
 
 
 @jit
 def _add128(ah, al, bh, bl):
-    lo = al + bl
-    return ah + bh + (_U64(1) if lo < al else _U64(0)), lo
+    lo = _add64(al, bl)
+    return _add64(_add64(ah, bh), _U64(1) if lo < al else _U64(0)), lo
 
 
 @jit
