@@ -4,6 +4,7 @@ per-CPU references (the generators as first written): same seed, same ops."""
 import numpy as np
 import pytest
 
+from tlbwidgets import _draws as D
 from tlbwidgets import workloads as W
 from tlbwidgets._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF
 
@@ -81,7 +82,7 @@ def _same(spec, reference, cpus, seed, vm_pages=4096):
 def test_think_times_are_numpys_geometric_draws(mean):
     for seed in range(3):
         fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
-        got = W._think(fast, 5_000, mean)
+        got = D.think(fast, 5_000, mean)
         np.testing.assert_array_equal(got, _think(slow, 5_000, mean))
         assert fast.bit_generator.state == slow.bit_generator.state
 
@@ -260,8 +261,8 @@ def test_integers_at_picks_what_generator_integers_draws(high, n, pending, alway
                                                          monkeypatch):
     # the picked values, then the generator's state and what it draws next
     if always_jump:                     # however few the draws or dense the picks
-        monkeypatch.setattr(W, "_JUMP_COST_DRAWS", 0)
-        monkeypatch.setattr(W, "_JUMP_MIN_DRAWS", 1)
+        monkeypatch.setattr(D, "_JUMP_COST_DRAWS", 0)
+        monkeypatch.setattr(D, "JUMP_MIN_DRAWS", 1)
     seed = high % 1000 + n + pending
     picks = np.random.default_rng(seed)
     at = np.unique(picks.integers(0, max(n, 1), size=min(n, 1 + n // 200)))
@@ -271,7 +272,7 @@ def test_integers_at_picks_what_generator_integers_draws(high, n, pending, alway
     fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
     if pending:                         # a 32-bit half waits in the state
         fast.integers(0, 7, size=1), slow.integers(0, 7, size=1)
-    got = W._integers_at(fast, high, n, at)
+    got = D.integers_at(fast, high, n, at)
     want = slow.integers(0, high, size=n)[at]
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
@@ -287,5 +288,5 @@ def test_pcg_jump_lands_on_the_outputs_of_the_stream():
     s, inc = start["state"], start["inc"]
     parts = [np.uint64(x) for x in (s >> 64, s & (2**64 - 1), inc >> 64, inc & (2**64 - 1))]
     for k in (0, 1, 2, 63, 64, 4999):
-        hi, lo = W._pcg_jump(*parts, k + 1)
-        assert W._pcg_output(np.uint64(hi), np.uint64(lo)) == raw[k]
+        hi, lo = D.pcg_jump(*parts, k + 1)
+        assert D.pcg_output(np.uint64(hi), np.uint64(lo)) == raw[k]
