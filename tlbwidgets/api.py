@@ -10,7 +10,7 @@ import numpy as np
 
 from ._validate import check_int as _int
 from .costs import resolve_costs
-from .engine import run_engine, make_machine, make_state, PROTO_IDS
+from .engine import run_engine, make_machine_state, PROTO_IDS
 from .engine import _layout as L
 from .protocols import PROTOCOLS, IMPLEMENTED, protocol_defaults
 from .result import Result
@@ -165,7 +165,7 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     socket = (np.arange(cpus, dtype=np.int64) * sockets) // cpus
     online = np.ones(cpus, dtype=np.int64)
     online[list(opts["offline"])] = 0
-    machine, state = L.make_machine_state(params, c.as_array(), socket, online, op_start,
+    machine, state = make_machine_state(params, c.as_array(), socket, online, op_start,
                                           blocks)
     run_engine(state, machine)
     return Result(config, c, machine, state)
