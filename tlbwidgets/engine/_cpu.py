@@ -15,6 +15,7 @@ from .._tables import (
 )
 from ._heap import heap_set, heap_cancel
 from ._layout import (
+    NEVER, IN_PHASE,
     P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY, C_TLB_HIT, C_PAGE_WALK, O_KIND, O_VPN, O_THINK, O_AHEAD,
     K_LAST_TIME, K_COALESCED, K_HANDLER_CYCLES, EK_CPU, EK_IRQ, PRIO_CPU, PRIO_IRQ,
     MODE, MODE_SINCE, SAVED_MODE, SUSPEND_T, OP_IDX, NEXT_OP, BUSY, SPAN_END,
@@ -27,7 +28,7 @@ from ._tlb import tlb_find, tlb_fill, count_accesses, stale_use
 __all__ = [
     "set_mode", "schedule_cpu", "catch_up", "sync_all_users", "user_bound",
     "irqs_enabled", "try_take_irq", "ipi_arrive", "take_irq", "handler_exit",
-    "wait_register", "wait_unregister",
+    "start_polling", "wait_register", "wait_unregister",
 ]
 
 
@@ -126,6 +127,21 @@ def irqs_enabled(s, m, c):
     if (mode == ST_KERNEL or mode == ST_WAIT) and m.params[P_WAIT_IRQS_OFF] != 0:
         return False
     return True
+
+
+@jit
+def start_polling(s, c, t, phase, deadline):
+    """CPU c starts spinning at t, in initiator ``phase``: its polls fall on
+    the grid t + k * pause (``IN_POLL0``) and it gives up at ``deadline``
+    (``NEVER``: it never does), when its step is scheduled.  Joining a
+    target's list of pollers (``wait_register``) is the caller's part."""
+    set_mode(s, c, ST_WAIT, t)
+    cpu = s.cpu
+    cpu[c, IN_POLL0] = t
+    cpu[c, IN_DEADLINE] = deadline
+    cpu[c, IN_PHASE] = phase
+    if deadline < NEVER:
+        schedule_cpu(s, c, deadline)
 
 
 @jit

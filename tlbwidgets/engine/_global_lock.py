@@ -41,14 +41,16 @@ from .._tables import (
     ST_WAIT, ST_KERNEL, EV_ACK_SEEN, EV_INVALIDATE, EV_ACK_STORE,
     EV_LOCK_WAIT, EV_PUSH,
 )
-from ._cpu import set_mode, schedule_cpu, irqs_enabled, take_irq, handler_exit
+from ._cpu import (
+    set_mode, schedule_cpu, irqs_enabled, take_irq, handler_exit, start_polling,
+)
 from ._heap import heap_push
 from ._layout import (
     NEVER, P_NCPU, C_CACHELINE, C_CACHELINE_REMOTE, C_IPI_SEND,
     C_PAUSE, C_IRQ_EXIT, T_SOCKET, K_DELIVERIES, K_GL_NEXT, K_GL_SERVING, K_GL_FREE_AT,
     K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_GL_PENDING, K_LINE_FREE, K_LINE_OWNER,
     EK_ACK, PRIO_STORE,
-    MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_STEP_START,
+    MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_STEP_START,
     IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_CPU, TG_DELIV,
     S_DISPATCH, S_IPI, S_WAIT, S_KIND, S_VPN, S_PAGES,
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
@@ -209,10 +211,7 @@ def global_lock_initiator_step(s, m, c, t):
                 cpu[c, IN_STEP_START] = t
                 if not _lock_free_for(s, c):
                     log_event(s.ev, k, t, c, EV_LOCK_WAIT, k[K_GL_HOLDER], sd, -1)
-                    set_mode(s, c, ST_WAIT, t)
-                    cpu[c, IN_POLL0] = t
-                    cpu[c, IN_DEADLINE] = NEVER
-                    cpu[c, IN_PHASE] = W_LOCK
+                    start_polling(s, c, t, W_LOCK, NEVER)
                     return
                 nt = t + line_cost(m, k[K_GL_LOCK_OWNER], c)
                 k[K_GL_HOLDER] = c
@@ -239,10 +238,7 @@ def global_lock_initiator_step(s, m, c, t):
                     _release(s, m, c, t)
                     initiator_return(s, m, c, t, True)
                     return
-                set_mode(s, c, ST_WAIT, t)
-                cpu[c, IN_POLL0] = t
-                cpu[c, IN_DEADLINE] = NEVER
-                cpu[c, IN_PHASE] = W_MASK
+                start_polling(s, c, t, W_MASK, NEVER)
                 return
         if run_ahead(s, c, nt):
             t = nt

@@ -57,20 +57,20 @@ also IPIs them when page tables are freed).
 
 from .._jit import jit
 from .._tables import (
-    SD_FULL, ST_WAIT, ST_KERNEL, ST_IDLE, ST_HANDLER, ST_USER,
+    SD_FULL, ST_KERNEL, ST_IDLE, ST_HANDLER, ST_USER,
     EV_PUSH, EV_ACK_SEEN, EV_INVALIDATE, EV_ACK_STORE, EV_LOCAL_FLUSH,
     EV_DRAIN, EV_APPLY,
 )
 from ._cpu import (
     set_mode, schedule_cpu, irqs_enabled, take_irq, try_take_irq, handler_exit,
-    wait_register, wait_unregister, user_bound,
+    start_polling, wait_register, wait_unregister, user_bound,
 )
 from ._heap import heap_push
 from ._layout import (
     NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH,
     T_ONLINE, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
     EK_ACK, PRIO_STORE,
-    MODE, SAVED_MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_DEADLINE,
+    MODE, SAVED_MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS,
     IN_STEP_START, BUSY, NEXT_OP, IPI_PENDING, H_PHASE, H_T0,
     CNT, CNT_ACCESSES, LX_GEN, LX_QHEAD, LX_QTAIL, LX_RUN,
     TG_CPU, TG_DELIV, TG_DONE, TG_NEXT, TG_IPI,
@@ -278,11 +278,8 @@ def linux_initiator_step(s, m, c, t):
                 log_event(s.ev, k, t, c, EV_ACK_SEEN, s.pair[c, idx, TG_CPU], sd, 0)
                 cpu[c, IN_IDX] = idx + 1
                 continue
-            set_mode(s, c, ST_WAIT, t)
             wait_register(s, c, s.pair[c, idx, TG_CPU])
-            cpu[c, IN_POLL0] = t
-            cpu[c, IN_DEADLINE] = NEVER
-            cpu[c, IN_PHASE] = D_POLL
+            start_polling(s, c, t, D_POLL, NEVER)
             return
         if run_ahead(s, c, nt):
             t = nt

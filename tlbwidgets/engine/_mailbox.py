@@ -33,13 +33,13 @@ serve each other's IPIs and cannot hang; with interrupts off the seed gives up
 
 from .._jit import jit
 from .._tables import (
-    SD_FULL, ST_WAIT, EV_PUSH, EV_OVERFLOW, EV_ACK_CLEAR, EV_ACK_SEEN, EV_TIMEOUT, EV_DRAIN,
+    SD_FULL, EV_PUSH, EV_OVERFLOW, EV_ACK_CLEAR, EV_ACK_SEEN, EV_TIMEOUT, EV_DRAIN,
     EV_INVALIDATE, EV_ACK_STORE,
     EV_LOCK_WAIT,
 )
 from ._cpu import (
-    set_mode, schedule_cpu, irqs_enabled, take_irq, handler_exit,
-    wait_register, wait_unregister,
+    schedule_cpu, irqs_enabled, take_irq, handler_exit,
+    start_polling, wait_register, wait_unregister,
 )
 from ._heap import heap_push
 from ._layout import (
@@ -213,14 +213,9 @@ def mailbox_initiator_step(s, m, c, t):
                 log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
                 cpu[c, IN_IDX] = idx + 1
                 continue
-            set_mode(s, c, ST_WAIT, t)
             wait_register(s, c, j)
-            cpu[c, IN_POLL0] = t
             spins = m.params[P_TIMEOUT_SPINS]
-            cpu[c, IN_DEADLINE] = NEVER if spins < 0 else t + spins * pause
-            cpu[c, IN_PHASE] = D_POLL
-            if cpu[c, IN_DEADLINE] < NEVER:
-                schedule_cpu(s, c, cpu[c, IN_DEADLINE])
+            start_polling(s, c, t, D_POLL, NEVER if spins < 0 else t + spins * pause)
             return
         if run_ahead(s, c, nt):
             t = nt
