@@ -19,10 +19,10 @@ from .._tables import (
 from ._cpu import (
     set_mode, schedule_cpu, catch_up, user_bound, try_take_irq, ipi_arrive,
 )
-from ._heap import heap_pop, heap_release, heap_top_time
+from ._queue import eq_pop, eq_top_time
 from ._layout import (
     P_NCPU, P_MAX_EVENTS,
-    K_EVENTS, K_HEAP_N, K_NOW, K_OUTCOME, K_LAST_TIME,
+    K_EVENTS, K_EQ_N, K_NOW, K_OUTCOME, K_LAST_TIME,
     EK_CPU, EK_IPI, EK_IRQ, EK_ACK, EK_TICK, O_KIND, O_VPN, O_PAGES, O_THINK, T_ONLINE,
     MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD,
 )
@@ -50,7 +50,7 @@ def _initiate(s, m, c, t, op):
 def _user_step(s, m, c, t):
     """The user CPU's own step: run accesses up to the next pending event,
     then start its next non-access op if that op comes first."""
-    horizon = heap_top_time(s.hp, s.counters)
+    horizon = eq_top_time(s)
     catch_up(s, m, c, horizon)
     i = s.cpu[c, OP_IDX]
     start = s.cpu[c, NEXT_OP]
@@ -151,15 +151,14 @@ def run(state, machine):
     _start(s, m)
     max_events = m.params[P_MAX_EVENTS]
     outcome = OUTCOME_COMPLETED
-    while k[K_HEAP_N] > 0:
+    while k[K_EQ_N] > 0:
         if k[K_EVENTS] >= max_events:
             outcome = OUTCOME_EVENT_LIMIT
             break
-        t, kind, c, arg = heap_pop(s.hp, s.cpu, k)
+        t, kind, c, arg = eq_pop(s)
         k[K_EVENTS] += 1
         k[K_NOW] = t
         _dispatch(s, m, t, kind, c, arg)
-        heap_release(s.hp, s.cpu, k)
         if t > k[K_LAST_TIME]:
             k[K_LAST_TIME] = t
     if outcome == OUTCOME_COMPLETED:

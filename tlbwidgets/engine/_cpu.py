@@ -13,7 +13,7 @@ from .._tables import (
     OP_ACCESS, ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_KERNEL, ST_IDLE,
     EV_STATE, EV_IPI_ARRIVE, EV_IPI_TAKE,
 )
-from ._heap import heap_set, heap_cancel
+from ._queue import eq_set, eq_cancel
 from ._layout import (
     NEVER, IN_PHASE,
     P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY, C_TLB_HIT, C_PAGE_WALK, O_KIND, O_VPN, O_THINK, O_AHEAD,
@@ -54,7 +54,7 @@ def set_mode(s, c, mode, t):
 @jit
 def schedule_cpu(s, c, t):
     """(Re)schedule CPU c's own next step at t, replacing a pending one."""
-    heap_set(s.hp, s.cpu, s.counters, t, PRIO_CPU, EK_CPU, c)
+    eq_set(s, t, PRIO_CPU, EK_CPU, c)
 
 
 @jit
@@ -185,7 +185,7 @@ def take_irq(s, m, c, t):
     cpu[c, IPI_PENDING] = 0
     cpu[c, SAVED_MODE] = cpu[c, MODE]
     cpu[c, SUSPEND_T] = t
-    heap_cancel(s.hp, cpu, s.counters, EK_CPU, c)
+    eq_cancel(s, EK_CPU, c)
     if cpu[c, MODE] == ST_WAIT:
         wait_unregister(s, c)
     set_mode(s, c, ST_HANDLER, t)
@@ -212,7 +212,7 @@ def try_take_irq(s, m, c, t):
         if cpu[c, BUSY] > t:
             return  # the step boundary will take it
     if take > t:
-        heap_set(s.hp, cpu, s.counters, take, PRIO_IRQ, EK_IRQ, c)
+        eq_set(s, take, PRIO_IRQ, EK_IRQ, c)
     else:
         take_irq(s, m, c, t)
 

@@ -44,7 +44,7 @@ from .._tables import (
 from ._cpu import (
     set_mode, schedule_cpu, irqs_enabled, take_irq, handler_exit, start_polling,
 )
-from ._heap import heap_push
+from ._queue import eq_push
 from ._layout import (
     NEVER, P_NCPU, C_CACHELINE, C_CACHELINE_REMOTE, C_IPI_SEND,
     C_PAUSE, C_IRQ_EXIT, T_SOCKET, K_DELIVERIES, K_GL_NEXT, K_GL_SERVING, K_GL_FREE_AT,
@@ -278,7 +278,7 @@ def global_lock_handler_step(s, m, c, t):
         k[K_LINE_FREE] = store
         k[K_LINE_OWNER] = c
         cpu[c, H_PHASE] = H_STORE
-        heap_push(s.hp, cpu, k, store, PRIO_STORE, EK_ACK, c, 0)
+        eq_push(s, store, PRIO_STORE, EK_ACK, c, 0)
     elif ph == H_EXIT:
         handler_exit(s, m, c, t)
 

@@ -41,7 +41,7 @@ handler's entry as ``ipi_take`` and each record's flush as ``apply``.
 from .._jit import jit
 from .._tables import EV_APPLY, EV_ACK_STORE
 from ._cpu import schedule_cpu, try_take_irq, handler_exit
-from ._heap import heap_push
+from ._queue import eq_push
 from ._layout import (
     P_NCPU, P_FULL_THRESHOLD, P_TICK, C_CACHELINE, C_IRQ_EXIT, T_ONLINE,
     K_DELIVERIES, K_SKIPPED, K_LZ_HEAD, K_LZ_TAIL, K_NDELIV,
@@ -99,7 +99,7 @@ def _arm_tick(s, m, c, t):
     if s.cpu[c, LZ_TICK_AT] < 0:
         at = _next_tick(m, c, t)
         s.cpu[c, LZ_TICK_AT] = at
-        heap_push(s.hp, s.cpu, s.counters, at, PRIO_IPI, EK_TICK, c, 0)
+        eq_push(s, at, PRIO_IPI, EK_TICK, c, 0)
 
 
 @jit

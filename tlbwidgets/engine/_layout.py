@@ -6,7 +6,7 @@ The jitted core receives two namedtuples of NumPy arrays:
   indexed by ``P_*``), costs (``costs``, indexed by ``C_*`` in
   ``COST_FIELDS`` order), the topology and the workload in CSR form.
 * :class:`State` -- everything the simulation mutates: one table per entity
-  (CPUs, mailbox slots, TLB entries, pages, heap entries, shootdowns, log
+  (CPUs, mailbox slots, TLB entries, pages, event nodes, shootdowns, log
   rows), each a plain int64 array whose last axis is indexed by the column
   constants below, plus the exact ``counters`` (``K_*``).
 
@@ -92,8 +92,8 @@ N_OP_COLS = 5
 # ---- State.counters ------------------------------------------------------------------
 K_NOW = 0            # time of the event being processed
 K_EVENTS = 1         # events processed
-K_HEAP_N = 2         # entries in the heap
-K_SEQ = 3            # next heap sequence number (FIFO among equal keys)
+K_EQ_N = 2           # events pending in the event queue (_queue)
+K_SEQ = 3            # next event sequence number (FIFO among equal keys)
 K_NSD = 4            # shootdowns started
 K_NDELIV = 5         # delivery rows logged
 K_NWIN = 6           # stale-window rows logged
@@ -134,7 +134,10 @@ K_LZ_HEAD = 39       # latr: first published record (shootdown id), -1 none
 K_LZ_TAIL = 40       # latr: last published record, -1 none
 K_MM_GEN = 41        # linux: the mm's tlb_gen (flushes requested so far)
 K_LAZY_SKIPPED = 42  # linux: targets skipped because they were lazy (idle)
-K_HELD = 43          # 1 + the CPU whose popped EK_CPU entry is held in the heap (_heap), 0 none
+K_EQ_BASE = 43       # event queue: time of the last popped event (the calendar's start)
+K_EQ_FAR_N = 44      # event queue: nodes in the far heap (_heap)
+K_EQ_NODES = 45      # event queue: nodes ever handed out (the fixed 2n included)
+K_EQ_FREE = 46       # event queue: first free node (linked through ND_NEXT), -1 none
 N_COUNTERS = 48
 
 # ---- State.cpu[cpu, *] ------------------------------------------------------------
@@ -171,21 +174,19 @@ WAITING_ON = 29      # target whose ACK this CPU polls, -1 none
 W_HEAD = 30          # first CPU polling this CPU's ACK (doubly linked list)
 W_NEXT = 31
 W_PREV = 32
-POS_STEP = 33        # heap index of this CPU's pending EK_CPU event, -1 none
-POS_IRQ = 34         # heap index of this CPU's pending EK_IRQ event, -1 none
-CYC = 35             # CYC + ST_*: cycles spent in each state (7 columns)
-CNT = 42             # CNT + CNT_*: per-CPU counts (8 columns)
-GL_TICKET = 50       # global_lock: this CPU's ticket for the shootdown lock
-GL_PENDING = 51      # global_lock: this CPU's bit in the shared pending mask
-DV_ROW = 52          # delivery row of the request this CPU must serve, -1 none
-LZ_LAST = 53         # latr: last record this CPU applied (shootdown id), -1 none
-LZ_TICK_AT = 54      # latr: instant of this CPU's scheduled tick event, -1 none
-LZ_UPTO = 55         # latr: last record the running tick handler took
-LZ_FROM = 56         # latr: LZ_LAST before the running tick handler took its records
-LX_GEN = 57          # linux: this CPU's local tlb_gen (flushes its TLB is up to date with)
-LX_QHEAD = 58        # linux: first request (node id) in this CPU's call queue, -1 none
-LX_QTAIL = 59        # linux: last request in the call queue, -1 none
-LX_RUN = 60          # linux: next request the running handler performs, -1 none
+CYC = 33             # CYC + ST_*: cycles spent in each state (7 columns)
+CNT = 40             # CNT + CNT_*: per-CPU counts (8 columns)
+GL_TICKET = 48       # global_lock: this CPU's ticket for the shootdown lock
+GL_PENDING = 49      # global_lock: this CPU's bit in the shared pending mask
+DV_ROW = 50          # delivery row of the request this CPU must serve, -1 none
+LZ_LAST = 51         # latr: last record this CPU applied (shootdown id), -1 none
+LZ_TICK_AT = 52      # latr: instant of this CPU's scheduled tick event, -1 none
+LZ_UPTO = 53         # latr: last record the running tick handler took
+LZ_FROM = 54         # latr: LZ_LAST before the running tick handler took its records
+LX_GEN = 55          # linux: this CPU's local tlb_gen (flushes its TLB is up to date with)
+LX_QHEAD = 56        # linux: first request (node id) in this CPU's call queue, -1 none
+LX_QTAIL = 57        # linux: last request in the call queue, -1 none
+LX_RUN = 58          # linux: next request the running handler performs, -1 none
 N_CPU_COLS = 64
 
 CNT_ACCESSES = 0
@@ -227,13 +228,24 @@ N_TLB_COLS = 6
 PT_VER = 0           # version = id + 1 of the last shootdown that changed it
 PT_SAFE = 1          # translations of versions below this may no longer be used
 
-# ---- State.hp[i, *]: the event heap ----------------------------------------------------
-HP_KEY = 0           # time * 4 + priority class: one comparison orders both
-HP_SEQ = 1           # FIFO among equal keys
-HP_KIND = 2
-HP_CPU = 3
-HP_ARG = 4           # EK_IPI: the sender
-N_HP_COLS = 5
+# ---- State.nd[node, *]: pending events (_queue) ---------------------------------------
+ND_KEY = 0           # time * 4 + priority class: one comparison orders both
+ND_SEQ = 1           # FIFO among equal keys
+ND_KIND = 2          # EK_*
+ND_CPU = 3
+ND_ARG = 4           # EK_IPI: the sender
+ND_PREV = 5          # calendar list links (ND_NEXT also links the free list)
+ND_NEXT = 6
+ND_AT = 7            # AT_NONE, AT_RING, or the node's index in the far heap
+N_ND_COLS = 8
+AT_NONE = -1         # not queued
+AT_RING = -2         # in the calendar
+
+# ---- State.rl[bucket * 4 + prio, *]: the calendar's FIFO lists; State.rb: its bitmap ----
+EQ_BUCKETS = 4096    # one-cycle buckets (a power of two, at most 64 * 64)
+EQ_WORDS = EQ_BUCKETS // 64   # bitmap words; rb[EQ_WORDS] is the summary word
+RL_HEAD = 0
+RL_TAIL = 1
 
 # ---- State.sd[id, *]: shootdowns --------------------------------------------------------
 S_INIT = 0
@@ -268,7 +280,7 @@ N_VI_COLS = 4
 E_TIME, E_CPU, E_KIND, E_OTHER, E_SD, E_ARG = range(6)
 N_E_COLS = 6
 
-# ---- heap event kinds and priorities ------------------------------------------------------
+# ---- event kinds and priorities ------------------------------------------------------
 # Among events at the same time, lower priority fires first; then FIFO by seq.
 EK_CPU = 0           # the CPU's own activity continues (user ops or a protocol step)
 EK_IPI = 1           # an IPI reaches the CPU
@@ -281,8 +293,8 @@ PRIO_IPI = 2
 PRIO_IRQ = 3
 
 Machine = namedtuple("Machine", ["params", "costs", "topo", "op_start", "ops"])
-State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "hp", "sd",
-                             "dv", "wn", "vi", "ev"])
+State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "nd", "rl", "rb",
+                             "far", "sd", "dv", "wn", "vi", "ev"])
 
 
 @jit
@@ -417,7 +429,7 @@ def _new_state(m, n_changes):
 
     Sizes: ``n`` CPUs, ``S x W`` TLB, ``Q`` mailbox slots, ``V`` pages,
     ``D`` shootdowns (= ``max(1, n_changes)``: one per UNMAP/PROTECT op),
-    ``E`` event rows, ``H`` heap capacity = n * (n + 4) + 64: at most one
+    ``E`` event rows, ``H`` event nodes = n * (n + 4) + 64: at most one
     step event, one IRQ event, one store and one tick per CPU, plus one IPI
     in flight per (sender, target) pair.  Violation and stale-window logs
     have ``R`` rows (``max_log_rows``); the delivery log has
@@ -452,7 +464,7 @@ def _fixed_tables(params, op_start):
     cpu_row[IN_DEADLINE] = NEVER
     cpu_row[ACK_FLAG] = 1              # seed: flags start true
     for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
-                POS_STEP, POS_IRQ, DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
+                DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
                 LX_QHEAD, LX_QTAIL, LX_RUN):
         cpu_row[col] = -1
     cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
@@ -466,14 +478,21 @@ def _fixed_tables(params, op_start):
     tlb = np.empty((n, S, W, N_TLB_COLS), dtype=np.int64)
     tlb[:] = tlb_row
     pte = np.zeros((V, 2), dtype=np.int64)
-    hp = np.zeros((H, N_HP_COLS), dtype=np.int64)
+    nd = np.zeros((H, N_ND_COLS), dtype=np.int64)
+    nd[:2 * n, ND_AT] = AT_NONE        # the CPUs' own nodes; the others start when used
+    rl = np.full((EQ_BUCKETS * 4, 2), -1, dtype=np.int64)
+    rb = np.zeros(EQ_WORDS + 1, dtype=np.int64)
+    far = np.zeros(H, dtype=np.int64)
     wn = np.zeros((R, N_WN_COLS), dtype=np.int64)
     vi = np.zeros((R, N_VI_COLS), dtype=np.int64)
     ev = np.zeros((E, N_E_COLS), dtype=np.int64)
     counters = np.zeros(N_COUNTERS, dtype=np.int64)
-    for col in (K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_LINE_OWNER, K_LZ_HEAD, K_LZ_TAIL):
+    for col in (K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_LINE_OWNER, K_LZ_HEAD, K_LZ_TAIL,
+                K_EQ_FREE):
         counters[col] = -1
-    return dict(counters=counters, cpu=cpu, pair=pair, q=q, tlb=tlb, pte=pte, hp=hp,
+    counters[K_EQ_NODES] = 2 * n
+    return dict(counters=counters, cpu=cpu, pair=pair, q=q, tlb=tlb, pte=pte, nd=nd, rl=rl,
+                rb=rb, far=far,
                 wn=wn, vi=vi, ev=ev)
 
 

@@ -65,7 +65,7 @@ from ._cpu import (
     set_mode, schedule_cpu, irqs_enabled, take_irq, try_take_irq, handler_exit,
     start_polling, wait_register, wait_unregister, user_bound,
 )
-from ._heap import heap_push
+from ._queue import eq_push
 from ._layout import (
     NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH,
     T_ONLINE, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
@@ -336,7 +336,7 @@ def linux_handler_step(s, m, c, t):
         i = cpu[c, LX_RUN] // n
         store = t + cacheline_cost(m, c, i)
         cpu[c, H_PHASE] = H_STORE
-        heap_push(s.hp, cpu, k, store, PRIO_STORE, EK_ACK, c, 0)
+        eq_push(s, store, PRIO_STORE, EK_ACK, c, 0)
     elif ph == H_EXIT:
         handler_exit(s, m, c, t)
 

@@ -41,7 +41,7 @@ from ._cpu import (
     schedule_cpu, irqs_enabled, take_irq, handler_exit,
     start_polling, wait_register, wait_unregister,
 )
-from ._heap import heap_push
+from ._queue import eq_push
 from ._layout import (
     NEVER, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, PR_MAILBOX_FIXED, C_CACHELINE, C_IPI_SEND,
     C_PAUSE, C_IRQ_EXIT,
@@ -277,7 +277,7 @@ def mailbox_handler_step(s, m, c, t):
         cpu[c, PEND_HEAD] = -1
         cpu[c, PEND_TAIL] = -1
         cpu[c, H_PHASE] = H_STORE
-        heap_push(s.hp, cpu, s.counters, store, PRIO_STORE, EK_ACK, c, 0)
+        eq_push(s, store, PRIO_STORE, EK_ACK, c, 0)
     elif ph == H_EXIT:
         handler_exit(s, m, c, t)
 

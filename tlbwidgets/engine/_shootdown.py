@@ -6,7 +6,7 @@ from .._tables import (
     OP_IRQ_OFF, SD_PAGE, SD_RANGE, SD_FULL, ST_KERNEL, ST_USER, ST_IRQ_OFF,
     EV_PTE_CHANGE, EV_LOCAL_FLUSH, EV_RETURN, EV_SAFE, EV_WARNING, EV_IPI_SEND,
 )
-from ._heap import heap_push, heap_top_time
+from ._queue import eq_push, eq_top_time
 from ._cpu import set_mode, schedule_cpu, sync_all_users, user_bound, try_take_irq
 from ._layout import (
     P_WAIT_IRQS_OFF, P_NCPU, P_FULL_THRESHOLD, C_INVLPG, C_FULL_FLUSH, C_CACHELINE,
@@ -83,7 +83,7 @@ def send_ipi(s, m, c, idx, t):
     and arrives ``ipi_latency`` later."""
     j = s.pair[c, idx, TG_CPU]
     sd = s.cpu[c, IN_SD]
-    heap_push(s.hp, s.cpu, s.counters, t + ipi_latency(m, c, j), PRIO_IPI, EK_IPI, j, c)
+    eq_push(s, t + ipi_latency(m, c, j), PRIO_IPI, EK_IPI, j, c)
     s.counters[K_IPIS] += 1
     s.sd[sd, S_IPIS] += 1
     d = s.pair[c, idx, TG_DELIV]
@@ -114,7 +114,7 @@ def run_ahead(s, c, nt):
     first, so the caller goes on at nt without an event; False: the next
     step is scheduled at nt."""
     s.cpu[c, BUSY] = nt
-    if nt < heap_top_time(s.hp, s.counters):
+    if nt < eq_top_time(s):
         return True
     schedule_cpu(s, c, nt)
     return False
