@@ -120,7 +120,7 @@ class ExploreControls(widgets.VBox):
             "seed": widgets.BoundedIntText(min=0, max=2**31 - 1, description="seed"),
         }
         for name, widget in w.items():
-            widget.description_tooltip = self.trait_metadata(name, "help")
+            widget.tooltip = self.trait_metadata(name, "help")
             widget.style = {"description_width": "90px"}
         self.widgets = w
         self._syncing = False

@@ -96,7 +96,7 @@ class ExportBar(widgets.VBox):
         self.prefix_text = widgets.Text(value=self.prefix, description="save as",
                                         continuous_update=False,
                                         style={"description_width": "60px"})
-        self.prefix_text.description_tooltip = self.trait_metadata("prefix", "help")
+        self.prefix_text.tooltip = self.trait_metadata("prefix", "help")
         self.buttons = {kind: widgets.Button(description=kind, icon="download",
                                              tooltip=tip,
                                              layout=widgets.Layout(width="80px"))

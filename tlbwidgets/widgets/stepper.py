@@ -103,7 +103,7 @@ class StepperView(widgets.VBox):
         self.slider.observe(self._slider_moved, names="value")
         self.prev_button.on_click(lambda _b: self.prev())
         self.next_button.on_click(lambda _b: self.next())
-        self.observe(self._step_changed, names="step")
+        self.observe(self._on_step, names="step")
         self.observe(lambda c: setattr(self.heading, "value", f"<b>{html.escape(c['new'])}</b>"),
                      names="title")
 
@@ -122,7 +122,7 @@ class StepperView(widgets.VBox):
         if self.frames is not None and change["new"] != self.step:
             self.step = change["new"]
 
-    def _step_changed(self, change):
+    def _on_step(self, change):
         self.slider.value = change["new"]
         self._draw(change["new"])
 

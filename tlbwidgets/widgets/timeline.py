@@ -64,7 +64,7 @@ class TimelineView(widgets.VBox):
                                                continuous_update=False, readout_format=".3f",
                                                layout=widgets.Layout(width="95%"),
                                                style={"description_width": "90px"})
-        self.window.description_tooltip = "Pick the stretch of time the lanes show."
+        self.window.tooltip = "Pick the stretch of time the lanes show."
         self.run_picker = widgets.ToggleButtons(options=[], description="run")
         self.note = widgets.HTML()
         self.figures = {"timeline": self.fig}
