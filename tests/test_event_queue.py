@@ -8,8 +8,6 @@ that far events move into the calendar, buckets wrap round and bitmap words
 fill up to bit 63.
 """
 
-from collections import namedtuple
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -18,20 +16,27 @@ from tlbwidgets.engine import _layout as L
 from tlbwidgets.engine import _queue as Q
 
 N_CPUS = 4
-Tables = namedtuple("Tables", ["counters", "nd", "rl", "rb", "far"])
 
 
 def _tables(H=N_CPUS * (N_CPUS + 4) + 64):
-    """The queue's tables as make_state builds them, for N_CPUS CPUs and H
-    nodes."""
+    """A State whose queue tables are as make_state builds them, for N_CPUS
+    CPUs and H nodes (the other tables are empty).
+
+    It must be the engine's own State type: the queue's functions cache
+    what they compile, and a type defined in this test module would be
+    pickled into numba's cache index, which other processes then fail to
+    load (they cannot import this module)."""
     counters = np.zeros(L.N_COUNTERS, dtype=np.int64)
     counters[L.K_EQ_FREE] = -1
     counters[L.K_EQ_NODES] = 2 * N_CPUS
     nd = np.zeros((H, L.N_ND_COLS), dtype=np.int64)
     nd[:2 * N_CPUS, L.ND_AT] = L.AT_NONE
-    rl = np.full((L.EQ_BUCKETS * 4, 2), -1, dtype=np.int64)
-    rb = np.zeros(L.EQ_WORDS + 1, dtype=np.int64)
-    return Tables(counters, nd, rl, rb, np.zeros(H, dtype=np.int64))
+    queue = dict(counters=counters, nd=nd, rl=np.full((L.EQ_BUCKETS * 4, 2), -1, dtype=np.int64),
+                 rb=np.zeros(L.EQ_WORDS + 1, dtype=np.int64), far=np.zeros(H, dtype=np.int64))
+    ndim = dict(pair=3, q=3, tlb=4)
+    empty = {f: np.zeros((0,) * ndim.get(f, 2), dtype=np.int64)
+             for f in L.State._fields if f not in queue}
+    return L.State(**queue, **empty)
 
 
 class Model:
