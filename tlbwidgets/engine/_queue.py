@@ -90,13 +90,18 @@ def _first_bucket(rb, start):
 
 
 @jit
+def _place(key):
+    """(bucket, list index) of an event with this key in the calendar."""
+    b = (key >> 2) & _MASK
+    return b, (b << 2) | (key & 3)
+
+
+@jit
 def _ring_link(s, x):
     """Append node x (key and seq written) to its bucket's list."""
     nd = s.nd
     rl = s.rl
-    key = nd[x, ND_KEY]
-    b = (key >> 2) & _MASK
-    li = (b << 2) | (key & 3)
+    b, li = _place(nd[x, ND_KEY])
     tail = rl[li, RL_TAIL]
     nd[x, ND_PREV] = tail
     nd[x, ND_NEXT] = -1
@@ -129,9 +134,7 @@ def _clear_if_empty(s, b):
 def _ring_unlink(s, x):
     nd = s.nd
     rl = s.rl
-    key = nd[x, ND_KEY]
-    b = (key >> 2) & _MASK
-    li = (b << 2) | (key & 3)
+    b, li = _place(nd[x, ND_KEY])
     prev = nd[x, ND_PREV]
     nxt = nd[x, ND_NEXT]
     if prev >= 0:
