@@ -142,24 +142,32 @@ def test_blocks_hold_the_same_ops_as_build(spec, cpus):
         np.testing.assert_array_equal(b, s)
 
 
-def test_simulate_builds_the_machine_and_state_of_make_machine_and_make_state():
+def _assert_blocks_build_the_machine_and_state(spec, cpus, seed, cap_rows, blocks=None):
+    """make_machine_state on the streamed blocks equals make_machine +
+    make_state on the whole-array build, table by table; returns the State."""
     from tlbwidgets.engine import make_machine, make_state
     from tlbwidgets.engine import _layout as L
     from tlbwidgets.costs import resolve_costs
-    spec = W.munmap_storm(unmaps=40, initiators=3)
-    cpus = 100
     params = np.zeros(L.N_PARAMS, dtype=np.int64)
     params[[L.P_NCPU, L.P_SETS, L.P_WAYS, L.P_QUEUE_SLOTS, L.P_VM_PAGES]] = cpus, 16, 4, 16, 4096
-    params[[L.P_CAP_ROWS, L.P_CAP_EVENTS]] = 50_000, 50
+    params[[L.P_CAP_ROWS, L.P_CAP_EVENTS]] = cap_rows, 50
     costs = resolve_costs("default").as_array()
     topo = (np.zeros(cpus, np.int64), np.ones(cpus, np.int64))
-    m1 = make_machine(params, costs, *topo, *spec.build(cpus, 0, 4096))
-    s1 = make_state(m1)
-    m2, s2 = L.make_machine_state(params, costs, *topo, *spec.build_blocks(cpus, 0, 4096))
+    if blocks is None:
+        blocks = spec.build_blocks(cpus, seed, 4096)
+    m2, s2 = L.make_machine_state(params, costs, *topo, *blocks)
+    m1 = make_machine(params, costs, *topo, *spec.build(cpus, seed, 4096))
     for a, b in zip(m1, m2):
         np.testing.assert_array_equal(a, b)
-    for name, a, b in zip(L.State._fields, s1, s2):
+    for name, a, b in zip(L.State._fields, make_state(m1), s2):
         np.testing.assert_array_equal(a, b, err_msg=name)
+    return s2
+
+
+def test_simulate_builds_the_machine_and_state_of_make_machine_and_make_state():
+    cpus = 100
+    s2 = _assert_blocks_build_the_machine_and_state(W.munmap_storm(unmaps=40, initiators=3),
+                                                    cpus, 0, cap_rows=50_000)
     # a shootdown logs at most one delivery per target: 3 x 40 unmaps x 100
     # CPUs = 12,000 rows hold them all, fewer than max_log_rows
     assert len(s2.dv) == 3 * 40 * cpus
@@ -232,24 +240,11 @@ def test_blocks_are_made_ahead_before_the_first_is_taken():
 
 def test_blocks_made_ahead_build_the_machine_of_make_machine():
     # more than one block: build_blocks makes them in a worker thread
-    from tlbwidgets.engine import make_machine, make_state
-    from tlbwidgets.engine import _layout as L
-    from tlbwidgets.costs import resolve_costs
     spec = W.uniform(accesses=50_000, unmap_rate=0.01, irq_off_share=0.01)
-    cpus = 3
-    params = np.zeros(L.N_PARAMS, dtype=np.int64)
-    params[[L.P_NCPU, L.P_SETS, L.P_WAYS, L.P_QUEUE_SLOTS, L.P_VM_PAGES]] = cpus, 16, 4, 16, 4096
-    params[[L.P_CAP_ROWS, L.P_CAP_EVENTS]] = 1000, 50
-    costs = resolve_costs("default").as_array()
-    topo = (np.zeros(cpus, np.int64), np.ones(cpus, np.int64))
-    op_start, blocks = spec.build_blocks(cpus, 2, 4096)
+    op_start, blocks = spec.build_blocks(3, 2, 4096)
     assert not isinstance(blocks, list) and op_start[-1] > W._BLOCK_OPS
-    m2, s2 = L.make_machine_state(params, costs, *topo, op_start, blocks)
-    m1 = make_machine(params, costs, *topo, *spec.build(cpus, 2, 4096))
-    for a, b in zip(m1, m2):
-        np.testing.assert_array_equal(a, b)
-    for name, a, b in zip(L.State._fields, make_state(m1), s2):
-        np.testing.assert_array_equal(a, b, err_msg=name)
+    _assert_blocks_build_the_machine_and_state(spec, 3, 2, cap_rows=1000,
+                                               blocks=(op_start, blocks))
 
 
 @pytest.mark.parametrize("high", [1, 2, 4, 8, 256, 4096, 2**20, 2**31, 2**32,
