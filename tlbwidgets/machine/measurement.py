@@ -222,10 +222,18 @@ class Measurement:
         return measurement_figure(self, costs, protocol)
 
     def to_dict(self):
+        """Everything as plain data; ``summary`` and ``fit`` are derived (and
+        ignored by :meth:`from_json`, which recomputes them)."""
+        try:
+            f = self.fit()
+            fit = {"costs": f.costs.to_dict(), "base": f.base, "set_fields": f.set_fields,
+                   "kept_fields": list(f.kept_fields), "notes": list(f.notes)}
+        except RuntimeError as exc:
+            fit = {"error": str(exc)}
         return {"format": FORMAT, "source": self.source, "started": self.started,
                 "seconds": self.seconds, "machine": self.machine, "method": self.method,
                 "notes": list(self.notes), "runs": [r.to_dict() for r in self.runs],
-                "summary": _jsonable(self.points())}
+                "summary": _jsonable(self.points()), "fit": fit}
 
     def to_json(self, indent=None):
         """Everything, as JSON: machine, method, every call, and the summary."""
@@ -253,7 +261,8 @@ class Measurement:
         m = d["machine"]
         return cls.from_json(text, source=(
             f"STORED EXAMPLE, not this machine: measured {when} on {m.get('cpu_model')} "
-            f"({m.get('online_cpus')} vCPUs, kernel {m.get('kernel')})"))
+            f"({m.get('online_cpus')} {'vCPUs' if m.get('hypervisor') else 'CPUs'}, kernel "
+            f"{m.get('kernel')})"))
 
     def __repr__(self):
         one = next((p for p in self.points() if p["targets"] == 1), None)

@@ -24,6 +24,9 @@ TLB_LABEL = "TLB:"
 """First field of the counter line in ``/proc/interrupts`` (x86's "TLB shootdowns")."""
 
 _READ_CHUNK_BYTES = 1 << 16
+# The label is right-aligned to the width of the largest IRQ number, so on a
+# machine with IRQ 1000 or more the line starts with spaces (" TLB:").
+_TLB_LINE = re.compile(rb"\n[ \t]*TLB:([^\n]*)")
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,7 @@ class TlbCounter:
 
     def read(self):
         """Counts now, one per CPU given at construction (int64 array)."""
-        data = self._read_bytes()
-        start = data.index(b"\n" + TLB_LABEL.encode()) + len(TLB_LABEL) + 1
-        fields = data[start:data.index(b"\n", start)].split()
+        fields = _TLB_LINE.search(self._read_bytes()).group(1).split()
         return np.array([int(fields[i]) for i in self._columns], dtype=np.int64)
 
     def close(self):
