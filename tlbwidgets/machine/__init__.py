@@ -78,6 +78,9 @@ def _check_cpus(cpus, allowed):
     return chosen
 
 
+_PROGRESS_WIDTH = 79
+
+
 class _TextProgress:
     """One line on stderr, rewritten in place at most every 0.1 s."""
 
@@ -94,8 +97,10 @@ class _TextProgress:
         width = 30
         filled = width * done // max(total, 1)
         end = "\n" if final else ""
-        self.stream.write(f"\rmeasuring [{'#' * filled}{'.' * (width - filled)}] "
-                          f"{done}/{total} calls, {text}\033[K{end}")
+        line = f"measuring [{'#' * filled}{'.' * (width - filled)}] {done}/{total} calls, {text}"
+        # Padding, not a terminal escape, clears a longer previous line: the
+        # same text reads well in a terminal and in a notebook's output.
+        self.stream.write(f"\r{line:<{_PROGRESS_WIDTH}}{end}")
         self.stream.flush()
 
 
