@@ -38,7 +38,7 @@ from .procfs import Host, TlbCounter
 
 __all__ = [
     "OPS", "PAGE_BYTES", "FOREIGN", "AMBIGUOUS", "WARMUP_CALLS", "SPINNER_THREAD_PREFIX",
-    "label_calls", "run_points", "MeasureTimeout",
+    "label_calls", "run_points", "compile_spinner", "MeasureTimeout",
 ]
 
 PAGE_BYTES = mmap.PAGESIZE
@@ -214,7 +214,7 @@ def _pinned(cpu):
     return before
 
 
-def _compile_spinner():
+def compile_spinner():
     """Compile (or load from numba's cache) the spinner here, once, so that
     spinner threads do not compile it at the same time."""
     stopped = np.zeros(2 * heartbeat_slot(0), dtype=np.int64)
@@ -260,7 +260,7 @@ def run_points(measuring_cpu, spinner_sets, calls, op, timeout_s, progress=None,
     cpus = [measuring_cpu] + sorted({c for s in spinner_sets for c in s})
     column = {c: i for i, c in enumerate(cpus)}
     total = calls * len(spinner_sets)
-    _compile_spinner()
+    compile_spinner()
     results = []
     counter = TlbCounter(cpus, host)
     mapping = None
