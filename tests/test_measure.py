@@ -467,7 +467,7 @@ def test_a_real_measurement_on_this_machine(op):
 @needs_machine
 def test_cli_measure_prints_the_table_and_the_fitted_costs(capsys):
     cpus = [str(c) for c in two_cpus()]
-    assert cli.main(["measure", "--cpus", *cpus, "--calls", "200"]) == 0
+    assert cli.main(["measure", "--cpus", *cpus, "--calls", "400"]) == 0
     out, err = capsys.readouterr()
     assert "remote µs" in out and "fitted costs 'this_machine'" in out
     assert "kept from 'default'" in out and "tw.Costs(" in out

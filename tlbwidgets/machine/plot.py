@@ -5,6 +5,7 @@ import bqplot as bq
 import numpy as np
 
 from ..costs import resolve_costs
+from .measurement import SAME_SOCKET, OTHER_SOCKET
 from ..widgets._style import axis, figure, series_color, OKABE_ITO, tooltip
 
 __all__ = ["measurement_figure", "simulated_remote_us"]
@@ -35,7 +36,8 @@ def measurement_figure(measurement, costs=(), protocol="linux"):
     ys = bq.LinearScale(min=0)
     marks = []
     labels = []
-    series_names = sorted({p["series"] for p in points})
+    series_names = [s for s in (SAME_SOCKET, OTHER_SOCKET) if any(p["series"] == s
+                                                                for p in points)]
     for i, name in enumerate(series_names):
         rows = [p for p in points if p["series"] == name and np.isfinite(p["remote_ns"])]
         if not rows:

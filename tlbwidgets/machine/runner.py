@@ -202,6 +202,15 @@ class _Spinners:
             self.control = None
 
 
+def _all_ended(groups):
+    """True once every spinner thread of ``groups`` has ended (each was told
+    to stop; give each up to JOIN_S more)."""
+    threads = [t for g in groups for _, _, t in g.threads if t.ident is not None]
+    for t in threads:
+        t.join(JOIN_S)
+    return not any(t.is_alive() for t in threads)
+
+
 def _pinned(cpu):
     """Pin the calling thread to ``cpu``; returns its previous affinity."""
     before = os.sched_getaffinity(0)
@@ -264,7 +273,7 @@ def run_points(measuring_cpu, spinner_sets, calls, op, timeout_s, progress=None,
     results = []
     counter = TlbCounter(cpus, host)
     mapping = None
-    stuck = []
+    groups = []
     previous_affinity = None
     was_gc = gc.isenabled()
     try:
@@ -289,6 +298,7 @@ def run_points(measuring_cpu, spinner_sets, calls, op, timeout_s, progress=None,
                     progress(base + done, total, text)
                 progress(n * calls, total, text)
             group = _Spinners(spinners, mapping.control)
+            groups.append(group)
             try:
                 group.start(deadline)
                 results.append(_one_run(op_, mapping, counter,
@@ -296,10 +306,9 @@ def run_points(measuring_cpu, spinner_sets, calls, op, timeout_s, progress=None,
                                         report))
             finally:
                 group.stop()
-                stuck += group.stuck
-                if stuck:
-                    raise RuntimeError(f"spinner thread(s) on CPU {stuck} did not stop; "
-                                       f"the mapping they read is left mapped")
+                if group.stuck:
+                    raise RuntimeError(f"spinner thread(s) on CPU {group.stuck} did not "
+                                       f"stop; the mapping they read is left mapped")
         if progress is not None:
             progress(total, total, "done")
         return results
@@ -310,6 +319,9 @@ def run_points(measuring_cpu, spinner_sets, calls, op, timeout_s, progress=None,
             os.sched_setaffinity(0, previous_affinity)
         counter.close()
         # A spinner that did not end still reads the mapping: leave it mapped
-        # (a leak) rather than crash the process.
-        if mapping is not None and not stuck:
-            mapping.release()
+        # (a leak) rather than crash the process.  Checked here again because
+        # a second interrupt may have cut a stop() short.
+        if mapping is not None:
+            mapping.control[STOP_SLOT] = 1
+            if _all_ended(groups):
+                mapping.release()

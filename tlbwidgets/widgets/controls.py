@@ -39,6 +39,9 @@ class ExploreControls(widgets.VBox):
 
     ``config()`` returns the keyword arguments for ``tw.simulate`` of the
     primary protocol; ``protocols()`` the protocols to run (one or two).
+    ``measured`` (name -> ``tw.Costs``) adds fitted machines to the costs
+    menu; by default, those of ``tw.measured_costs()`` when the controls are
+    built (a measurement taken later shows in the next explorer).
     """
 
     cpus = Int(16, help="Number of CPUs in the machine (2..256).")
