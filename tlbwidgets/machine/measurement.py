@@ -25,7 +25,7 @@ OTHER_SOCKET = "other socket"
 EXAMPLE_FILE = "example_measurement.json"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)       # holds arrays: compare what you mean, explicitly
 class Run:
     """One run: the spinner CPUs, and per timed call its latency (ns) and
     label (IPIs sent to spinner CPUs, or FOREIGN / AMBIGUOUS)."""
@@ -62,7 +62,7 @@ def _stats(sample):
     return {"count": n, "median_ns": float(med), "q1_ns": float(q1), "q3_ns": float(q3)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Measurement:
     """Real TLB shootdowns timed on one machine (see ``tw.measure``).
 
