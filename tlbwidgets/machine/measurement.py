@@ -23,6 +23,7 @@ and no number."""
 SAME_SOCKET = "same socket"
 OTHER_SOCKET = "other socket"
 EXAMPLE_FILE = "example_measurement.json"
+_IPID = "IPI'd"     # the table's column of calls that interrupted every spinner
 
 
 @dataclass(frozen=True, eq=False)       # holds arrays: compare what you mean, explicitly
@@ -190,7 +191,7 @@ class Measurement:
             f"run, measuring on CPU {self.method.get('measuring_cpu')}, "
             f"{self.seconds:.1f} s",
             "",
-            f"{'series':13} {'targets':>7} {'calls':>6} {'IPId':>6} {'none':>6} {'other':>6} "
+            f"{'series':13} {'targets':>7} {'calls':>6} {_IPID:>6} {'none':>6} {'other':>6} "
             f"{'median µs':>10} {'IQR µs':>13} {'baseline µs':>12} {'remote µs':>10}",
         ]
         lines = list(head)
@@ -208,7 +209,7 @@ class Measurement:
             if p["note"]:
                 lines.append(f"{'':14}note: {p['note']}")
         lines.append("")
-        lines.append("IPId: calls that sent an IPI to every spinner CPU; none: calls that sent "
+        lines.append("IPI'd: calls that sent an IPI to every spinner CPU; none: calls that sent "
                      "none; other: calls left out (IPIs to some spinners only, or to a CPU "
                      "that was not a target)")
         return "\n".join(lines)
