@@ -240,6 +240,13 @@ def test_too_few_ipis_give_the_count_instead_of_a_number():
     assert "only 10 of 400" in m.table()
 
 
+def test_a_fit_needs_a_target_on_the_measuring_cpus_socket():
+    only_other = synthetic({}, other_ns={1: 9000.0})
+    assert only_other.remote_ns(1, OTHER_SOCKET) == pytest.approx(9000.0, rel=0.05)
+    with pytest.raises(RuntimeError, match="needs a one-target run on the measuring CPU's"):
+        only_other.to_costs()
+
+
 def test_a_remote_cost_below_the_kept_fields_is_refused():
     with pytest.raises(RuntimeError, match="below what the kept fields"):
         synthetic({1: 50.0}).to_costs()

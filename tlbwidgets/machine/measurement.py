@@ -159,8 +159,13 @@ class Measurement:
         :mod:`tlbwidgets.machine.fit` and docs/measure.md.  Raises RuntimeError
         when the one-target point has too few labelled calls."""
         same = self._series_remote(SAME_SOCKET)
-        if not np.isfinite(same.get(1, np.nan)):
-            row = next(p for p in self.points() if p["targets"] == 1)
+        if 1 not in same:
+            raise RuntimeError("cannot fit costs: the fit needs a one-target run on the "
+                               "measuring CPU's socket; measure with cpus= that put a second "
+                               "CPU on the first one's socket")
+        if not np.isfinite(same[1]):
+            row = next(p for p in self.points()
+                       if p["targets"] == 1 and p["series"] == SAME_SOCKET)
             raise RuntimeError(f"cannot fit costs: {row['note'] or 'no baseline'}")
         other = self._series_remote(OTHER_SOCKET)
         mhz = self.machine.get("cpu_mhz")
