@@ -170,9 +170,9 @@ def _make_venv_over_this_environment(venv: Path) -> None:
     """
     # --without-pip: this environment's pip (visible through the .pth) installs into the venv.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    purelib = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True).stdout.strip()
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", where],
+                             capture_output=True, text=True, check=True).stdout.strip()
     lines = [f"import site; site.addsitedir({entry!r})\n" for entry in _environment_site_dirs()]
     (Path(purelib) / "zz_test_environment.pth").write_text("".join(lines))
 

@@ -256,7 +256,8 @@ def _end_with_parent_hook():
     a worker thread may end long before the program does. libc's ``prctl`` is looked up here,
     before the fork, so the child runs no import or allocation between fork and exec.
     """
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if not sys.platform.startswith("linux") or not in_main_thread:
         return None
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -392,8 +393,9 @@ def _run_until_stopped(server: Server, ready_timeout_s: float, banner: str) -> i
     launcher is told to stop; return the exit status (128 + N for signal N, as shells do).
 
     Guarantee: when this returns or raises, the server process has exited. Stop signals
-    are caught only in the main thread (Python delivers them nowhere else) and the previous
-    handlers are restored on the way out.
+    are caught only in the main thread (Python delivers them nowhere else); a second one
+    while the server is stopping is ignored (``stop`` kills it after a grace period anyway),
+    and the previous handlers are restored on the way out.
     """
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -408,6 +410,8 @@ def _run_until_stopped(server: Server, ready_timeout_s: float, banner: str) -> i
     except _StopSignal as stop:
         return 128 + stop.signum
     finally:
+        for signum in previous:
+            signal.signal(signum, signal.SIG_IGN)
         server.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
