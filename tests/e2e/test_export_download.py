@@ -1,16 +1,18 @@
-"""In the browser, the explorer's CSV export reaches the person who clicked: the app served
-as `python -m tlbwidgets app` serves it offers a link, and clicking it downloads a zip of the
-run's tables; nothing is written on the server."""
+"""In the browser, export reaches the person who clicked. In the explorer served as
+`python -m tlbwidgets app` serves it, CSV offers a link that downloads a zip of the run's
+tables, and nothing is written on the server; in JupyterLab, JSON downloads the same way."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import zipfile
+from urllib.parse import urlsplit
 
 from harness import NOTEBOOKS_DIR
-from widget_page import save_screenshot, wait_for_figure_or_cell_error
+from widget_page import open_in_lab_and_run_all, save_screenshot, wait_for_figure_or_cell_error
 
 FIRST_RENDER_TIMEOUT_MS = 180_000
 
@@ -42,3 +44,22 @@ def test_explorer_csv_export_downloads_a_zip_in_the_browser(page, voila, screens
     assert any(name.endswith("_shootdowns.csv") for name in archive.namelist())
     # The kernel runs beside the notebook Voila serves: nothing was written there.
     assert not list(NOTEBOOKS_DIR.glob("tlbwidgets_run*"))
+
+
+def test_json_export_downloads_in_jupyterlab(page, lab, screenshot_dir, warm_engine, tmp_path):
+    parts = urlsplit(lab.url)
+    open_in_lab_and_run_all(page, f"{parts.scheme}://{parts.netloc}", "export.ipynb")
+    page.get_by_role("button", name="JSON").click()
+    link = page.get_by_role("link", name=re.compile(r"Download tlbwidgets_run\.json"))
+    link.wait_for(timeout=FIRST_RENDER_TIMEOUT_MS)
+    save_screenshot(page, screenshot_dir, "export-lab-link")
+    with page.expect_download(timeout=60_000) as download_info:
+        link.click()
+    download = download_info.value
+
+    assert download.suggested_filename == "tlbwidgets_run.json"
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    data = json.loads(saved.read_text())
+    assert list(data) == ["mailbox"]
+    assert data["mailbox"]["summary"]["shootdowns"] == 1
