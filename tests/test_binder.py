@@ -23,6 +23,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from venvs import make_venv_over_this_environment
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -151,32 +153,6 @@ def _make_clone(destination: Path) -> Path:
     return destination
 
 
-def _environment_site_dirs() -> list[str]:
-    """The site-packages folders this interpreter imports from, in its order: a venv's own
-    (plus its base's, when it was made with --system-site-packages), a conda env's, or a
-    system install's (Debian's dist-packages included)."""
-    return [entry for entry in sys.path
-            if Path(entry).name in ("site-packages", "dist-packages") and Path(entry).is_dir()]
-
-
-def _make_venv_over_this_environment(venv: Path) -> None:
-    """A fresh venv that also imports every package of the environment running the tests.
-
-    `python -m venv --system-site-packages` is not that when the tests run in a venv: the new
-    venv's "system" is the base interpreter, which lacks the venv's numba and Jupyter. So the
-    venv is made plain, and a .pth file adds this environment's site folders after its own.
-    Its name sorts after the editable install's .pth, so the clone postBuild installs is
-    found before any tlbwidgets this environment has.
-    """
-    # --without-pip: this environment's pip (visible through the .pth) installs into the venv.
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", where],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    lines = [f"import site; site.addsitedir({entry!r})\n" for entry in _environment_site_dirs()]
-    (Path(purelib) / "zz_test_environment.pth").write_text("".join(lines))
-
-
 def _venv_env(venv: Path, home: Path) -> dict[str, str]:
     env = _clean_env(home)
     env["VIRTUAL_ENV"] = str(venv)
@@ -198,7 +174,7 @@ def test_postbuild_in_fresh_venv_installs_package_and_warms_numba_cache(tmp_path
     home.mkdir()
     venv = tmp_path / "venv"
     # Reuse the installed dependencies instead of reinstalling them.
-    _make_venv_over_this_environment(venv)
+    make_venv_over_this_environment(venv)
     env = _venv_env(venv, home)
 
     build = subprocess.run([str(clone / "binder" / "postBuild")], cwd=clone, env=env,

@@ -1,12 +1,14 @@
 """The wheel and the sdist are ready to publish: `python -m build` makes both from the
-checkout, `twine check --strict` accepts them, the wheel carries the course notebooks (so
-`python -m tlbwidgets course` and `app` work after a plain install) and no test fixture,
+checkout, `twine check --strict` accepts them, the wheel carries the course notebooks and no
+test fixture, installed it copies the course to the learner's home folder and finds the app,
 and the sdist carries what the test suite needs.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -16,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from tlbwidgets import app
+
+from venvs import make_venv_over_this_environment, venv_python
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_TIMEOUT_S = 600
@@ -70,3 +74,38 @@ def test_sdist_carries_the_sources_the_notebooks_and_the_tests_but_no_local_stat
     local = [name for name in names if local_parts & set(Path(name).parts)
              or name.endswith((".nbi", ".nbc", ".pyc"))]
     assert not local, local
+
+
+_PROBE = """
+import json
+import tlbwidgets
+from tlbwidgets import app
+root, copied = app._prepare_course_dir(None)
+print(json.dumps({"package": tlbwidgets.__file__, "notebooks": str(app.notebooks_dir()),
+                  "root": str(root), "copied": [p.name for p in copied],
+                  "app": str(app.find_notebook(None))}))
+"""
+
+
+def test_installed_wheel_copies_the_course_to_the_home_folder_and_serves_its_own_app(
+        dists, tmp_path):
+    venv = tmp_path / "venv"
+    make_venv_over_this_environment(venv)     # dependencies from here; tlbwidgets the wheel
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HOME": str(home)}
+    install = subprocess.run([str(venv_python(venv)), "-m", "pip", "install", "--no-deps",
+                              "--no-index", str(dists["wheel"])],
+                             env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert install.returncode == 0, install.stdout + install.stderr
+
+    probe = subprocess.run([str(venv_python(venv)), "-c", _PROBE], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert probe.returncode == 0, probe.stderr
+    info = json.loads(probe.stdout.strip().splitlines()[-1])
+
+    package = Path(info["package"]).parent
+    assert package.is_relative_to(venv), info
+    assert Path(info["notebooks"]) == package / "notebooks"
+    assert Path(info["root"]) == home / app.DEFAULT_COURSE_DIR_NAME
+    assert info["copied"] == [path.name for path in app.course_notebooks()]
+    assert Path(info["app"]) == package / "notebooks" / app.APP_NOTEBOOK
