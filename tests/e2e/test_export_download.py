@@ -17,6 +17,22 @@ from widget_page import open_in_lab_and_run_all, save_screenshot, wait_for_figur
 FIRST_RENDER_TIMEOUT_MS = 180_000
 
 
+def _click_export_then_download(page, button, filename, folder, on_link_shown):
+    """Press the export ``button``, click the download link it shows, check the browser
+    saves ``filename``, and return where the downloaded file was saved in ``folder``."""
+    page.get_by_role("button", name=button).click()
+    link = page.get_by_role("link", name=re.compile(rf"Download {re.escape(filename)}"))
+    link.wait_for(timeout=FIRST_RENDER_TIMEOUT_MS)
+    on_link_shown()
+    with page.expect_download(timeout=60_000) as download_info:
+        link.click()
+    download = download_info.value
+    assert download.suggested_filename == filename
+    saved = folder / filename
+    download.save_as(saved)
+    return saved
+
+
 def test_explorer_csv_export_downloads_a_zip_in_the_browser(page, voila, screenshot_dir,
                                                             warm_engine, tmp_path):
     server = voila("app.ipynb")
@@ -25,17 +41,9 @@ def test_explorer_csv_export_downloads_a_zip_in_the_browser(page, voila, screens
     # Export only once the first run is on screen: its echo names the protocol.
     page.get_by_text(re.compile(r"cpus=\d+")).first.wait_for(timeout=FIRST_RENDER_TIMEOUT_MS)
 
-    page.get_by_role("button", name="CSV").click()
-    link = page.get_by_role("link", name=re.compile(r"Download tlbwidgets_run_csv\.zip"))
-    link.wait_for(timeout=60_000)
-    save_screenshot(page, screenshot_dir, "export-voila-link")
-    with page.expect_download(timeout=60_000) as download_info:
-        link.click()
-    download = download_info.value
-
-    assert download.suggested_filename == "tlbwidgets_run_csv.zip"
-    saved = tmp_path / download.suggested_filename
-    download.save_as(saved)
+    saved = _click_export_then_download(page, "CSV", "tlbwidgets_run_csv.zip", tmp_path,
+                                        lambda: save_screenshot(page, screenshot_dir,
+                                                                "export-voila-link"))
     archive = zipfile.ZipFile(saved)
     assert "tlbwidgets_run_summary.csv" in archive.namelist()
     summary = list(csv.DictReader(io.StringIO(
@@ -49,17 +57,9 @@ def test_explorer_csv_export_downloads_a_zip_in_the_browser(page, voila, screens
 def test_json_export_downloads_in_jupyterlab(page, lab, screenshot_dir, warm_engine, tmp_path):
     parts = urlsplit(lab.url)
     open_in_lab_and_run_all(page, f"{parts.scheme}://{parts.netloc}", "export.ipynb")
-    page.get_by_role("button", name="JSON").click()
-    link = page.get_by_role("link", name=re.compile(r"Download tlbwidgets_run\.json"))
-    link.wait_for(timeout=FIRST_RENDER_TIMEOUT_MS)
-    save_screenshot(page, screenshot_dir, "export-lab-link")
-    with page.expect_download(timeout=60_000) as download_info:
-        link.click()
-    download = download_info.value
-
-    assert download.suggested_filename == "tlbwidgets_run.json"
-    saved = tmp_path / download.suggested_filename
-    download.save_as(saved)
+    saved = _click_export_then_download(page, "JSON", "tlbwidgets_run.json", tmp_path,
+                                        lambda: save_screenshot(page, screenshot_dir,
+                                                                "export-lab-link"))
     data = json.loads(saved.read_text())
     assert list(data) == ["mailbox"]
     assert data["mailbox"]["summary"]["shootdowns"] == 1
