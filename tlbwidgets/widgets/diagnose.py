@@ -73,7 +73,8 @@ def simulator_status():
     elif compiled_here:
         summary = "compiled (machine code, loaded in this process)"
     elif cached:
-        summary = f"compiled, in numba's cache ({cache_dir}): the first run loads it in seconds"
+        summary = (f"compiled, in numba's cache ({cache_dir}): the first run loads it "
+                   "instead of compiling")
     else:
         summary = ("not compiled yet: the first simulation compiles the engine (tens of "
                    "seconds, more on a busy machine); later runs and new processes reuse it")
