@@ -46,7 +46,7 @@ def run_warmup() -> int:
 
     runs = 0
     first_workload = tw.WORKLOADS[0]
-    for protocol in tw.protocols.IMPLEMENTED:   # the others are not simulated yet
+    for protocol in tw.protocols.IMPLEMENTED:
         tw.simulate(cpus=WARMUP_CPUS, sockets=WARMUP_SOCKETS, protocol=protocol,
                     workload=first_workload, seed=WARMUP_SEED)
         runs += 1
