@@ -39,9 +39,21 @@ def _fmt(v):
     return str(v)
 
 
+class _UsageError(ValueError):
+    """A bad command line: reported by :func:`main` in one line, status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing the usage and exiting, so a
+    bad flag or value is one line on stderr (``--help`` still prints)."""
+
+    def error(self, message):
+        raise _UsageError(f"{message} (see --help)")
+
+
 def _simulate(argv):
     import tlbwidgets as tw
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m tlbwidgets simulate",
         description="Run one simulation and print its configuration and summary.")
     p.add_argument("--cpus", type=int, default=16)
@@ -59,7 +71,7 @@ def _simulate(argv):
     options = {}
     for item in args.set:
         if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise _UsageError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         options[k.strip()] = parse_value(v.strip())
     r = tw.simulate(cpus=args.cpus, protocol=args.protocol, workload=args.workload,

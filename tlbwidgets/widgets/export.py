@@ -7,6 +7,7 @@ nothing in a headless kernel.
 """
 
 import csv
+import html
 import json
 import os
 import re
@@ -54,7 +55,8 @@ def write_csv(results, prefix):
 
 def write_json(results, prefix):
     """Write ``{prefix}.json``: ``{label: result}`` using each Result's own
-    ``to_json()`` (config echo, summary and tables).  Returns the path."""
+    ``to_json()``, that is its config echo and its summary (the tables are in
+    the CSV export, :func:`write_csv`).  Returns the path."""
     payload = {lab: json.loads(r.to_json()) for lab, r in results.items()}
     path = f"{prefix}.json"
     with open(path, "w") as f:
@@ -91,6 +93,7 @@ class ExportBar(widgets.VBox):
         return value
 
     def __init__(self, get_results, get_figures, **kwargs):
+        self._refused = ""       # why the typed prefix was refused ('' if it was not)
         self._get_results = get_results
         self._get_figures = get_figures
         self.prefix_text = widgets.Text(value=self.prefix, description="save as",
@@ -115,7 +118,13 @@ class ExportBar(widgets.VBox):
         try:
             self.prefix = change["new"]
         except TraitError as exc:
-            self.message.value = f"<span style='color:#D55E00'>{exc}</span>"
+            # Until a good prefix is typed, nothing is saved: saving under
+            # the previous prefix would write where the learner did not ask.
+            self._refused = str(exc)
+            self.message.value = f"<span style='color:#D55E00'>{html.escape(str(exc))}</span>"
+        else:
+            self._refused = ""
+            self.message.value = ""
 
     def export(self, kind):
         """Export in ``kind`` ("CSV", "JSON", "PNG", "SVG"); returns paths written
@@ -124,6 +133,8 @@ class ExportBar(widgets.VBox):
             raise ValueError(f"kind={kind!r} is not an export format; choose one of "
                              f"{list(self.buttons)}")
         try:
+            if self._refused:
+                raise ValueError(f"not saved: {self._refused}")
             if kind in ("CSV", "JSON"):
                 results = self._get_results()
                 if not results:
@@ -139,7 +150,8 @@ class ExportBar(widgets.VBox):
                     paths.append(path)
                 note = " (the browser downloads them)"
         except (OSError, ValueError, TypeError) as exc:
-            self.message.value = f"<span style='color:#D55E00'>export failed: {exc}</span>"
+            self.message.value = (f"<span style='color:#D55E00'>export failed: "
+                                  f"{html.escape(str(exc))}</span>")
             return []
         self.message.value = (f"<span style='font-size:12px'>saved {len(paths)} file(s){note}: "
                               f"{', '.join(paths[:4])}{' …' if len(paths) > 4 else ''}</span>")
