@@ -172,9 +172,13 @@ def test_a_checkpoint_in_a_read_only_folder_is_refused(tmp_path):
         folder.chmod(0o700)
 
 
-@pytest.mark.parametrize("flag,path", [
-    ("--json", "/nonexistent/x.json"), ("--csv", "/nonexistent/x.csv"), ("--json", "/")])
-def test_cli_output_paths_are_checked_before_the_sweep_runs(monkeypatch, capsys, flag, path):
+@pytest.mark.parametrize("flag,where", [
+    ("--json", "missing/x.json"), ("--csv", "missing/x.csv"), ("--json", ""),
+    ("--csv", "plain/x.csv")])
+def test_cli_output_paths_are_checked_before_the_sweep_runs(monkeypatch, capsys, tmp_path,
+                                                            flag, where):
+    (tmp_path / "plain").write_text("a file, not a folder")
+    path = str(tmp_path / where) if where else str(tmp_path)   # "": the folder itself
     S = sys.modules["tlbwidgets.sweep"]
     monkeypatch.setattr(S, "_run_row", lambda kwargs: pytest.fail("a row ran"))
     status = main_sweep(["--cpus", "2", "--workers", "1", "--option", "accesses=50",

@@ -8,7 +8,13 @@ traceback.
 import argparse
 import sys
 
-__all__ = ["main", "parse_value"]
+__all__ = ["main", "parse_value", "one_line"]
+
+
+def one_line(message):
+    """``message`` on one line: a control character typed on the command
+    line (a newline, a carriage return) is shown escaped, not obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
 
 
 def parse_value(text):
@@ -110,14 +116,14 @@ def main(argv=None):
         names = " | ".join(commands)
         msg = f"usage: python -m tlbwidgets {{{names}}} [options]   (--help on each)"
         if argv and argv[0] not in ("-h", "--help"):
-            print(f"error: unknown command {argv[0]!r}; {msg}", file=sys.stderr)
+            print(one_line(f"error: unknown command {argv[0]!r}; {msg}"), file=sys.stderr)
             return 2
         print(msg)
         return 0
     try:
         return commands[argv[0]](argv[1:]) or 0
     except (ValueError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -310,6 +310,8 @@ def check_output_path(name, path, make_dirs=False):
     exist (``make_dirs``: that cannot be made) or is not writable.  Raises
     ValueError naming ``name`` and the path; creates nothing."""
     path = os.fspath(path)
+    if not path or "\0" in path:
+        raise ValueError(f"{name}={path!r} is not a file path")
     if os.path.isdir(path):
         raise ValueError(f"{name}={path!r} is a directory; give a file path")
     if os.path.exists(path):
@@ -666,6 +668,11 @@ CLI_METRICS = ("shootdowns", "ipis", "latency_us_median", "latency_us_p99",
                "stale_window_cycles_mean", "violations", "timeouts", "outcome")
 
 
+def _one_line(message):
+    from tlbwidgets.cli import one_line
+    return one_line(message)
+
+
 class _UsageError(Exception):
     """A bad command line: reported in one line, exit status 2."""
 
@@ -766,7 +773,7 @@ def main_sweep(argv=None):
         if args.workers is not None and args.workers < 1:
             raise _UsageError(f"--workers must be at least 1, got {args.workers}")
     except _UsageError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except SystemExit as exc:          # --help
         return exc.code if isinstance(exc.code, int) else 0
@@ -785,7 +792,7 @@ def main_sweep(argv=None):
             if unknown:
                 raise ValueError(f"--columns {unknown}: config columns are always shown")
     except (ValueError, TypeError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
     executor = None
@@ -835,6 +842,6 @@ def main_sweep(argv=None):
     try:
         _write_outputs(table, args.json, args.csv)
     except OSError as exc:          # the path went away during the sweep
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     return 0
