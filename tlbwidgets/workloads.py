@@ -24,9 +24,10 @@ from ._validate import (
     MAX_VM_PAGES,
 )
 from ._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF
-# The block helpers are imported by name too: tests reach them as workloads._*.
+# _made_ahead is imported for the tests, which reach the block helpers as workloads._*.
 from ._workload import (  # noqa: F401
-    Workload, STREAMED_BYTES, ARRAY_BYTES, CHANGE_BYTES, _Blocks, _BLOCK_OPS, _BLOCKS_AHEAD, _made_ahead, _csr, _csr_blocks, _by_role,
+    Workload, STREAMED_BYTES, ARRAY_BYTES, CHANGE_BYTES, _Blocks, _BLOCK_OPS, _BLOCKS_AHEAD,
+    _made_ahead, _csr_blocks, _by_role,
 )
 from .scenarios import SCENARIOS as _SCENARIOS
 
