@@ -232,11 +232,12 @@ def _kind_codes(kind):
                              f"({list(OP_NAMES)}), got {lo if lo < 0 else hi}")
         return k.astype(np.int64)
     codes = []
-    for x in k.tolist():
+    values = k.tolist()
+    for x in values:
         if isinstance(x, str):
             if x not in OP_NAMES:
-                raise ValueError(f"kind has unknown op name(s) "
-                                 f"{sorted({y for y in k.tolist() if isinstance(y, str)} - set(OP_NAMES))}; "
+                unknown = sorted({y for y in values if isinstance(y, str)} - set(OP_NAMES))
+                raise ValueError(f"kind has unknown op name(s) {unknown}; "
                                  f"allowed: {list(OP_NAMES)}")
             codes.append(OP_NAMES.index(x))
         elif isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)):
