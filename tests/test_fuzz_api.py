@@ -86,7 +86,7 @@ def _assert_named_error(exc):
     assert names_in(str(exc), _ALL_NAMES), f"names no parameter: {exc!r}"
 
 
-@fuzz_settings(300)
+@fuzz_settings(500)
 @given(kwargs=simulate_kwargs())
 def test_simulate_returns_a_run_or_an_error_naming_a_parameter(kwargs):
     try:
@@ -201,7 +201,7 @@ _FROM_OPS_CHILD = textwrap.dedent("""
 
 def test_from_ops_never_crashes_and_errors_name_a_column():
     tests = str(Path(__file__).parent)
-    code = _FROM_OPS_CHILD.format(tests=tests, examples=600)
+    code = _FROM_OPS_CHILD.format(tests=tests, examples=800)
     with Timed() as t:
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            timeout=600)

@@ -83,7 +83,7 @@ def _mutations(record):
     )
 
 
-@fuzz_settings(40)
+@fuzz_settings(60)
 @given(data=st.data())
 def test_a_sweep_over_any_checkpoint_gives_the_fresh_table(reference, tmp_path_factory,
                                                            data):
