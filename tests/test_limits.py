@@ -170,3 +170,20 @@ def test_max_ops_is_what_the_docs_say():
     text = (Path(__file__).parents[1] / "docs" / "model.md").read_text(encoding="utf-8")
     assert MAX_OPS == 2**31 and "**2^31 ops**" in text
     assert MAX_CYCLES == 10**12 and "**10^12 cycles**" in text
+
+
+@pytest.mark.parametrize("spec,cpus", [
+    (tw.workloads.uniform(accesses=50_000, unmap_rate=0.01, irq_off_share=0.01), 3),
+    (tw.workloads.munmap_storm(unmaps=50), 5),
+    (tw.workloads.single(pages=4), 4),
+    (tw.Workload.from_ops([0, 1, 1], ["access", "idle", "access"], [0, 0, 3], [1, 0, 1],
+                          [7, 10**12, 5]), 2),
+])
+def test_the_think_total_of_the_blocks_is_the_sum_of_the_built_think_times(spec, cpus):
+    # simulate bounds the run's time with this total, summed as blocks are made
+    totals = {}
+    _, blocks = spec.build_blocks(cpus, 1, 4096, totals)
+    for _ in blocks:
+        pass
+    think = spec.build(cpus, 1, 4096)[4]
+    assert totals["think_cycles"] == float(think.sum())

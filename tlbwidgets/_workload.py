@@ -79,7 +79,7 @@ class Workload:
         self._check_fit(*arrays[1:], vm_pages)
         return arrays
 
-    def build_blocks(self, cpus, seed, vm_pages):
+    def build_blocks(self, cpus, seed, vm_pages, totals=None):
         """The ops of :meth:`build` as ``(op_start, blocks)``, for simulate.
 
         ``blocks`` yields ``(cpu_lo, cpu_hi, vpn, think, at, at_kind,
@@ -91,12 +91,20 @@ class Workload:
         are taken); the large generators make them a group of CPUs at a time,
         so no whole-workload column is ever built, and a worker thread makes
         the next blocks while the caller handles one.
+
+        ``totals``, a dict, receives ``"think_cycles"``: the sum of every
+        op's think time (a float), complete once every block was taken --
+        summed as the blocks are made, where it costs least.
         """
+        if totals is not None:
+            totals["think_cycles"] = 0.0
         spec = self._generate(cpus, seed, vm_pages)
         if not isinstance(spec, _Blocks):
             self._check_fit(*spec[1:], vm_pages)
+            if totals is not None:
+                totals["think_cycles"] = float(spec[4].sum(dtype=np.float64))
             return spec[0], [(0, cpus, *ops_block(*spec[1:]))]
-        blocks = self._checked(spec.blocks, cpus, seed, vm_pages)
+        blocks = self._checked(spec.blocks, cpus, seed, vm_pages, totals)
         if spec.op_start[-1] > _BLOCK_OPS:       # more than one block
             blocks = _made_ahead(blocks)
         return spec.op_start, blocks
@@ -111,13 +119,16 @@ class Workload:
         rng = np.random.default_rng(seed)
         return self._builder(cpus=cpus, rng=rng, vm_pages=vm_pages, **self.params)
 
-    def _checked(self, blocks, cpus, seed, vm_pages):
+    def _checked(self, blocks, cpus, seed, vm_pages, totals=None):
         """``blocks``, each checked to fit the machine; a block that may not
         fit is settled by :meth:`build` (which raises the error, worded from
-        the whole workload, or finds that everything fits)."""
+        the whole workload, or finds that everything fits).  Each block's
+        think times are added to ``totals["think_cycles"]``."""
         settled = False
         for block in blocks:
-            _, _, vpn, _, _, _, at_pages = block
+            _, _, vpn, think, _, _, at_pages = block
+            if totals is not None:
+                totals["think_cycles"] += float(think.sum(dtype=np.float64))
             if not settled and not _fits(vpn, at_pages, vm_pages):
                 self.build(cpus, seed, vm_pages)
                 settled = True

@@ -162,7 +162,8 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     # From here on only the validated values: a NumPy scalar argument
     # (np.uint8(200)) would compute in its own width.
     cpus, sockets, seed = config["cpus"], config["sockets"], config["seed"]
-    op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"])
+    totals = {}
+    op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"], totals)
 
     params = np.zeros(L.N_PARAMS, dtype=np.int64)
     params[L.P_NCPU] = cpus
@@ -189,7 +190,7 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     online[list(opts["offline"])] = 0
     machine, state = make_machine_state(params, c.as_array(), socket, online, op_start,
                                           blocks)
-    _check_sim_time(machine, len(state.sd), c, opts, gives_up)
+    _check_sim_time(machine, totals["think_cycles"], len(state.sd), c, opts, gives_up)
     run_engine(state, machine)
     return Result(config, c, machine, state)
 
@@ -231,18 +232,16 @@ def _check_memory(cpus, wl, opts):
                          f"{_gib(have)}; lower {what} or cpus")
 
 
-def _check_sim_time(machine, n_changes, c, opts, gives_up):
+def _check_sim_time(machine, think, n_changes, c, opts, gives_up):
     """Refuse a run whose simulated time could pass :data:`MAX_SIM_CYCLES`
     (the engine's int64 event keys hold ``time * 4``), naming what makes it
-    long.  The bound is the sum of every delay the run can schedule: all
-    think times, a hit and a walk for every op, and per (shootdown, CPU)
-    every cost twice and the flush of the largest range twice, the give-up
-    wait and a tick (these two at most ``max_events`` times: each is an
-    event)."""
-    ops = machine.ops
+    long.  ``think`` is the sum of the ops' think times.  The bound is the
+    sum of every delay the run can schedule: all think times, a hit and a
+    walk for every op, and per (shootdown, CPU) every cost twice and the
+    flush of the largest range twice, the give-up wait and a tick (these two
+    at most ``max_events`` times: each is an event)."""
     cpus = len(machine.op_start) - 1
-    think = float(ops[:, L.O_THINK].sum(dtype=np.float64)) if len(ops) else 0.0
-    lookups = float(len(ops)) * (c.tlb_hit + c.page_walk)
+    lookups = float(len(machine.ops)) * (c.tlb_hit + c.page_walk)
     pages = min(opts["vm_pages"], max(opts["full_threshold_pages"], 1))
     costs = c.as_array()
     step = float(costs.sum()) + float(pages) * (c.invlpg + c.invlpgb)
