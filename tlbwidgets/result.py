@@ -19,7 +19,7 @@ __all__ = ["Result", "SUMMARY_TYPES"]
 
 # The keys of Result.summary(), in its order, with the type of each value
 # (float values may be NaN; ``outcome`` is one of _tables.OUTCOME_NAMES).
-# Sweep checkpoints are checked against it; tests/test_fuzz_sweep.py keeps it
+# Sweep checkpoints are checked against it; tests/test_sweep_robustness.py keeps it
 # in step with summary().
 _FLOATS = ("latency_cycles_median", "latency_cycles_p99", "latency_us_median",
            "latency_us_p99", "stale_window_cycles_mean", "reuse_delay_cycles_mean")
