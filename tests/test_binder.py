@@ -23,6 +23,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from venvs import make_venv_over_this_environment
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -171,10 +173,8 @@ def test_postbuild_in_fresh_venv_installs_package_and_warms_numba_cache(tmp_path
     home = tmp_path / "home"
     home.mkdir()
     venv = tmp_path / "venv"
-    # --system-site-packages: reuse the installed dependencies instead of reinstalling them;
-    # --without-pip: the system pip (visible through them) installs into the venv's prefix.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
-                    str(venv)], check=True)
+    # Reuse the installed dependencies instead of reinstalling them.
+    make_venv_over_this_environment(venv)
     env = _venv_env(venv, home)
 
     build = subprocess.run([str(clone / "binder" / "postBuild")], cwd=clone, env=env,

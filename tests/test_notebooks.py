@@ -108,7 +108,21 @@ def test_index_links_every_notebook_to_binder_and_to_its_app():
     assert badge in text and "badge_logo.svg" in text
     for name in COURSE_NOTEBOOKS[1:]:
         assert f"({name})" in text, f"index does not link {name}"
-        assert f"voila/render/notebooks/{name}" in text, f"no app link for {name}"
+        assert f"voila/render/notebooks/{name}" in text, f"no Binder app link for {name}"
+        # the server `python -m tlbwidgets course` starts serves the course folder at its root
+        assert f"(/{course.app_url(name)})" in text, f"no local app link for {name}"
+
+
+def test_no_course_notebook_uses_markdown_image_syntax():
+    # Voila, as a Jupyter server extension (the `course` server), inlines markdown images
+    # through a synchronous call to an async contents manager: the render fails with
+    # "'coroutine' object is not subscriptable" and the page never finishes. <img> is safe.
+    for name in COURSE_NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                assert not re.search(r"!\[[^\]]*\]\(", cell.source), (
+                    f"{name}: write images as <img src=...>, not ![...](...)")
 
 
 def test_notebooks_are_stored_without_outputs():
@@ -195,6 +209,6 @@ def test_binder_and_app_links_follow_the_url_patterns():
         "?urlpath=lab/tree/notebooks/01_tlb_basics.ipynb")
     assert course.binder_url("01_tlb_basics.ipynb", app=True).endswith(
         "?urlpath=voila/render/notebooks/01_tlb_basics.ipynb")
-    assert course.app_url("04_races.ipynb") == "voila/render/notebooks/04_races.ipynb"
+    assert course.app_url("04_races.ipynb") == "voila/render/04_races.ipynb"
     with pytest.raises(ValueError, match="notebook"):
         course.binder_url("../etc/passwd.ipynb")

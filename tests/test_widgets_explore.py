@@ -175,6 +175,7 @@ def test_export_buttons_write_readable_files(ex, tmp_path):
     import csv
     import json
     ex.export_bar.prefix_text.value = str(tmp_path / "run")
+    ex.export_bar.server_box.value = True     # the default only offers a download
     ex.export_bar.buttons["CSV"].click()
     summary = list(csv.DictReader(open(tmp_path / "run_summary.csv")))
     assert summary[0]["run"] == ex.controls.protocol

@@ -10,7 +10,7 @@ import tlbwidgets as tw
 import tlbwidgets.widgets as W
 from tlbwidgets import analysis as A
 from tlbwidgets.widgets.controls import MAX_SEED
-from tlbwidgets.widgets.export import write_json
+from tlbwidgets.widgets.export import json_text, write_json
 from tlbwidgets.widgets.scaling import parse_cpu_list
 
 
@@ -56,26 +56,33 @@ def test_stale_count_series_without_windows_is_zero_from_start_to_end():
     assert t.tolist() == [0, r.sim_cycles] and count.tolist() == [0, 0]
 
 
-def test_after_a_refused_prefix_the_export_bar_saves_nothing(ex, tmp_path):
+def test_after_a_refused_prefix_the_export_bar_exports_nothing(ex, tmp_path):
     bar = ex.export_bar
-    bar.prefix_text.value = str(tmp_path / "good")
-    assert bar.export("JSON") == [str(tmp_path / "good.json")]
-    bar.prefix_text.value = str(tmp_path / "missing_folder" / "run")
-    assert "does not exist" in bar.message.value
-    assert bar.export("JSON") == [] and bar.export("CSV") == []
-    assert "not saved" in bar.message.value and "saved 1" not in bar.message.value
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.json"]
-    bar.prefix_text.value = str(tmp_path / "again")
-    assert bar.export("JSON") == [str(tmp_path / "again.json")]
+    bar.save_on_server = True
+    try:
+        bar.prefix_text.value = str(tmp_path / "good")
+        assert bar.export("JSON") == ["good.json", str(tmp_path / "good.json")]
+        bar.prefix_text.value = str(tmp_path / "missing_folder" / "run")
+        assert "does not exist" in bar.message.value
+        for kind in ("JSON", "CSV", "PNG"):
+            assert bar.export(kind) == []
+            assert "nothing exported" in bar.message.value
+            assert bar.download.value == ""     # no link named after the old prefix
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["good.json"]
+        bar.prefix_text.value = str(tmp_path / "again")
+        assert bar.export("JSON") == ["again.json", str(tmp_path / "again.json")]
+    finally:
+        bar.save_on_server = False
 
 
-def test_write_json_writes_what_its_docstring_says(ex, tmp_path):
-    path = write_json(ex.results, str(tmp_path / "r"))
-    data = json.load(open(path))
+def test_the_json_export_holds_what_its_docstring_says(ex, tmp_path):
+    data = json.loads(json_text(ex.results))
     for label, r in ex.results.items():
         assert set(data[label]) == {"config", "summary"}
         assert data[label]["summary"]["shootdowns"] == r.summary()["shootdowns"]
-    assert "config echo and its summary" in write_json.__doc__
+    assert "config echo and its summary" in json_text.__doc__
+    path = write_json(ex.results, str(tmp_path / "r"))
+    assert json.load(open(path)) == data
 
 
 def test_a_numpy_cost_in_a_result_exports_as_json(tmp_path):

@@ -11,9 +11,15 @@ Where the notebooks come from. In a source checkout (including ``pip install -e 
 the repository's ``notebooks/`` folder next to the ``tlbwidgets/`` package. An installed wheel
 carries a copy inside the package as ``tlbwidgets/notebooks`` (pyproject's hatch
 ``force-include``). A source checkout wins when both exist, so edits to the repository's
-notebooks are what an editable install serves. The course never opens the packaged copy in
-place (a learner would be editing files inside site-packages): it copies it to a working
-folder first and never overwrites a file that is already there.
+notebooks are what an editable install serves (``app``). The course never opens either copy
+in place (autosave would rewrite tracked or installed files, and exports would land there): it
+copies the numbered course notebooks (``NN_name.ipynb``; not the app, not test fixtures) to a
+working folder, ``~/tlbwidgets-course`` unless told otherwise, and never overwrites a file that
+is already there.
+
+Every server is a child that ends with the launcher, however the launcher ends: Ctrl-C,
+SIGTERM or SIGHUP stop it cleanly, and on Linux the kernel sends it SIGTERM when the launcher
+dies without cleaning up (SIGKILL), so no orphan keeps the port.
 
 Failures a user can cause (a busy port, Voila or JupyterLab not installed, a notebook that
 does not exist) raise ``LaunchError``; ``main`` and ``course_main`` print it as one line and
@@ -23,13 +29,16 @@ return exit status 2 instead of showing a traceback.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import errno
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Mapping, Sequence
@@ -45,6 +54,8 @@ __all__ = [
     "build_app_parser",
     "build_course_parser",
     "course",
+    "course_notebooks",
+    "default_course_dir",
     "course_main",
     "find_notebook",
     "main",
@@ -61,14 +72,21 @@ DEFAULT_COURSE_PORT = 8888
 # Bind to loopback only: the app and the course are single-user tools, not public services.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_READY_TIMEOUT_S = 120.0
-# Where `course` copies the packaged notebooks when there is no source checkout.
+# The working folder `course` copies the notebooks to, in the user's home by default.
 DEFAULT_COURSE_DIR_NAME = "tlbwidgets-course"
+# Course notebooks are numbered (00_index.ipynb, 01_tlb_basics.ipynb, ...); the app and any
+# fixture are not, so they stay out of a learner's folder.
+COURSE_NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _SOURCE_NOTEBOOKS_DIR = _PACKAGE_DIR.parent / "notebooks"
 _PACKAGED_NOTEBOOKS_DIR = _PACKAGE_DIR / "notebooks"
 _POLL_INTERVAL_S = 0.1
 _STOP_GRACE_S = 10.0
+# Signals that end the launcher and, through the cleanup in _run_until_stopped, its server.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                      if hasattr(signal, name))
+_PR_SET_PDEATHSIG = 1   # from linux/prctl.h
 
 
 class LaunchError(RuntimeError):
@@ -93,10 +111,6 @@ def notebooks_dir() -> Path:
         f"no notebooks found in {_SOURCE_NOTEBOOKS_DIR} or {_PACKAGED_NOTEBOOKS_DIR}; "
         "reinstall tlbwidgets"
     )
-
-
-def _is_source_checkout(directory: Path) -> bool:
-    return directory.resolve() == _SOURCE_NOTEBOOKS_DIR.resolve()
 
 
 def find_notebook(notebook: str | os.PathLike[str] | None = None) -> Path:
@@ -235,6 +249,30 @@ class Server:
         return f"Server(name={self.name!r}, url={self.url!r}, pid={self.process.pid})"
 
 
+def _end_with_parent_hook():
+    """A ``preexec_fn`` asking Linux to SIGTERM the child when its parent dies, or None.
+
+    Only from the main thread: the kernel fires on the exit of the *thread* that forked, and
+    a worker thread may end long before the program does. libc's ``prctl`` is looked up here,
+    before the fork, so the child runs no import or allocation between fork and exec.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if not sys.platform.startswith("linux") or not in_main_thread:
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent_pid = os.getpid()
+
+    def end_with_parent() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent_pid:   # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return end_with_parent
+
+
 def _spawn(
     argv: Sequence[str],
     *,
@@ -257,6 +295,7 @@ def _spawn(
             env=None if env is None else dict(env),
             stdout=log_file,
             stderr=subprocess.STDOUT if log_file is not None else None,
+            preexec_fn=_end_with_parent_hook(),
         )
     finally:
         # The child holds its own descriptor; ours is no longer needed.
@@ -322,7 +361,8 @@ def start_lab(
     # told; the server still binds to ``host`` only.
     running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
     argv = [
-        sys.executable, "-m", "jupyterlab",
+        # tlbwidgets._lab is `python -m jupyterlab` without a spurious deprecation warning.
+        sys.executable, "-m", "tlbwidgets._lab",
         f"--ServerApp.root_dir={root}",
         f"--ServerApp.ip={host}",
         f"--ServerApp.port={port}",
@@ -336,18 +376,45 @@ def start_lab(
                   url=f"http://{host}:{port}{lab_path}", env=env, log_path=log_path)
 
 
+class _StopSignal(Exception):
+    """Raised in the main thread when a stop signal (SIGTERM, SIGHUP) arrives."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stop_signal(signum: int, _frame: object) -> None:
+    raise _StopSignal(signum)
+
+
 def _run_until_stopped(server: Server, ready_timeout_s: float, banner: str) -> int:
-    """Wait for readiness, print ``banner``, then block until the server exits or Ctrl-C."""
+    """Wait for readiness, print ``banner``, then block until the server exits or the
+    launcher is told to stop; return the exit status (128 + N for signal N, as shells do).
+
+    Guarantee: when this returns or raises, the server process has exited. Stop signals
+    are caught only in the main thread (Python delivers them nowhere else); a second one
+    while the server is stopping is ignored (``stop`` kills it after a grace period anyway),
+    and the previous handlers are restored on the way out.
+    """
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {signum: signal.signal(signum, _raise_stop_signal) for signum in _STOP_SIGNALS}
     try:
         server.wait_ready(ready_timeout_s)
         print(banner, flush=True)
         return server.process.wait()
     except KeyboardInterrupt:
-        # The child got the same SIGINT from the terminal; give it time to shut down cleanly.
-        server.stop()
-        return 0
+        # The child got the same SIGINT from the terminal; stop() gives it time to shut down.
+        return 128 + int(signal.SIGINT)
+    except _StopSignal as stop:
+        return 128 + stop.signum
     finally:
+        for signum in previous:
+            signal.signal(signum, signal.SIG_IGN)
         server.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def serve(
@@ -366,31 +433,54 @@ def serve(
         server, ready_timeout_s, f"tlbwidgets app: {server.url} (Ctrl-C to stop)")
 
 
-def _prepare_course_dir(directory: str | os.PathLike[str] | None) -> Path:
-    """Return the folder JupyterLab should open, copying packaged notebooks when needed.
+def default_course_dir() -> Path:
+    """The working folder ``course`` uses when given none: ``~/tlbwidgets-course``."""
+    return Path.home() / DEFAULT_COURSE_DIR_NAME
 
-    A source checkout is used in place unless ``directory`` is given. Copies never overwrite
-    an existing file, so a learner's edits survive a second launch.
+
+def course_notebooks(source: Path | None = None) -> list[Path]:
+    """The course notebooks in ``source`` (default ``notebooks_dir()``), in reading order:
+    the numbered ``NN_name.ipynb`` files, without the app and the test fixtures."""
+    source = notebooks_dir() if source is None else source
+    return sorted(path for path in source.glob(COURSE_NOTEBOOK_GLOB) if path.is_file())
+
+
+def _protected_dirs() -> list[Path]:
+    """Folders the course must never write into: the installed package and, in a source
+    checkout, the whole checkout."""
+    protected = [_PACKAGE_DIR]
+    if _is_notebooks_dir(_SOURCE_NOTEBOOKS_DIR):
+        protected.append(_SOURCE_NOTEBOOKS_DIR.parent.resolve())
+    return protected
+
+
+def _prepare_course_dir(directory: str | os.PathLike[str] | None) -> tuple[Path, list[Path]]:
+    """Copy the course notebooks into the working folder; return it and the files copied.
+
+    ``directory`` defaults to ``default_course_dir()``. Raises ``LaunchError`` for a folder
+    inside the package or the source checkout, or a path that is a file. Copies never
+    overwrite an existing file, so a learner's edits survive a second launch.
     """
-    source = notebooks_dir()
-    if directory is None:
-        if _is_source_checkout(source):
-            return source
-        directory = Path.cwd() / DEFAULT_COURSE_DIR_NAME
-    target = Path(directory)
-    if target.resolve() == source.resolve():
-        return target
+    if directory is not None and not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"directory must be a path, got {directory!r} "
+                        f"({type(directory).__name__})")
+    target = Path(directory).expanduser() if directory is not None else default_course_dir()
+    resolved = target.resolve()
+    for protected in _protected_dirs():
+        if resolved == protected or resolved.is_relative_to(protected):
+            raise LaunchError(
+                f"course folder {str(target)!r} is inside {protected}; the course works on a "
+                f"copy elsewhere (default {default_course_dir()}): pass another with --dir")
     if target.exists() and not target.is_dir():
-        raise LaunchError(f"course directory {str(target)!r} exists and is not a folder")
-    for item in sorted(source.rglob("*")):
-        relative = item.relative_to(source)
-        if item.is_dir() or ".ipynb_checkpoints" in relative.parts or "__pycache__" in relative.parts:
-            continue
-        destination = target / relative
+        raise LaunchError(f"course folder {str(target)!r} exists and is not a folder")
+    copied = []
+    for notebook in course_notebooks():
+        destination = target / notebook.name
         if not destination.exists():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(item, destination)
-    return target
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(notebook, destination)
+            copied.append(destination)
+    return target, copied
 
 
 def course(
@@ -402,17 +492,21 @@ def course(
 ) -> int:
     """Open the course (``00_index.ipynb``) in JupyterLab until Ctrl-C; return the exit status.
 
-    ``directory`` is where the notebooks live: by default the source checkout's
-    ``notebooks/``, or ``./tlbwidgets-course`` filled from the installed package.
+    ``directory`` is the learner's working folder (default ``~/tlbwidgets-course``): the
+    course notebooks are copied there first, and JupyterLab serves that copy, so autosave
+    and exports never touch the package or a source checkout.
     """
-    root = _prepare_course_dir(directory)
+    _check_port(port, host)   # before copying anything, so a busy port changes nothing
+    root, copied = _prepare_course_dir(directory)
     open_notebook = COURSE_INDEX_NOTEBOOK if (root / COURSE_INDEX_NOTEBOOK).is_file() else None
     server = start_lab(root, open_notebook=open_notebook, port=port, host=host,
                        open_browser=open_browser)
+    fresh = (f"copied {len(copied)} notebook(s) from {notebooks_dir()}" if copied
+             else "your copies are kept; delete a notebook there to get it fresh")
     return _run_until_stopped(
         server, ready_timeout_s,
-        f"tlbwidgets course: JupyterLab on {server.url} serving {root} (Ctrl-C to stop); "
-        "the login token is in the log above",
+        f"tlbwidgets course: JupyterLab on {server.url} working in {root} ({fresh}); "
+        "the login token is in the log above (Ctrl-C to stop)",
     )
 
 
@@ -423,9 +517,11 @@ def _add_common_options(parser: argparse.ArgumentParser, default_port: int,
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--open-browser", dest="open_browser", action="store_true",
-                        default=browser_default, help="open a web browser")
+                        default=browser_default,
+                        help="open a web browser" + (" (the default)" if browser_default else ""))
     parser.add_argument("--no-browser", dest="open_browser", action="store_false",
-                        help="do not open a web browser")
+                        help="do not open a web browser"
+                             + ("" if browser_default else " (the default)"))
 
 
 def build_app_parser(prog: str = "tlbwidgets app") -> argparse.ArgumentParser:
@@ -443,8 +539,8 @@ def build_course_parser(prog: str = "tlbwidgets course") -> argparse.ArgumentPar
     parser = argparse.ArgumentParser(
         prog=prog, description="Open the tlbwidgets course notebooks in JupyterLab.")
     parser.add_argument("--dir", dest="directory", default=None,
-                        help="folder for the notebooks (default: the source checkout's "
-                             f"notebooks/, else ./{DEFAULT_COURSE_DIR_NAME})")
+                        help="working folder the notebooks are copied to and served from "
+                             f"(default ~/{DEFAULT_COURSE_DIR_NAME}); existing files are kept")
     _add_common_options(parser, DEFAULT_COURSE_PORT, browser_default=True)
     return parser
 

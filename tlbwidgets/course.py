@@ -69,6 +69,9 @@ COURSE = (
                    "what each protocol saves and what it costs"),
     CourseNotebook("06_exercises.ipynb", "Exercises",
                    "graded predict-then-check exercises for a class"),
+    CourseNotebook("07_your_machine.ipynb", "Your machine",
+                   "real shootdowns measured on this machine, beside the simulator, and a "
+                   "cost preset fitted to them"),
 )
 """The course notebooks in reading order (``notebooks/``)."""
 
@@ -98,15 +101,21 @@ def binder_url(notebook="00_index.ipynb", app=False):
 
 
 def app_url(notebook):
-    """Voila path of a notebook on a Jupyter server started at the repository root
-    (``voila/render/notebooks/<notebook>``); prefix it with the server's base URL."""
-    return f"voila/render/notebooks/{_check_notebook(notebook)}"
+    """Voila path of a course notebook on the server ``python -m tlbwidgets course``
+    starts, which serves the course folder at its root (``voila/render/<notebook>``);
+    prefix it with the server's base URL."""
+    return f"voila/render/{_check_notebook(notebook)}"
 
 
 def binder_badge_markdown(notebook="00_index.ipynb"):
-    """The 'launch binder' badge as Markdown, opening ``notebook`` in JupyterLab."""
-    return (f"[![Binder](https://mybinder.org/badge_logo.svg)]"
-            f"({binder_url(notebook)})")
+    """The 'launch binder' badge for a Markdown cell, opening ``notebook`` in JupyterLab.
+
+    Written as inline HTML, not ``[![...](...)](...)``: Voila running inside a Jupyter
+    server fails on Markdown images (it inlines them through a synchronous call to an async
+    contents manager) and never finishes the page.
+    """
+    return (f'<a href="{binder_url(notebook)}"><img src="https://mybinder.org/badge_logo.svg" '
+            f'alt="Launch on Binder"></a>')
 
 
 def course_map_html():

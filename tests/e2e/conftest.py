@@ -7,8 +7,8 @@ Design:
 - Servers are started through ``tlbwidgets.app`` (the same launcher users run) on free
   loopback ports with the token disabled and no browser of their own. They are always
   stopped at teardown, and their logs are kept in ``artifacts/logs/`` for failed runs.
-- JupyterLab serves a temporary copy of ``notebooks/`` so tests never write checkpoints or
-  outputs into the repository.
+- JupyterLab serves a temporary copy of ``notebooks/`` and of the fixture notebooks in
+  ``tests/e2e/notebooks/``, so tests never write checkpoints or outputs into the repository.
 - Under CI (``CI`` set to a true value) a missing Chromium or Playwright FAILS the tests; on a
   developer machine they are skipped with the reason.
 """
@@ -25,6 +25,7 @@ import pytest
 from harness import (
     BROWSER_ARGS,
     DEFAULT_CHROMIUM,
+    FIXTURE_NOTEBOOKS_DIR,
     LOG_DIR,
     NOTEBOOKS_DIR,
     SCREENSHOT_DIR,
@@ -149,6 +150,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[app.Server]:
     base = tmp_path_factory.mktemp("jupyterlab")
     root = base / "notebooks"
     shutil.copytree(NOTEBOOKS_DIR, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for fixture in FIXTURE_NOTEBOOKS_DIR.glob("*.ipynb"):
+        shutil.copy2(fixture, root / fixture.name)
     settings_dir = base / "settings"
     for relative, text in _LAB_SETTINGS.items():
         path = settings_dir / relative

@@ -11,6 +11,7 @@ from tlbwidgets import app
 __all__ = [
     "BROWSER_ARGS",
     "DEFAULT_CHROMIUM",
+    "FIXTURE_NOTEBOOKS_DIR",
     "LOG_DIR",
     "NOTEBOOKS_DIR",
     "REPO_ROOT",
@@ -24,6 +25,8 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+# Notebooks made for the tests (not part of the course or the wheel).
+FIXTURE_NOTEBOOKS_DIR = Path(__file__).resolve().parent / "notebooks"
 SCREENSHOT_DIR = REPO_ROOT / "artifacts" / "screenshots"
 LOG_DIR = REPO_ROOT / "artifacts" / "logs"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"

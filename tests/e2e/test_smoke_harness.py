@@ -3,6 +3,7 @@ JupyterLab. If these fail, the widget stack (not tlbwidgets' code) is broken in 
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from widget_page import (
@@ -14,7 +15,8 @@ from widget_page import (
     wait_for_lines,
 )
 
-SMOKE_NOTEBOOK = "_smoke.ipynb"
+# A fixture, not a course notebook: it lives with the tests and stays out of the wheel.
+SMOKE_NOTEBOOK = Path(__file__).parent / "notebooks" / "_smoke.ipynb"
 SLIDER_STEPS = 4
 # _smoke.ipynb starts its slider at 1 and steps by 1.
 EXPECTED_READOUT = str(1 + SLIDER_STEPS)
@@ -50,5 +52,5 @@ def test_voila_renders_chart_that_follows_slider(page, voila, screenshot_dir):
 
 def test_jupyterlab_runs_notebook_and_chart_follows_slider(page, lab, screenshot_dir):
     parts = urlsplit(lab.url)
-    open_in_lab_and_run_all(page, f"{parts.scheme}://{parts.netloc}", SMOKE_NOTEBOOK)
+    open_in_lab_and_run_all(page, f"{parts.scheme}://{parts.netloc}", SMOKE_NOTEBOOK.name)
     _drag_slider_and_check_redraw(page, screenshot_dir, "smoke-lab")
