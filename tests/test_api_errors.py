@@ -48,7 +48,7 @@ def test_custom_workload_errors():
         tw.Workload.from_ops([0], ["jump"], [0], [1], [0])
     with pytest.raises(ValueError, match="pages has 2 entries but kind has 1"):
         tw.Workload.from_ops([0], ["access"], [0], [1, 1], [0])
-    with pytest.raises(ValueError, match="think must be >= 0"):
+    with pytest.raises(ValueError, match="think must be between 0 and "):
         tw.Workload.from_ops([0], ["access"], [0], [1], [-5])
     wl = tw.Workload.from_ops([0, 1], ["access", "access"], [0, 0], [1, 1], [0, 0])
     with pytest.raises(ValueError, match="cpus=4 does not match"):

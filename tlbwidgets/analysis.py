@@ -115,6 +115,9 @@ def stale_count_series(windows, end_cycles, max_points=DEFAULT_MAX_POINTS):
     peak count is exact).
     """
     starts = np.asarray(windows["start"], dtype=np.int64)
+    if not len(starts):                 # nothing was ever stale: a flat zero
+        return decimate_minmax(np.array([0, max(int(end_cycles), 0)], dtype=np.int64),
+                               np.zeros(2, dtype=np.int64), max_points)
     ends = np.asarray(windows["end"], dtype=np.int64)
     ends = np.where(ends < 0, np.int64(end_cycles), ends)
     times = np.concatenate((starts, ends))

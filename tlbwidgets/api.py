@@ -6,9 +6,13 @@ first, and a bad value raises ``ValueError`` or ``TypeError`` naming the
 parameter, the value and what is allowed.
 """
 
+import os
+
 import numpy as np
 
-from ._validate import check_int as _int
+from ._validate import (
+    check_int as _int, check_cycles as _cycles, MAX_CYCLES, MAX_SIM_CYCLES, MAX_VM_PAGES,
+)
 from .costs import resolve_costs
 from .engine import run_engine, make_machine_state, PROTO_IDS
 from .engine import _layout as L
@@ -16,7 +20,12 @@ from .protocols import PROTOCOLS, IMPLEMENTED, protocol_defaults
 from .result import Result
 from .workloads import Workload, get_workload, workload_params
 
-__all__ = ["simulate", "validate_args", "MACHINE_OPTIONS", "SEED_ACK_TIMEOUT_SPINS"]
+__all__ = ["simulate", "validate_args", "MACHINE_OPTIONS", "SEED_ACK_TIMEOUT_SPINS", "MAX_OPS"]
+
+# The largest workload: ops of all CPUs together.  The op table alone is 40
+# bytes an op (80 GiB at this limit); a run must also fit in the machine's
+# memory, which validate_args estimates before anything is built.
+MAX_OPS = 2**31
 
 # strat9 arch/x86_64/tlb.rs: MAX_WAIT_CYCLES, spins per target before giving up.
 SEED_ACK_TIMEOUT_SPINS = 10_000_000
@@ -82,7 +91,7 @@ def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="defaul
     if wl_obj is None:
         wl_obj = gen(**wl_kwargs)
 
-    opts["vm_pages"] = _int("vm_pages", opts["vm_pages"], 1, 1 << 24)
+    opts["vm_pages"] = _int("vm_pages", opts["vm_pages"], 1, MAX_VM_PAGES)
     opts["tlb_sets"] = _int("tlb_sets", opts["tlb_sets"], 1, 4096)
     if opts["tlb_sets"] & (opts["tlb_sets"] - 1):
         raise ValueError(f"tlb_sets must be a power of two, got {opts['tlb_sets']}")
@@ -92,8 +101,16 @@ def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="defaul
                          f"{cpus * opts['tlb_sets'] * opts['tlb_ways']} TLB entries is more "
                          f"than the simulator allows ({1 << 24})")
     if opts["ack_timeout_spins"] is not None:
-        opts["ack_timeout_spins"] = _int("ack_timeout_spins", opts["ack_timeout_spins"],
-                                         1, 10**12)
+        spins = opts["ack_timeout_spins"] = _int("ack_timeout_spins",
+                                                 opts["ack_timeout_spins"], 1, MAX_CYCLES)
+        # the give-up deadline is one scheduled instant, spins x pause away
+        # (only the seed gives up: see simulate)
+        if protocol == "mailbox" and spins * costs_obj.pause > MAX_CYCLES:
+            raise ValueError(
+                f"ack_timeout_spins x pause = {spins:,} x {costs_obj.pause:,} = "
+                f"{spins * costs_obj.pause:,} cycles is more than the simulator's largest "
+                f"cycle value ({MAX_CYCLES:,}); lower ack_timeout_spins or costs pause, or "
+                "pass ack_timeout_spins=None (never give up)")
     if not isinstance(opts["wait_irqs_off"], (bool, np.bool_)):
         raise TypeError(f"wait_irqs_off must be True or False, got {opts['wait_irqs_off']!r}")
     opts["wait_irqs_off"] = bool(opts["wait_irqs_off"])
@@ -110,9 +127,11 @@ def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="defaul
     opts["max_events"] = _int("max_events", opts["max_events"], 1, 10**12)
     opts["max_log_rows"] = _int("max_log_rows", opts["max_log_rows"], 0, 50_000_000)
     opts["max_log_events"] = _int("max_log_events", opts["max_log_events"], 0, 50_000_000)
-    opts["tick_cycles"] = _int("tick_cycles", opts["tick_cycles"], 1, 10**12)
+    opts["tick_cycles"] = _cycles("tick_cycles", opts["tick_cycles"], 1)
     opts["broadcast_max_pages"] = _int("broadcast_max_pages", opts["broadcast_max_pages"],
                                        1, 1 << 20)
+
+    _check_memory(cpus, wl_obj, opts)
 
     if isinstance(costs, str):
         costs_echo = costs
@@ -140,7 +159,11 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     """
     config, wl, c, opts = validate_args(cpus, protocol, workload, costs, sockets, seed,
                                         **options)
-    op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"])
+    # From here on only the validated values: a NumPy scalar argument
+    # (np.uint8(200)) would compute in its own width.
+    cpus, sockets, seed = config["cpus"], config["sockets"], config["seed"]
+    totals = {}
+    op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"], totals)
 
     params = np.zeros(L.N_PARAMS, dtype=np.int64)
     params[L.P_NCPU] = cpus
@@ -167,5 +190,76 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     online[list(opts["offline"])] = 0
     machine, state = make_machine_state(params, c.as_array(), socket, online, op_start,
                                           blocks)
+    _check_sim_time(machine, totals["think_cycles"], len(state.sd), c, opts, gives_up)
     run_engine(state, machine)
     return Result(config, c, machine, state)
+
+
+def _physical_memory_bytes():
+    """This machine's physical memory, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2**30:,.1f} GiB"
+
+
+def _check_memory(cpus, wl, opts):
+    """Refuse, before anything is built, a run that would not fit: more than
+    :data:`MAX_OPS` ops, or an estimated footprint (ops and the engine's
+    tables) beyond this machine's physical memory.  The error names the
+    parameters the size grows with."""
+    size = wl.size(cpus)
+    if size is None:
+        return
+    n_ops, bytes_per_op, what = size
+    S, W, V = opts["tlb_sets"], opts["tlb_ways"], opts["vm_pages"]
+    tables = 8 * (cpus * cpus * L.N_PAIR_COLS + cpus * S * W * L.N_TLB_COLS
+                  + (cpus * (cpus + 4) + 64) * L.N_ND_COLS + cpus * L.N_CPU_COLS) + 16 * V
+    need = n_ops * bytes_per_op + tables
+    have = _physical_memory_bytes()
+    where = f"workload {wl.name!r} on cpus={cpus} makes {n_ops:,} ops (it grows with " \
+            f"cpus x {what})"
+    if n_ops > MAX_OPS:
+        raise ValueError(f"{where}, more than the simulator's largest workload "
+                         f"({MAX_OPS:,} ops); lower {what} or cpus")
+    if have is not None and need > have:
+        raise ValueError(f"{where}, which needs about {_gib(need)} of memory "
+                         f"(about {bytes_per_op} bytes an op); this machine has "
+                         f"{_gib(have)}; lower {what} or cpus")
+
+
+def _check_sim_time(machine, think, n_changes, c, opts, gives_up):
+    """Refuse a run whose simulated time could pass :data:`MAX_SIM_CYCLES`
+    (the engine's int64 event keys hold ``time * 4``), naming what makes it
+    long.  ``think`` is the sum of the ops' think times.  The bound is the
+    sum of every delay the run can schedule: all think times, a hit and a
+    walk for every op, and per (shootdown, CPU) every cost twice and the
+    flush of the largest range twice, the give-up wait and a tick (these two
+    at most ``max_events`` times: each is an event)."""
+    cpus = len(machine.op_start) - 1
+    lookups = float(len(machine.ops)) * (c.tlb_hit + c.page_walk)
+    pages = min(opts["vm_pages"], max(opts["full_threshold_pages"], 1))
+    costs = c.as_array()
+    step = float(costs.sum()) + float(pages) * (c.invlpg + c.invlpgb)
+    wait = float(opts["ack_timeout_spins"] or 0) * c.pause if gives_up else 0.0
+    # a wait and a tick are events: no more of them than max_events
+    waits = min(float(n_changes) * (cpus + 1), float(opts["max_events"]))
+    parts = {
+        "the think times (the workload's cycle parameters)": think,
+        "the accesses (costs tlb_hit and page_walk)": lookups,
+        "the shootdowns' costs (costs, full_threshold_pages)":
+            float(n_changes) * (cpus + 1) * 2 * step,
+        "the give-up waits (ack_timeout_spins x pause)": waits * wait,
+        "the ticks (tick_cycles)": waits * opts["tick_cycles"],
+    }
+    bound = sum(parts.values())
+    if bound > MAX_SIM_CYCLES:
+        worst = max(parts, key=parts.get)
+        raise ValueError(
+            f"this run could last up to {bound:.3g} simulated cycles, more than the "
+            f"simulator's clock allows ({MAX_SIM_CYCLES:.3g} = 2**60 cycles); most of it "
+            f"is {worst}: lower them, or shrink the workload")

@@ -8,7 +8,13 @@ traceback.
 import argparse
 import sys
 
-__all__ = ["main", "parse_value"]
+__all__ = ["main", "parse_value", "one_line"]
+
+
+def one_line(message):
+    """``message`` on one line: a control character typed on the command
+    line (a newline, a carriage return) is shown escaped, not obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
 
 
 def parse_value(text):
@@ -39,9 +45,21 @@ def _fmt(v):
     return str(v)
 
 
+class _UsageError(ValueError):
+    """A bad command line: reported by :func:`main` in one line, status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing the usage and exiting, so a
+    bad flag or value is one line on stderr (``--help`` still prints)."""
+
+    def error(self, message):
+        raise _UsageError(f"{message} (see --help)")
+
+
 def _simulate(argv):
     import tlbwidgets as tw
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m tlbwidgets simulate",
         description="Run one simulation and print its configuration and summary.")
     p.add_argument("--cpus", type=int, default=16)
@@ -59,7 +77,7 @@ def _simulate(argv):
     options = {}
     for item in args.set:
         if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise _UsageError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         options[k.strip()] = parse_value(v.strip())
     r = tw.simulate(cpus=args.cpus, protocol=args.protocol, workload=args.workload,
@@ -100,14 +118,14 @@ def main(argv=None):
         names = " | ".join(commands)
         msg = f"usage: python -m tlbwidgets {{{names}}} [options]   (--help on each)"
         if argv and argv[0] not in ("-h", "--help"):
-            print(f"error: unknown command {argv[0]!r}; {msg}", file=sys.stderr)
+            print(one_line(f"error: unknown command {argv[0]!r}; {msg}"), file=sys.stderr)
             return 2
         print(msg)
         return 0
     try:
         return commands[argv[0]](argv[1:]) or 0
     except (ValueError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -5,8 +5,12 @@ GHz (used only to show microseconds).  Named presets live in
 :data:`COST_PRESETS`; every number in them is cited in ``docs/costs.md``.
 """
 
+import numbers
 from dataclasses import dataclass, fields, asdict, replace
+
 import numpy as np
+
+from ._validate import MAX_CYCLES
 
 __all__ = ["Costs", "COST_PRESETS", "COST_FIELDS", "resolve_costs"]
 
@@ -18,6 +22,9 @@ COST_FIELDS = (
     "cacheline_remote", "ipi_send", "ipi_latency", "ipi_latency_remote",
     "irq_entry", "irq_exit", "pause", "invlpgb", "tlbsync",
 )
+
+# An access costs one of these; each must take time (see Costs).
+_ACCESS_FIELDS = ("tlb_hit", "page_walk")
 
 
 @dataclass(frozen=True)
@@ -32,10 +39,11 @@ class Costs:
     of the TLBSYNC that waits for every core to finish it.
 
     Guarantees: a constructed ``Costs`` has every ``COST_FIELDS`` entry a
-    non-negative integer (``bool`` rejected), ``pause >= 1``, ``0.1 <=
-    clock_ghz <= 10`` and a string ``name``; otherwise construction raises
-    ``TypeError``/``ValueError`` naming the field, the value and what is
-    allowed.
+    Python ``int`` in ``[0, MAX_CYCLES]`` (``bool`` rejected, NumPy integers
+    converted), ``pause``, ``tlb_hit`` and ``page_walk`` at least 1, a float
+    ``0.1 <= clock_ghz <= 10`` and a string ``name``; otherwise construction
+    raises ``TypeError``/``ValueError`` naming the field, the value and what
+    is allowed.
     """
 
     tlb_hit: int = 1
@@ -58,23 +66,33 @@ class Costs:
     def __post_init__(self):
         for f in COST_FIELDS:
             v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
                 raise TypeError(
                     f"Costs.{f} must be a non-negative integer number of cycles, "
                     f"got {v!r} ({type(v).__name__})")
-            if v < 0:
+            v = int(v)      # a NumPy scalar is stored as the Python int (JSON, echo)
+            if not 0 <= v <= MAX_CYCLES:
                 raise ValueError(
-                    f"Costs.{f} must be a non-negative integer number of cycles, got {v}")
+                    f"Costs.{f} must be between 0 and {MAX_CYCLES:,} cycles (the "
+                    f"simulator's largest cycle value), got {v:,}")
+            object.__setattr__(self, f, v)
         ghz = self.clock_ghz
-        if isinstance(ghz, bool) or not isinstance(ghz, (int, float, np.integer, np.floating)):
+        if isinstance(ghz, (bool, np.bool_)) or not isinstance(ghz, numbers.Real):
             raise TypeError(f"Costs.clock_ghz must be a number of GHz, got {ghz!r} "
                             f"({type(ghz).__name__})")
         # The negated form also rejects NaN.
         if not (0.1 <= float(ghz) <= 10.0):
             raise ValueError(f"Costs.clock_ghz must be between 0.1 and 10 GHz, got {ghz}")
+        object.__setattr__(self, "clock_ghz", float(ghz))
         if self.pause < 1:
             raise ValueError("Costs.pause must be at least 1 cycle (a spin iteration takes time), "
                              f"got {self.pause}")
+        for f in _ACCESS_FIELDS:
+            if getattr(self, f) < 1:
+                raise ValueError(
+                    f"Costs.{f} must be at least 1 cycle (an access that takes no time "
+                    f"would let a CPU run its accesses forever at one instant), "
+                    f"got {getattr(self, f)}")
         if not isinstance(self.name, str):
             raise TypeError(f"Costs.name must be a str, got {self.name!r} "
                             f"({type(self.name).__name__})")

@@ -15,7 +15,21 @@ import numpy as np
 from . import _tables as T
 from .engine import _layout as L
 
-__all__ = ["Result"]
+__all__ = ["Result", "SUMMARY_TYPES"]
+
+# The keys of Result.summary(), in its order, with the type of each value
+# (float values may be NaN; ``outcome`` is one of _tables.OUTCOME_NAMES).
+# Sweep checkpoints are checked against it; tests/test_sweep_robustness.py keeps it
+# in step with summary().
+_FLOATS = ("latency_cycles_median", "latency_cycles_p99", "latency_us_median",
+           "latency_us_p99", "stale_window_cycles_mean", "reuse_delay_cycles_mean")
+SUMMARY_TYPES = {k: (float if k in _FLOATS else str if k == "outcome" else int) for k in (
+    "shootdowns", "ipis", "deliveries", "latency_cycles_median", "latency_cycles_p99",
+    "latency_us_median", "latency_us_p99", "stale_window_cycles_mean",
+    "reuse_delay_cycles_mean", "lazy_skipped", "stale_windows", "stale_open_at_end",
+    "transient_stale_hits", "violations", "timeouts", "full_flushes", "queue_overflows",
+    "warnings", "coalesced_ipis", "accesses", "tlb_misses", "handler_cycles",
+    "wait_cycles", "events", "sim_cycles", "outcome")}
 
 
 # Rows per block when a table is assembled: the engine's rows and the

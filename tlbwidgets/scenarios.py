@@ -18,8 +18,8 @@ Each function validates its parameters and returns a :class:`Workload` spec
 """
 
 from ._tables import OP_ACCESS, OP_UNMAP, OP_IDLE, OP_IRQ_OFF
-from ._validate import check_int as _int, check_fraction
-from .workloads import Workload, _csr
+from ._validate import check_int as _int, check_cycles as _check_cycles, check_fraction
+from ._workload import Workload, LIST_BYTES, _csr
 
 __all__ = ["mutual_wait", "idle_cpus", "concurrent_initiators", "threshold_edge",
            "SCENARIOS"]
@@ -67,14 +67,14 @@ def idle_cpus(idle_share=0.5, unmaps=5, idle_cycles=400_000, gap_cycles=100_000)
     """
     idle_share = check_fraction("idle_share", idle_share, what="a share of the CPUs")
     unmaps = _int("unmaps", unmaps, 1, 100_000)
-    idle_cycles = _int("idle_cycles", idle_cycles, 1)
-    gap_cycles = _int("gap_cycles", gap_cycles, 2)
+    idle_cycles = _check_cycles("idle_cycles", idle_cycles, 1)
+    gap_cycles = _check_cycles("gap_cycles", gap_cycles, 2)
     if idle_cycles <= gap_cycles // 2:
         raise ValueError(f"idle_cycles={idle_cycles} must exceed gap_cycles // 2 = "
                          f"{gap_cycles // 2}, so the unmap falls inside the idle span")
     return Workload("idle_cpus", dict(idle_share=float(idle_share), unmaps=unmaps,
                                       idle_cycles=idle_cycles, gap_cycles=gap_cycles),
-                    _build_idle)
+                    _build_idle, size=_size_idle)
 
 
 # ---- concurrent initiators -------------------------------------------------------------
@@ -118,10 +118,10 @@ def concurrent_initiators(initiators=None, rounds=1, pages=1, gap_cycles=500_000
         initiators = _int("initiators", initiators, 1, 1024)
     rounds = _int("rounds", rounds, 1, 10_000)
     pages = _int("pages", pages, 1, 1 << 16)
-    gap_cycles = _int("gap_cycles", gap_cycles, 0)
+    gap_cycles = _check_cycles("gap_cycles", gap_cycles)
     return Workload("concurrent_initiators", dict(initiators=initiators, rounds=rounds,
                                                   pages=pages, gap_cycles=gap_cycles),
-                    _build_concurrent)
+                    _build_concurrent, size=_size_concurrent)
 
 
 # ---- a range around a full-flush threshold ----------------------------------------------
@@ -156,9 +156,9 @@ def threshold_edge(threshold=33, gap_cycles=300_000):
     for ``linux`` and 64 for the others.
     """
     threshold = _int("threshold", threshold, 1, 1 << 16)
-    gap_cycles = _int("gap_cycles", gap_cycles, 0)
+    gap_cycles = _check_cycles("gap_cycles", gap_cycles)
     return Workload("threshold_edge", dict(threshold=threshold, gap_cycles=gap_cycles),
-                    _build_edge)
+                    _build_edge, size=_size_edge)
 
 
 # ---- two initiators waiting on each other with interrupts off ----------------------
@@ -195,8 +195,28 @@ def mutual_wait(section_cycles=30_000):
     never gives up, so the run ends as a ``deadlock``; with interrupts
     enabled while waiting (the default) both protocols complete cleanly.
     """
-    section_cycles = _int("section_cycles", section_cycles, 1)
-    return Workload("mutual_wait", dict(section_cycles=section_cycles), _build_mutual)
+    section_cycles = _check_cycles("section_cycles", section_cycles, 1)
+    return Workload("mutual_wait", dict(section_cycles=section_cycles), _build_mutual,
+                    size=_size_mutual)
+
+
+# ---- sizes: Workload.size, from the parameters alone -------------------------------
+
+def _size_idle(cpus, unmaps, **_):
+    return cpus * 3 * unmaps, LIST_BYTES, "unmaps"
+
+
+def _size_concurrent(cpus, initiators, rounds, pages, **_):
+    n_init = cpus if initiators is None else min(initiators, cpus)
+    return cpus * rounds * (n_init * pages + 1), LIST_BYTES, "rounds x initiators x pages"
+
+
+def _size_edge(cpus, threshold, **_):
+    return cpus * (3 * threshold + 3), LIST_BYTES, "threshold"
+
+
+def _size_mutual(cpus, **_):
+    return cpus * 4, LIST_BYTES, "cpus"
 
 
 SCENARIOS = {

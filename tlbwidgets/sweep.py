@@ -16,9 +16,10 @@ Guarantees
 * **Deterministic per seed.**  The same arguments give the same table, in
   process, in a process pool or on a Dask cluster.
 * **Resumable.**  With ``checkpoint="runs.jsonl"`` every finished row is
-  appended (and flushed) as it completes; a rerun with the same checkpoint
-  reuses the rows already there and runs only the rest.  An interrupted or
-  crashed sweep therefore keeps every row it finished.
+  appended (and flushed) as it completes -- with a process pool or with an
+  executor that runs each call in process -- and a rerun with the same
+  checkpoint reuses the valid rows already there and runs only the rest.  An
+  interrupted (Ctrl-C) or crashed sweep therefore keeps every row it finished.
 
 Parallelism goes through any :class:`concurrent.futures.Executor`
 (``ProcessPoolExecutor``, a Dask ``Client.get_executor()``, ...).  Workers only
@@ -42,7 +43,7 @@ import sys
 import numpy as np
 
 __all__ = ["sweep", "check_sweep", "SweepResult", "to_frame", "format_table", "main_sweep",
-           "SWEEP_ORDER", "INLINE_MAX_ROWS"]
+           "check_output_path", "SWEEP_ORDER", "INLINE_MAX_ROWS"]
 
 # Outer-to-inner order of the product; options go where "options" is.
 SWEEP_ORDER = ("protocol", "workload", "costs", "sockets", "options", "cpus", "seed")
@@ -173,6 +174,8 @@ def _check_callable_args(progress, executor, checkpoint):
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be a path (str or os.PathLike) or None, "
                         f"got {type(checkpoint).__name__}")
+    if checkpoint is not None:
+        check_output_path("checkpoint", checkpoint, make_dirs=True)
 
 
 # ------------------------------------------------------------------ plan ----
@@ -252,22 +255,78 @@ def _row_key(kwargs):
 def _load_checkpoint(path, wanted_keys):
     """Rows of the checkpoint whose key is in ``wanted_keys``: {key: summary}.
 
-    Lines that do not parse (a line cut short by a crash) are ignored; those
-    rows simply run again.  Rows of other sweeps are ignored but kept.
+    A line that is not a valid record is ignored and its row simply runs
+    again: a line cut short by a crash, bytes that are not UTF-8, a record
+    whose summary does not match :data:`tlbwidgets.result.SUMMARY_TYPES`
+    (a missing or extra key, a value of the wrong type, an unknown outcome).
+    A key with two valid records that disagree is not trusted either: the
+    row runs again.  Rows of other sweeps are ignored but kept.
     """
     done = {}
     if path is None or not os.path.exists(path):
         return done
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
+    distrusted = set()
+    with open(path, "rb") as fh:
+        for raw in fh:
             try:
-                record = json.loads(line)
+                record = json.loads(raw.decode("utf-8"))
                 key, summary = record["key"], record["summary"]
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError):   # UnicodeDecodeError is a ValueError
                 continue
-            if key in wanted_keys and isinstance(summary, dict):
-                done[key] = summary
+            if not isinstance(key, str) or key not in wanted_keys \
+                    or not _valid_summary(summary):
+                continue
+            if key in done and _canonical(done[key]) != _canonical(summary):
+                distrusted.add(key)
+            done.setdefault(key, summary)
+    for key in distrusted:
+        del done[key]
     return done
+
+
+def _valid_summary(summary):
+    """True if ``summary`` (read from a checkpoint) has exactly the keys of
+    ``Result.summary()`` with values of their types."""
+    from tlbwidgets._tables import OUTCOME_NAMES
+    from tlbwidgets.result import SUMMARY_TYPES
+    if not isinstance(summary, dict) or set(summary) != set(SUMMARY_TYPES):
+        return False
+    for k, kind in SUMMARY_TYPES.items():
+        v = summary[k]
+        if kind is int:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif kind is float:
+            ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+        else:
+            ok = v in OUTCOME_NAMES
+        if not ok:
+            return False
+    return True
+
+
+def check_output_path(name, path, make_dirs=False):
+    """Refuse, before any work, a path a file cannot be written to: a
+    directory, a file without write permission, or a folder that does not
+    exist (``make_dirs``: that cannot be made) or is not writable.  Raises
+    ValueError naming ``name`` and the path; creates nothing."""
+    path = os.fspath(path)
+    if not path or "\0" in path:
+        raise ValueError(f"{name}={path!r} is not a file path")
+    if os.path.isdir(path):
+        raise ValueError(f"{name}={path!r} is a directory; give a file path")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"{name}={path!r} is not writable")
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while make_dirs and not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        what = "is not a folder" if os.path.exists(existing) else "does not exist"
+        raise ValueError(f"{name}={path!r}: {existing!r} {what}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{name}={path!r}: folder {existing!r} is not writable")
 
 
 class _CheckpointWriter:
@@ -361,17 +420,27 @@ def _execute(todo, rows, keys, executor, on_done):
             on_done(i, summary)
         return
     futures = {}
+
+    def finish(fut):
+        i = futures.pop(fut)
+        try:
+            summary = fut.result()
+        except Exception as exc:
+            exc.add_note(f"while running sweep row {_describe(rows[i][1])}")
+            raise
+        on_done(i, summary)
+
     try:
         for i in _cost_order(todo, rows):
-            futures[executor.submit(_run_row, rows[i][1])] = i
-        for fut in cf.as_completed(futures):
-            i = futures[fut]
-            try:
-                summary = fut.result()
-            except Exception as exc:
-                exc.add_note(f"while running sweep row {_describe(rows[i][1])}")
-                raise
-            on_done(i, summary)
+            fut = executor.submit(_run_row, rows[i][1])
+            futures[fut] = i
+            # An executor that runs the call inside submit() (in process)
+            # hands back a finished future: report it before the next row
+            # runs, so it is checkpointed and counted as it finishes.
+            if fut.done():
+                finish(fut)
+        for fut in cf.as_completed(list(futures)):
+            finish(fut)
     finally:
         for fut in futures:
             fut.cancel()
@@ -433,7 +502,11 @@ def sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default
     checkpoint : path or None
         JSON-lines file; each finished row is appended as it completes and
         rows already in it (same configuration, costs compared by value) are
-        not run again.
+        not run again.  A line that is not a valid record (cut short, not
+        UTF-8, a summary without every key of ``Result.summary()`` or with a
+        value of the wrong type), and a row with two records that disagree,
+        run again.  A path that cannot be written (a directory, no
+        permission) is refused before any run.
 
     Returns
     -------
@@ -476,6 +549,7 @@ def sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default
             progress(done_count, total)
 
     own_pool = None
+    finished = False
     try:
         if executor is None:
             if len(todo) > INLINE_MAX_ROWS:
@@ -484,11 +558,15 @@ def sweep(cpus=(2, 4, 8), protocol="mailbox", workload="uniform", costs="default
                 todo = [i for i in todo if i not in warm]
             own_pool = executor = _default_executor(len(todo))
         _execute(todo, rows, keys, executor, on_done)
+        finished = True
     finally:
         writer.close()
         if own_pool is not None:
-            # Runs already started finish in the background; queued ones are dropped.
-            own_pool.shutdown(wait=False, cancel_futures=True)
+            # After a success every run is done: wait for the workers to exit
+            # (not waiting left their threads writing to closed pipes at
+            # interpreter exit).  After an error or Ctrl-C, runs already
+            # started finish in the background and queued ones are dropped.
+            own_pool.shutdown(wait=finished, cancel_futures=True)
     return _build_table(columns, [r[0] for r in rows], summaries)
 
 
@@ -590,6 +668,11 @@ CLI_METRICS = ("shootdowns", "ipis", "latency_us_median", "latency_us_p99",
                "stale_window_cycles_mean", "violations", "timeouts", "outcome")
 
 
+def _one_line(message):
+    from tlbwidgets.cli import one_line
+    return one_line(message)
+
+
 class _UsageError(Exception):
     """A bad command line: reported in one line, exit status 2."""
 
@@ -606,8 +689,9 @@ class _InlineExecutor(cf.Executor):
         future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:      # delivered through the future, like a pool
+        except Exception as exc:          # delivered through the future, like a pool
             future.set_exception(exc)
+        # (KeyboardInterrupt is not: Ctrl-C stops the sweep at once)
         return future
 
 
@@ -689,7 +773,7 @@ def main_sweep(argv=None):
         if args.workers is not None and args.workers < 1:
             raise _UsageError(f"--workers must be at least 1, got {args.workers}")
     except _UsageError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except SystemExit as exc:          # --help
         return exc.code if isinstance(exc.code, int) else 0
@@ -699,12 +783,16 @@ def main_sweep(argv=None):
                       checkpoint=args.checkpoint, **options)
     try:
         check_sweep(**sweep_args)
+        # Before the sweep, not after it: a bad output path would lose every row.
+        for flag, path in (("--json", args.json), ("--csv", args.csv)):
+            if path:
+                check_output_path(flag, path)
         if args.columns:
             unknown = [c for c in args.columns if c in sweep_args]
             if unknown:
                 raise ValueError(f"--columns {unknown}: config columns are always shown")
     except (ValueError, TypeError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
     executor = None
@@ -726,6 +814,7 @@ def main_sweep(argv=None):
         if bar:
             bar.update(done - bar.n)
 
+    finished = False
     try:
         table = sweep(progress=progress, executor=executor, **sweep_args)
         names = table.dtype.names
@@ -737,6 +826,7 @@ def main_sweep(argv=None):
         columns += [c for c in (args.columns or CLI_METRICS)
                     if c not in columns and c in table.dtype.names]
         text = format_table(table, columns)
+        finished = True
     except KeyboardInterrupt:
         kept = f"; finished rows are in {args.checkpoint}" if args.checkpoint else ""
         print(f"{prog}: interrupted{kept}", file=sys.stderr)
@@ -745,7 +835,13 @@ def main_sweep(argv=None):
         if bar:
             bar.close()
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            # wait for idle workers after a success (see sweep()); after an
+            # interruption leave the started runs behind
+            executor.shutdown(wait=finished, cancel_futures=True)
     print(text)
-    _write_outputs(table, args.json, args.csv)
+    try:
+        _write_outputs(table, args.json, args.csv)
+    except OSError as exc:          # the path went away during the sweep
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
     return 0

@@ -11,9 +11,7 @@ returns a :class:`Workload` *spec* that is built when the machine is known
 """
 
 import inspect
-import itertools
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+import math
 
 import numpy as np
 
@@ -21,9 +19,17 @@ from ._draws import (
     JUMP_MIN_DRAWS as _JUMP_MIN_DRAWS, integers_at as _integers_at,
     think_draw as _think_draw, think_finish as _think_finish,
 )
-from ._validate import check_int as _check_int, check_fraction as _check_prob
-from ._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF, OP_IDLE, OP_NAMES
-from .engine._layout import ops_block
+from ._validate import (
+    check_int as _check_int, check_cycles as _check_cycles, check_fraction as _check_prob,
+    MAX_VM_PAGES,
+)
+from ._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF
+# _made_ahead is imported for the tests, which reach the block helpers as workloads._*.
+from ._workload import (  # noqa: F401
+    Workload, STREAMED_BYTES, ARRAY_BYTES, CHANGE_BYTES, _Blocks, _BLOCK_OPS, _BLOCKS_AHEAD,
+    _made_ahead, _csr_blocks, _by_role,
+)
+from .scenarios import SCENARIOS as _SCENARIOS
 
 __all__ = [
     "Workload", "WORKLOADS", "get_workload", "workload_params",
@@ -40,280 +46,6 @@ SINGLE_QUIET_CYCLES = 5_000_000
 # CPUs on one socket: the race shows for offsets 4000..4175 with sections
 # starting 3900..4000.  tests/test_mailbox_seed.py re-checks them.
 ACK_RACE_DEFAULTS = {"offset_cycles": 4_075, "victim_section_cycles": 3_950, "a_cpu": 0}
-
-
-class Workload:
-    """Per-CPU op streams, built lazily for a given machine.
-
-    Attributes: ``name``, ``params`` (the generator's keyword arguments, all
-    of them, defaults included, so a run can be reproduced).  Build with
-    :meth:`build`; arrays are returned in CSR form (``op_start`` has
-    ``cpus + 1`` offsets).  :meth:`build_blocks` gives the same ops a group
-    of CPUs at a time, the form ``simulate`` writes into the engine.
-    """
-
-    def __init__(self, name, params, builder=None, arrays=None, cpus=None):
-        self.name = name
-        self.params = dict(params)
-        self._builder = builder
-        self._arrays = arrays
-        self.cpus = cpus  # fixed CPU count of a from_ops workload, else None
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"Workload({self.name}: {args})"
-
-    def build(self, cpus, seed, vm_pages):
-        """Return ``(op_start, kind, vpn, pages, think)`` int64 arrays.
-
-        Raises ValueError when the workload does not fit the machine (a page
-        outside ``vm_pages``, a CPU outside ``cpus``)."""
-        spec = self._generate(cpus, seed, vm_pages)
-        arrays = spec.assemble() if isinstance(spec, _Blocks) else spec
-        self._check_fit(*arrays[1:], vm_pages)
-        return arrays
-
-    def build_blocks(self, cpus, seed, vm_pages):
-        """The ops of :meth:`build` as ``(op_start, blocks)``, for simulate.
-
-        ``blocks`` yields ``(cpu_lo, cpu_hi, vpn, think, at, at_kind,
-        at_pages)`` for consecutive groups of CPUs in CPU order, valid until
-        the next block is taken: the layout of
-        :func:`tlbwidgets.engine._layout.make_machine_state` (every op an
-        access of one page except those listed in ``at``).  The same ops and
-        the same errors as :meth:`build` (an error may come while the blocks
-        are taken); the large generators make them a group of CPUs at a time,
-        so no whole-workload column is ever built, and a worker thread makes
-        the next blocks while the caller handles one.
-        """
-        spec = self._generate(cpus, seed, vm_pages)
-        if not isinstance(spec, _Blocks):
-            self._check_fit(*spec[1:], vm_pages)
-            return spec[0], [(0, cpus, *ops_block(*spec[1:]))]
-        blocks = self._checked(spec.blocks, cpus, seed, vm_pages)
-        if spec.op_start[-1] > _BLOCK_OPS:       # more than one block
-            blocks = _made_ahead(blocks)
-        return spec.op_start, blocks
-
-    def _generate(self, cpus, seed, vm_pages):
-        """The builder's output: CSR arrays or :class:`_Blocks`."""
-        if self._arrays is not None:
-            if cpus != self.cpus:
-                raise ValueError(f"cpus={cpus} does not match the custom workload, which "
-                                 f"was built for cpus={self.cpus}")
-            return self._arrays
-        rng = np.random.default_rng(seed)
-        return self._builder(cpus=cpus, rng=rng, vm_pages=vm_pages, **self.params)
-
-    def _checked(self, blocks, cpus, seed, vm_pages):
-        """``blocks``, each checked to fit the machine; a block that may not
-        fit is settled by :meth:`build` (which raises the error, worded from
-        the whole workload, or finds that everything fits)."""
-        settled = False
-        for block in blocks:
-            _, _, vpn, _, _, _, at_pages = block
-            if not settled and not _fits(vpn, at_pages, vm_pages):
-                self.build(cpus, seed, vm_pages)
-                settled = True
-            yield block
-
-    def _check_fit(self, kind, vpn, pages, think, vm_pages):
-        """Raise ValueError if a memory op of the CSR arrays touches a page
-        outside ``[0, vm_pages)``."""
-        if _fits(vpn, pages, vm_pages):
-            return
-        hi = vpn + np.where(kind == OP_ACCESS, 1, np.maximum(pages, 1))
-        mem = ((kind == OP_ACCESS) | (kind == OP_UNMAP) | (kind == OP_PROTECT)
-               | ((kind == OP_IRQ_OFF) & (pages > 0)))
-        if mem.any() and (vpn[mem].min() < 0 or hi[mem].max() > vm_pages):
-            raise ValueError(
-                f"workload {self.name!r} touches pages up to {int(hi[mem].max()) - 1} "
-                f"but vm_pages={vm_pages}; raise vm_pages or shrink the workload")
-
-    @classmethod
-    def from_ops(cls, cpu, kind, vpn, pages, think, cpus=None, name="custom"):
-        """A custom workload from equal-length arrays, one entry per op.
-
-        ``cpu``: which CPU runs the op (ops of one CPU run in array order);
-        ``kind``: op names ("access", "unmap", "protect", "irq_off", "idle")
-        or their codes; ``vpn``: first page; ``pages``: page count (an unmap
-        or protect with ``pages <= 0`` is a bad range, which the seed turns
-        into a Full flush); ``think``: cycles after the op (the duration of
-        irq_off and idle ops).  ``cpus`` defaults to ``max(cpu) + 1``.
-        """
-        cols = {}
-        for nm, arr in (("cpu", cpu), ("vpn", vpn), ("pages", pages), ("think", think)):
-            a = np.asarray(arr)
-            if a.ndim != 1:
-                raise ValueError(f"{nm} must be a 1-D array, got shape {a.shape}")
-            if a.size and not np.issubdtype(a.dtype, np.integer):
-                raise TypeError(f"{nm} must hold integers, got dtype {a.dtype}")
-            cols[nm] = a.astype(np.int64)
-        k = np.asarray(kind)
-        if k.ndim != 1:
-            raise ValueError(f"kind must be a 1-D array, got shape {k.shape}")
-        if k.size and k.dtype.kind in "US":
-            bad = sorted(set(k.tolist()) - set(OP_NAMES))
-            if bad:
-                raise ValueError(f"kind has unknown op name(s) {bad}; allowed: {list(OP_NAMES)}")
-            k = np.array([OP_NAMES.index(x) for x in k.tolist()], dtype=np.int64)
-        else:
-            k = k.astype(np.int64)
-            if k.size and (k.min() < 0 or k.max() >= len(OP_NAMES)):
-                raise ValueError(f"kind codes must be in 0..{len(OP_NAMES) - 1} "
-                                 f"({list(OP_NAMES)}), got {int(k.min())}..{int(k.max())}")
-        n = len(k)
-        for nm, a in cols.items():
-            if len(a) != n:
-                raise ValueError(f"{nm} has {len(a)} entries but kind has {n}; "
-                                 "all arrays must have one entry per op")
-        c = cols["cpu"]
-        if n and c.min() < 0:
-            raise ValueError(f"cpu must be >= 0, got {int(c.min())}")
-        if cpus is None:
-            cpus = int(c.max()) + 1 if n else 1
-        cpus = _check_int("cpus", cpus, 1, 1024)
-        if n and c.max() >= cpus:
-            raise ValueError(f"cpu {int(c.max())} is outside 0..{cpus - 1} (cpus={cpus})")
-        if n and cols["think"].min() < 0:
-            raise ValueError(f"think must be >= 0 cycles, got {int(cols['think'].min())}")
-        acc = k == OP_ACCESS
-        if n and (cols["pages"][acc] != 1).any():
-            raise ValueError("pages must be 1 for access ops (an access touches one page)")
-        span = (k == OP_IRQ_OFF) | (k == OP_IDLE)
-        if n and (cols["pages"][span] < 0).any():
-            raise ValueError("pages must be >= 0 for irq_off and idle ops (pages an "
-                             "irq_off section touches at its end; idle ignores it)")
-        order = np.argsort(c, kind="stable")
-        counts = np.bincount(c, minlength=cpus)
-        op_start = np.zeros(cpus + 1, dtype=np.int64)
-        op_start[1:] = np.cumsum(counts)
-        arrays = (op_start, k[order], cols["vpn"][order], cols["pages"][order],
-                  cols["think"][order])
-        return cls(name, {"ops": n}, arrays=arrays, cpus=cpus)
-
-
-def _fits(vpn, pages, vm_pages):
-    """A cheap sufficient test that ops fit the machine: every op's range
-    ``[vpn, vpn + max(pages, 1))`` inside it, in Python ints (no overflow);
-    ``pages`` may list only the ops of more than one page.  False only means
-    "check exactly"."""
-    if not len(vpn):
-        return True
-    widest = max(int(pages.max()), 1) if len(pages) else 1
-    return int(vpn.min()) >= 0 and int(vpn.max()) + widest <= vm_pages
-
-
-class _Blocks:
-    """A builder's ops made a group of CPUs at a time: ``op_start`` (CSR
-    offsets, known up front) and ``blocks`` (a one-shot iterator, see
-    :meth:`Workload.build_blocks`).  A block's arrays stay valid while the
-    next ``_BLOCKS_AHEAD`` blocks are made (a generator that reuses its
-    arrays cycles through ``_BLOCKS_AHEAD + 1`` sets), so that
-    :func:`_made_ahead` can make them early."""
-
-    def __init__(self, op_start, blocks):
-        self.op_start = op_start
-        self.blocks = blocks
-
-    def assemble(self):
-        """All the blocks as CSR ``(op_start, kind, vpn, pages, think)``."""
-        nops = int(self.op_start[-1])
-        kind = np.full(nops, OP_ACCESS, dtype=np.int64)
-        vpn = np.empty(nops, dtype=np.int64)
-        pages = np.ones(nops, dtype=np.int64)
-        think = np.empty(nops, dtype=np.int64)
-        for c_lo, c_hi, v, t, at, at_kind, at_pages in self.blocks:
-            lo, hi = self.op_start[c_lo], self.op_start[c_hi]
-            vpn[lo:hi] = v
-            think[lo:hi] = t
-            kind[lo + at] = at_kind
-            pages[lo + at] = at_pages
-        return self.op_start, kind, vpn, pages, think
-
-
-# Ops per block of the large generators: a block's arrays stay in cache
-# until simulate has copied them into the engine's op table.
-_BLOCK_OPS = 65536
-# Blocks the worker of _made_ahead may make beyond the one the caller holds:
-# with two, the worker always has the next block to make when it finishes
-# one (making is slower than copying), instead of waiting for the caller to
-# take a block and hand it the next (about 0.15 ms a block).
-_BLOCKS_AHEAD = 2
-
-
-def _made_ahead(blocks):
-    """The items of ``blocks``, made in a worker thread that starts at once
-    and stays up to ``_BLOCKS_AHEAD`` items ahead of the one the caller
-    handles.
-
-    The generators spend their time in NumPy's random fills and the caller
-    in jitted copies, both without the GIL, so on two free cores the making
-    and the copying overlap (and so does whatever the caller does before it
-    takes the first item).  The items, their order and any error raised are
-    those of ``blocks``; ``blocks`` is only ever advanced by the one worker,
-    one item at a time, and the item after the next ``_BLOCKS_AHEAD`` only
-    once the caller has taken the next (so an item must stay valid while
-    ``_BLOCKS_AHEAD`` more are made: _Blocks)."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tlbwidgets-blocks")
-    pending = deque(pool.submit(next, blocks, None) for _ in range(_BLOCKS_AHEAD))
-    return _taken(pool, pending, blocks)
-
-
-def _taken(pool, pending, blocks):
-    """The results of the ``pending`` futures of :func:`_made_ahead`, one
-    more asked of ``pool`` as each is taken; the pool is shut down when the
-    caller stops (after the items, an error, or giving up)."""
-    try:
-        while True:
-            block = pending.popleft().result()
-            if block is None:
-                return
-            pending.append(pool.submit(next, blocks, None))
-            yield block
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _csr(per_cpu):
-    """Concatenate per-CPU (kind, vpn, pages, think) lists into CSR arrays."""
-    counts = [len(p[0]) for p in per_cpu]
-    total = sum(counts)
-    op_start = np.zeros(len(per_cpu) + 1, dtype=np.int64)
-    op_start[1:] = np.cumsum(counts)
-    # one pass over all the CPUs' values per column, not one array per CPU
-    cat = [np.fromiter(itertools.chain.from_iterable(p[i] for p in per_cpu),
-                       dtype=np.int64, count=total) for i in range(4)]
-    return (op_start, *cat)
-
-
-def _csr_blocks(blocks):
-    """CSR arrays from blocks of consecutive CPUs, in CPU order.
-
-    Each block is (kind, vpn, pages, think): 2-D arrays with one row per CPU
-    of the block (every CPU of a block runs the same number of ops)."""
-    counts = np.concatenate([np.full(len(b[0]), b[0].shape[1], dtype=np.int64)
-                             for b in blocks])
-    op_start = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=op_start[1:])
-    cat = [np.concatenate([np.asarray(b[i], dtype=np.int64).ravel() for b in blocks])
-           for i in range(4)]
-    return (op_start, *cat)
-
-
-def _by_role(role, patterns):
-    """CSR arrays for CPUs that each run one of a few op patterns.
-
-    ``role[c]`` indexes ``patterns``, a list of (kind, vpn, pages, think)
-    sequences; runs of CPUs with the same role become one block."""
-    role = np.asarray(role)
-    cuts = np.flatnonzero(np.diff(role)) + 1
-    blocks = []
-    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(role)]):
-        pattern = patterns[role[lo]]
-        blocks.append(tuple(np.broadcast_to(np.asarray(col, dtype=np.int64),
-                                            (hi - lo, len(col))) for col in pattern))
-    return _csr_blocks(blocks)
 
 
 # ---- generators ------------------------------------------------------------------
@@ -358,13 +90,14 @@ def single(pages=1, initiator=0, vpn=0, start_cycles=20_000,
     """
     pages = _check_int("pages", pages, 1, 1 << 20)
     initiator = _check_int("initiator", initiator, 0, 1023)
-    vpn = _check_int("vpn", vpn, 0)
-    start_cycles = _check_int("start_cycles", start_cycles, 0)
-    quiet_cycles = _check_int("quiet_cycles", quiet_cycles, 0)
-    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    vpn = _check_int("vpn", vpn, 0, MAX_VM_PAGES - 1)
+    start_cycles = _check_cycles("start_cycles", start_cycles)
+    quiet_cycles = _check_cycles("quiet_cycles", quiet_cycles)
+    think_cycles = _check_cycles("think_cycles", think_cycles)
     return Workload("single", dict(pages=pages, initiator=initiator, vpn=vpn,
                                    start_cycles=start_cycles, quiet_cycles=quiet_cycles,
-                                   think_cycles=think_cycles), _build_single)
+                                   think_cycles=think_cycles), _build_single,
+                    size=_size_single)
 
 
 def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
@@ -465,12 +198,13 @@ def uniform(accesses=20_000, working_set_pages=256, unmap_rate=0.002, unmap_page
     if irq_off_share >= 1.0:
         raise ValueError("irq_off_share must be below 1 (a CPU that never enables "
                          f"interrupts never acknowledges), got {irq_off_share}")
-    irq_off_cycles = _check_int("irq_off_cycles", irq_off_cycles, 1)
-    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    irq_off_cycles = _check_cycles("irq_off_cycles", irq_off_cycles, 1)
+    think_cycles = _check_cycles("think_cycles", think_cycles)
     return Workload("uniform", dict(
         accesses=accesses, working_set_pages=working_set_pages, unmap_rate=unmap_rate,
         unmap_pages=unmap_pages, protect_share=protect_share, irq_off_share=irq_off_share,
-        irq_off_cycles=irq_off_cycles, think_cycles=think_cycles), _build_uniform)
+        irq_off_cycles=irq_off_cycles, think_cycles=think_cycles), _build_uniform,
+        size=_size_uniform)
 
 
 def _build_storm(cpus, rng, vm_pages, initiators, unmaps, unmap_pages, accesses_between,
@@ -531,11 +265,11 @@ def munmap_storm(initiators=None, unmaps=100, unmap_pages=1, accesses_between=8,
     unmap_pages = _check_int("unmap_pages", unmap_pages, 1, 1 << 20)
     accesses_between = _check_int("accesses_between", accesses_between, 0, 1_000_000)
     working_set_pages = _check_int("working_set_pages", working_set_pages, 1)
-    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    think_cycles = _check_cycles("think_cycles", think_cycles)
     return Workload("munmap_storm", dict(
         initiators=initiators, unmaps=unmaps, unmap_pages=unmap_pages,
         accesses_between=accesses_between, working_set_pages=working_set_pages,
-        think_cycles=think_cycles), _build_storm)
+        think_cycles=think_cycles), _build_storm, size=_size_storm)
 
 
 def _build_big(cpus, rng, vm_pages, sizes, repeats, initiator, gap_cycles, think_cycles):
@@ -578,11 +312,11 @@ def big_unmap(sizes=(1, 8, 32, 33, 63, 64, 65, 128, 512), repeats=2, initiator=0
         raise ValueError("sizes must name at least one range size")
     repeats = _check_int("repeats", repeats, 1, 10_000)
     initiator = _check_int("initiator", initiator, 0, 1023)
-    gap_cycles = _check_int("gap_cycles", gap_cycles, 0)
-    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    gap_cycles = _check_cycles("gap_cycles", gap_cycles)
+    think_cycles = _check_cycles("think_cycles", think_cycles)
     return Workload("big_unmap", dict(sizes=sizes, repeats=repeats, initiator=initiator,
                                       gap_cycles=gap_cycles, think_cycles=think_cycles),
-                    _build_big)
+                    _build_big, size=_size_big)
 
 
 def _build_irq_off(cpus, rng, vm_pages, unmaps, irq_off_cpus, irq_off_cycles,
@@ -631,15 +365,16 @@ def irq_off(unmaps=10, irq_off_cpus=1, irq_off_cycles=100_000, working_set_pages
     """
     unmaps = _check_int("unmaps", unmaps, 1, 1_000_000)
     irq_off_cpus = _check_int("irq_off_cpus", irq_off_cpus, 0, 1023)
-    irq_off_cycles = _check_int("irq_off_cycles", irq_off_cycles, 1)
+    irq_off_cycles = _check_cycles("irq_off_cycles", irq_off_cycles, 1)
     working_set_pages = _check_int("working_set_pages", working_set_pages, 1)
-    think_cycles = _check_int("think_cycles", think_cycles, 0)
+    think_cycles = _check_cycles("think_cycles", think_cycles)
     initiator = _check_int("initiator", initiator, 0, 1023)
-    gap_cycles = _check_int("gap_cycles", gap_cycles, 0)
+    gap_cycles = _check_cycles("gap_cycles", gap_cycles)
     return Workload("irq_off", dict(
         unmaps=unmaps, irq_off_cpus=irq_off_cpus, irq_off_cycles=irq_off_cycles,
         working_set_pages=working_set_pages, think_cycles=think_cycles,
-        initiator=initiator, gap_cycles=gap_cycles), _build_irq_off)
+        initiator=initiator, gap_cycles=gap_cycles), _build_irq_off,
+        size=_size_irq_off)
 
 
 def _build_ack_race(cpus, rng, vm_pages, offset_cycles, victim_section_cycles,
@@ -692,9 +427,9 @@ def ack_race(offset_cycles=None, victim_section_cycles=None, section_cycles=20_0
         offset_cycles = ACK_RACE_DEFAULTS["offset_cycles"]
     if victim_section_cycles is None:
         victim_section_cycles = ACK_RACE_DEFAULTS["victim_section_cycles"]
-    offset_cycles = _check_int("offset_cycles", offset_cycles, 0)
-    victim_section_cycles = _check_int("victim_section_cycles", victim_section_cycles, 0)
-    section_cycles = _check_int("section_cycles", section_cycles, 1)
+    offset_cycles = _check_cycles("offset_cycles", offset_cycles, 0)
+    victim_section_cycles = _check_cycles("victim_section_cycles", victim_section_cycles, 0)
+    section_cycles = _check_cycles("section_cycles", section_cycles, 1)
     if a_cpu is None:
         a_cpu = ACK_RACE_DEFAULTS["a_cpu"]
     a_cpu = _check_int("a_cpu", a_cpu, 0, 1023)
@@ -704,7 +439,37 @@ def ack_race(offset_cycles=None, victim_section_cycles=None, section_cycles=20_0
                                      victim_section_cycles=victim_section_cycles,
                                      section_cycles=section_cycles, a_cpu=a_cpu,
                                      b_cpu=b_cpu),
-                    _build_ack_race)
+                    _build_ack_race, size=_size_ack_race)
+
+
+# ---- sizes: Workload.size, from the parameters alone -------------------------------
+
+def _size_single(cpus, pages, **_):
+    return cpus * 2 * pages + 1, ARRAY_BYTES, "pages"
+
+
+def _size_uniform(cpus, accesses, unmap_rate, **_):
+    return (cpus * accesses, STREAMED_BYTES + math.ceil(CHANGE_BYTES * unmap_rate),
+            "accesses")
+
+
+def _size_storm(cpus, unmaps, accesses_between, **_):
+    return (cpus * unmaps * (accesses_between + 1),
+            STREAMED_BYTES + math.ceil(CHANGE_BYTES / (accesses_between + 1)),
+            "unmaps x (accesses_between + 1)")
+
+
+def _size_big(cpus, sizes, repeats, **_):
+    per_round = sum(min(s, 64) for s in sizes)
+    return cpus * repeats * per_round + repeats * len(sizes), ARRAY_BYTES, "sizes x repeats"
+
+
+def _size_irq_off(cpus, unmaps, **_):
+    return cpus * 3 * unmaps, ARRAY_BYTES, "unmaps"
+
+
+def _size_ack_race(cpus, **_):
+    return cpus * 3, ARRAY_BYTES, "cpus"
 
 
 WORKLOADS = {
@@ -733,8 +498,6 @@ def get_workload(name):
     return WORKLOADS[name]
 
 
-# The teaching scenarios live in their own module (they import Workload from
-# here); they are named workloads like the generators above.
-from .scenarios import SCENARIOS as _SCENARIOS  # noqa: E402
-
+# The teaching scenarios live in their own module; they are named workloads
+# like the generators above.
 WORKLOADS.update(_SCENARIOS)

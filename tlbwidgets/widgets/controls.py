@@ -20,6 +20,9 @@ __all__ = ["ExploreControls", "NO_COMPARE", "workload_knobs"]
 NO_COMPARE = "(none)"
 """Value of ``compare`` that means: run one protocol only."""
 
+MAX_SEED = 2**31 - 1
+"""Largest seed the seed box takes."""
+
 _KNOBS = ("unmap_pages", "unmap_rate", "irq_off_share")
 
 
@@ -79,8 +82,30 @@ class ExploreControls(widgets.VBox):
                              f"socket count that divides the CPU count")
         return sockets
 
+    @validate("seed")
+    def _valid_seed(self, proposal):
+        seed = proposal["value"]
+        if not 0 <= seed <= MAX_SEED:
+            raise TraitError(f"seed={seed} is out of range: choose a seed in 0..{MAX_SEED}")
+        return seed
+
+    @validate("workload", "costs")
+    def _valid_choice(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        self._check_choice(name, value)
+        return value
+
+    def _check_choice(self, name, value):
+        """A dropdown's field must be one of its options (else the dropdown
+        itself would refuse it with a message that names nothing)."""
+        widget = getattr(self, "widgets", {}).get(name)
+        if widget is not None and value not in widget.options:
+            raise TraitError(f"{name}={value!r} is not available here; choose one of "
+                             f"{list(widget.options)}")
+
     @validate("compare")
     def _valid_compare(self, proposal):
+        self._check_choice("compare", proposal["value"])
         if proposal["value"] == self.protocol:
             raise TraitError(f"compare={proposal['value']!r} is the protocol already shown: "
                              f"pick another protocol to compare, or {NO_COMPARE}")
@@ -88,6 +113,7 @@ class ExploreControls(widgets.VBox):
 
     @validate("protocol")
     def _valid_protocol(self, proposal):
+        self._check_choice("protocol", proposal["value"])
         if proposal["value"] == self.compare:
             raise TraitError(f"protocol={proposal['value']!r} is also the compared protocol: "
                              f"pick another, or set compare to {NO_COMPARE} first")
@@ -126,7 +152,7 @@ class ExploreControls(widgets.VBox):
                                                  description="irqs-off share",
                                                  continuous_update=False),
             "costs": widgets.Dropdown(options=presets, description="costs"),
-            "seed": widgets.BoundedIntText(min=0, max=2**31 - 1, description="seed"),
+            "seed": widgets.BoundedIntText(min=0, max=MAX_SEED, description="seed"),
         }
         for name, widget in w.items():
             widget.tooltip = self.trait_metadata(name, "help")

@@ -59,8 +59,8 @@ def csv_files(results, prefix):
 
 
 def json_text(results):
-    """The JSON export: ``{label: result}`` using each Result's own ``to_json()`` (config
-    echo, summary and tables)."""
+    """The JSON export: ``{label: result}`` using each Result's own ``to_json()``, that is
+    its config echo and its summary (the tables are in the CSV export, :func:`csv_files`)."""
     payload = {lab: json.loads(r.to_json()) for lab, r in results.items()}
     return json.dumps(payload, indent=1, default=_json_default)
 
@@ -133,6 +133,7 @@ class ExportBar(widgets.VBox):
         return value
 
     def __init__(self, get_results, get_figures, **kwargs):
+        self._refused = ""       # why the typed prefix was refused ('' if it was not)
         self._get_results = get_results
         self._get_figures = get_figures
         self.prefix_text = widgets.Text(value=self.prefix, description="save as",
@@ -164,7 +165,13 @@ class ExportBar(widgets.VBox):
         try:
             self.prefix = change["new"]
         except TraitError as exc:
-            self.message.value = f"<span style='color:#D55E00'>{exc}</span>"
+            # Until a good prefix is typed, nothing is exported: files named
+            # after the previous prefix are not what the learner asked for.
+            self._refused = str(exc)
+            self.message.value = f"<span style='color:#D55E00'>{html.escape(str(exc))}</span>"
+        else:
+            self._refused = ""
+            self.message.value = ""
 
     def export(self, kind):
         """Export in ``kind`` ("CSV", "JSON", "PNG", "SVG"); returns the file names offered
@@ -175,6 +182,9 @@ class ExportBar(widgets.VBox):
                              f"{list(self.buttons)}")
         base = os.path.basename(self.prefix)
         try:
+            if self._refused:
+                self.download.value = ""        # no link under the old name either
+                raise ValueError(f"nothing exported: {self._refused}")
             if kind in ("CSV", "JSON"):
                 results = self._get_results()
                 if not results:
@@ -204,7 +214,8 @@ class ExportBar(widgets.VBox):
                 note = (f"the browser downloads {len(names)} file(s): "
                         f"{', '.join(names[:4])}{' …' if len(names) > 4 else ''}")
         except (OSError, ValueError, TypeError) as exc:
-            self.message.value = f"<span style='color:#D55E00'>export failed: {exc}</span>"
+            self.message.value = (f"<span style='color:#D55E00'>export failed: "
+                                  f"{html.escape(str(exc))}</span>")
             return []
         self.message.value = f"<span style='font-size:12px'>{html.escape(note)}</span>"
         return names

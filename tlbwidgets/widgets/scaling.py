@@ -23,7 +23,8 @@ def parse_cpu_list(text):
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or not 2 <= int(part) <= 1024:
+        # isdigit() alone accepts '²' and other digits int() refuses
+        if not (part.isascii() and part.isdigit()) or not 2 <= int(part) <= 1024:
             raise ValueError(f"cpu counts: {part!r} is not a CPU count in 2..1024 "
                              f"(write e.g. 2, 4, 8, 16)")
         counts.append(int(part))
@@ -123,6 +124,9 @@ class ScalingView(widgets.VBox):
                 self.seeds = self.seed_slider.value
         except (TraitError, ValueError) as exc:
             self.status.show("error", str(exc))
+        else:
+            if self.status.kind == "error":     # the entry that was refused is mended
+                self.status.show("idle", "ready: press Run sweep")
 
     def _progress(self, done, total):
         self.progress.max = max(int(total), 1)
