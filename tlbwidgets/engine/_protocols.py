@@ -31,8 +31,10 @@ where they differ), so they share one :class:`Protocol` and one compiled
 """
 
 from numba.core import types
+from numba.core.typing.templates import AttributeTemplate
 from numba.extending import (
-    NativeValue, models, overload_method, register_model, typeof_impl, unbox,
+    NativeValue, infer_getattr, lower_getattr_generic, models, register_model, typeof_impl,
+    unbox,
 )
 
 from .._jit import jit
@@ -124,28 +126,20 @@ def _unbox_protocol(typ, obj, c):
     return NativeValue(c.context.get_dummy_value())
 
 
-def _bind(step, takes_op):
-    """Make ``proto.<step>(s, m, c, t[, op])`` call that protocol's step."""
-    def resolve(proto, s, m, c, t, op=None):
-        fn = getattr(_BY_NAME[proto.protocol], step)
-        if takes_op:
-            def call(proto, s, m, c, t, op):
-                return fn(s, m, c, t, op)
-        else:
-            def call(proto, s, m, c, t):
-                return fn(s, m, c, t)
-        call.__qualname__ = f"Protocol.{step}"    # how numba's compile events name it
-        return call
+@infer_getattr
+class _ProtocolSteps(AttributeTemplate):
+    """``proto.<step>`` is typed as that protocol's step function itself, so
+    ``proto.initiate(s, m, c, t, op)`` compiles to a direct call of it."""
 
-    if takes_op:
-        def overload(proto, s, m, c, t, op):
-            return resolve(proto, s, m, c, t, op)
-    else:
-        def overload(proto, s, m, c, t):
-            return resolve(proto, s, m, c, t)
-    overload_method(ProtocolType, step, jit_options={"nogil": True, "_nrt": False})(overload)
+    key = ProtocolType
+
+    def generic_resolve(self, typ, attr):
+        if attr in Protocol.__slots__[1:]:
+            return types.Dispatcher(getattr(_BY_NAME[typ.protocol], attr))
+        return None
 
 
-_bind("initiate", takes_op=True)
-for _step in ("initiator_step", "handler_step", "store", "tick", "switch"):
-    _bind(_step, takes_op=False)
+@lower_getattr_generic(ProtocolType)
+def _lower_step(context, builder, typ, val, attr):
+    # A function is a constant: its type says which, its value is empty.
+    return context.get_dummy_value()
