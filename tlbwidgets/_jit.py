@@ -4,7 +4,9 @@ Every jitted kernel is decorated with :data:`jit`, so the policy is set here
 and nowhere else:
 
 * ``cache=True``: compiled machine code is kept on disk (``__pycache__`` or
-  ``NUMBA_CACHE_DIR``), so a new Python process does not recompile.
+  ``NUMBA_CACHE_DIR``), so a new Python process does not recompile; a
+  read-only cache is read too, and a read-only install still imports
+  (``_cache``).
 * ``nogil=True``: a widget's worker thread can run a simulation while the
   kernel's main thread stays responsive.
 * no ``fastmath``: results must be bit-identical between runs, between the
@@ -32,6 +34,8 @@ import numba
 from numba.core import types
 from numba.core.registry import CPUDispatcher
 
+from ._cache import make_cache
+
 __all__ = ["jit"]
 
 _TARGET_OPTIONS = {"nopython": True, "nogil": True, "error_model": "python", "_nrt": False}
@@ -44,6 +48,9 @@ class _Dispatcher(CPUDispatcher):
         args = tuple(types.unliteral(a) for a in args)
         kws = {name: types.unliteral(a) for name, a in kws.items()}
         return super().get_call_template(args, kws)
+
+    def enable_caching(self):
+        self._cache = make_cache(self.py_func)
 
 
 def jit(func):
