@@ -14,6 +14,7 @@ from .engine import run_engine, make_machine_state, PROTO_IDS
 from .engine import _layout as L
 from .protocols import PROTOCOLS, IMPLEMENTED, protocol_defaults
 from .result import Result
+from .warm import engine_lock
 from .workloads import Workload, get_workload, workload_params
 
 __all__ = ["simulate", "validate_args", "MACHINE_OPTIONS", "SEED_ACK_TIMEOUT_SPINS"]
@@ -140,6 +141,15 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     """
     config, wl, c, opts = validate_args(cpus, protocol, workload, costs, sockets, seed,
                                         **options)
+    # A first run compiles: wait for a warmer compiling this protocol (warm.py).
+    with engine_lock(protocol):
+        return run_validated(config, wl, c, opts)
+
+
+def run_validated(config, wl, c, opts):
+    """Run what :func:`validate_args` returned, without the compile lock
+    (``warm`` holds it over several runs)."""
+    cpus, protocol, sockets, seed = (config[k] for k in ("cpus", "protocol", "sockets", "seed"))
     op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"])
 
     params = np.zeros(L.N_PARAMS, dtype=np.int64)

@@ -336,8 +336,28 @@ def start_lab(
                   url=f"http://{host}:{port}{lab_path}", env=env, log_path=log_path)
 
 
-def _run_until_stopped(server: Server, ready_timeout_s: float, banner: str) -> int:
-    """Wait for readiness, print ``banner``, then block until the server exits or Ctrl-C."""
+def _start_warmer(warm: bool) -> subprocess.Popen | None:
+    """Compile the engine in the background while the server starts (see ``warm``)."""
+    if not warm:
+        return None
+    from .warm import start_warmer
+    return start_warmer()
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _run_until_stopped(server: Server, ready_timeout_s: float, banner: str,
+                       warmer: subprocess.Popen | None = None) -> int:
+    """Wait for readiness, print ``banner``, then block until the server exits or Ctrl-C;
+    then stop the server and the engine warmer, if one still runs."""
     try:
         server.wait_ready(ready_timeout_s)
         print(banner, flush=True)
@@ -348,6 +368,7 @@ def _run_until_stopped(server: Server, ready_timeout_s: float, banner: str) -> i
         return 0
     finally:
         server.stop()
+        _stop(warmer)
 
 
 def serve(
@@ -356,14 +377,18 @@ def serve(
     open_browser: bool = False,
     host: str = DEFAULT_HOST,
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+    warm: bool = True,
 ) -> int:
     """Serve the explorer (or ``notebook``) as a Voila app until Ctrl-C; return the exit status.
 
-    Raises ``LaunchError`` for a busy port, a missing notebook or a missing Voila.
+    With ``warm``, ``python -m tlbwidgets warm`` compiles the engine in the background
+    meanwhile (a page's kernel waits for a protocol being compiled instead of compiling it
+    again).  Raises ``LaunchError`` for a busy port, a missing notebook or a missing Voila.
     """
     server = start_voila(notebook, port=port, host=host, open_browser=open_browser)
     return _run_until_stopped(
-        server, ready_timeout_s, f"tlbwidgets app: {server.url} (Ctrl-C to stop)")
+        server, ready_timeout_s, f"tlbwidgets app: {server.url} (Ctrl-C to stop)",
+        _start_warmer(warm))
 
 
 def _prepare_course_dir(directory: str | os.PathLike[str] | None) -> Path:
@@ -399,11 +424,13 @@ def course(
     open_browser: bool = True,
     host: str = DEFAULT_HOST,
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+    warm: bool = True,
 ) -> int:
     """Open the course (``00_index.ipynb``) in JupyterLab until Ctrl-C; return the exit status.
 
     ``directory`` is where the notebooks live: by default the source checkout's
-    ``notebooks/``, or ``./tlbwidgets-course`` filled from the installed package.
+    ``notebooks/``, or ``./tlbwidgets-course`` filled from the installed package.  With
+    ``warm``, the engine is compiled in the background meanwhile (see ``serve``).
     """
     root = _prepare_course_dir(directory)
     open_notebook = COURSE_INDEX_NOTEBOOK if (root / COURSE_INDEX_NOTEBOOK).is_file() else None
@@ -413,6 +440,7 @@ def course(
         server, ready_timeout_s,
         f"tlbwidgets course: JupyterLab on {server.url} serving {root} (Ctrl-C to stop); "
         "the login token is in the log above",
+        _start_warmer(warm),
     )
 
 
@@ -426,6 +454,9 @@ def _add_common_options(parser: argparse.ArgumentParser, default_port: int,
                         default=browser_default, help="open a web browser")
     parser.add_argument("--no-browser", dest="open_browser", action="store_false",
                         help="do not open a web browser")
+    parser.add_argument("--no-warm", dest="warm", action="store_false",
+                        help="do not compile the engine in the background as the server "
+                             "starts (python -m tlbwidgets warm)")
 
 
 def build_app_parser(prog: str = "tlbwidgets app") -> argparse.ArgumentParser:
@@ -455,23 +486,25 @@ def _report(prog: str, exc: Exception) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``tlbwidgets app [notebook] [--port N] [--host H] [--open-browser]``; returns exit status."""
+    """``tlbwidgets app [notebook] [--port N] [--host H] [--open-browser] [--no-warm]``;
+    returns exit status."""
     parser = build_app_parser()
     args = parser.parse_args(argv)
     try:
         return serve(args.notebook, port=args.port, open_browser=args.open_browser,
-                     host=args.host)
+                     host=args.host, warm=args.warm)
     except (LaunchError, ValueError, TypeError) as exc:
         return _report(parser.prog, exc)
 
 
 def course_main(argv: Sequence[str] | None = None) -> int:
-    """``tlbwidgets course [--dir D] [--port N] [--host H] [--no-browser]``; returns exit status."""
+    """``tlbwidgets course [--dir D] [--port N] [--host H] [--no-browser] [--no-warm]``;
+    returns exit status."""
     parser = build_course_parser()
     args = parser.parse_args(argv)
     try:
         return course(args.directory, port=args.port, open_browser=args.open_browser,
-                      host=args.host)
+                      host=args.host, warm=args.warm)
     except (LaunchError, ValueError, TypeError, OSError) as exc:
         return _report(parser.prog, exc)
 
