@@ -8,7 +8,7 @@ commit, e.g. ``git worktree add /tmp/main main``) the two trees run
 alternately, old first, so both see the same machine load::
 
     python benchmarks/bench_compile.py --old /tmp/main --rounds 2
-    python benchmarks/bench_compile.py --profile      # this tree: compile time by part
+    python benchmarks/bench_compile.py --profile [--old /tmp/main]   # compile time by part
 
 ``--profile`` counts numba's compile events (``numba.core.event``) during one
 cold start and splits the time by compiler pass and by module, each event
@@ -127,7 +127,9 @@ def main(argv=None):
     ap.add_argument("--profile", action="store_true", help="split one cold start's compile time")
     args = ap.parse_args(argv)
     if args.profile:
-        profile(HERE)
+        for name, tree in ([("old", args.old)] if args.old else []) + [("new", HERE)]:
+            print(f"{name} ({tree}):")
+            profile(tree)
         return 0
     trees = [("old", args.old)] if args.old else []
     trees.append(("new", HERE))
