@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 import tlbwidgets as tw
+from compile_events import COUNT_COMPILES
 
 pytestmark = pytest.mark.slow
 
@@ -30,22 +31,8 @@ COMPILES_BUDGET = {
 
 _OTHER_PROTOCOL_MODULES = ("_linux", "_broadcast", "_latr", "_global_lock")
 
-_SCRIPT = textwrap.dedent("""
-    import json, sys
-    from numba.core import event
-
-    compiled = []
-
-    class Count(event.Listener):
-        def on_start(self, ev):
-            pass
-
-        def on_end(self, ev):
-            d = ev.data["dispatcher"]
-            compiled.append([d.py_func.__module__ + "." + d.py_func.__qualname__,
-                             [str(a) for a in ev.data["args"]]])
-
-    event.register("numba:compile", Count())
+_SCRIPT = COUNT_COMPILES + textwrap.dedent("""
+    import json
     import tlbwidgets as tw
     out = {}
     for protocol in tw.PROTOCOLS:

@@ -22,23 +22,13 @@ import textwrap
 import pytest
 
 import tlbwidgets
+from compile_events import COUNT_COMPILES
 
 pytestmark = pytest.mark.slow
 
-_RUN = textwrap.dedent("""
+_RUN = COUNT_COMPILES + textwrap.dedent("""
     import json, os, sys, warnings
-    from numba.core import event
 
-    compiled = []
-
-    class Count(event.Listener):
-        def on_start(self, ev):
-            pass
-
-        def on_end(self, ev):
-            compiled.append(ev.data["dispatcher"].py_func.__qualname__)
-
-    event.register("numba:compile", Count())
     blocked = []
     for d in sys.argv[1:]:
         try:

@@ -12,28 +12,15 @@ import time
 
 import pytest
 
+from compile_events import COUNT_COMPILES
 from tlbwidgets import warm
 
 pytestmark = pytest.mark.slow
 
-_KERNEL = textwrap.dedent("""
-    import json, time
-    from numba.core import event
-
-    compiled = []
-
-    class Count(event.Listener):
-        def on_start(self, ev):
-            pass
-
-        def on_end(self, ev):
-            d = ev.data["dispatcher"]
-            compiled.append(d.py_func.__module__ + "." + d.py_func.__qualname__)
-
-    event.register("numba:compile", Count())
+_KERNEL = COUNT_COMPILES + textwrap.dedent("""
+    import json
     import tlbwidgets as tw
     from tlbwidgets.warm import engine_lock
-    t0 = time.perf_counter()
     with engine_lock("mailbox") as waited_s:
         pass
     r = tw.simulate(cpus=4, protocol="mailbox", workload="uniform", accesses=300)
