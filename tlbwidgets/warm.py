@@ -27,6 +27,11 @@ import sys
 import tempfile
 import time
 
+try:
+    import fcntl
+except ImportError:                 # not POSIX: runs are not serialised
+    fcntl = None
+
 __all__ = ["warm", "engine_lock", "lock_path", "start_warmer", "main", "LOCK_WAIT_S"]
 
 LOCK_WAIT_S = 900.0
@@ -55,19 +60,18 @@ def _compiled_here(protocol):
     return any(sig[-1] == ProtocolType(_engine_name(protocol)) for sig in signatures)
 
 
-def _lock_dir():
-    """A writable directory shared by every process using this cache."""
+def lock_path(protocol):
+    """The lock file that guards compiling ``protocol``'s engine: in the
+    directory the engine's cache writes to, else (one per user) in the
+    temporary directory."""
     from .engine import _core
+    name = f"tlbwidgets-compile-{_engine_name(protocol)}.lock"
     cache = getattr(_core.run, "_cache", None)
     path = getattr(cache, "cache_path", None)
     if path and os.access(path, os.W_OK):
-        return path
-    return tempfile.gettempdir()
-
-
-def lock_path(protocol):
-    """The lock file that guards compiling ``protocol``'s engine."""
-    return os.path.join(_lock_dir(), f"tlbwidgets-compile-{_engine_name(protocol)}.lock")
+        return os.path.join(path, name)
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tempfile.gettempdir(), f"{uid}-{name}")
 
 
 @contextlib.contextmanager
@@ -77,17 +81,13 @@ def engine_lock(protocol, wait_s=LOCK_WAIT_S):
     Free at once when this process already has the engine; otherwise waits
     (at most ``wait_s``) while another process holds it.  Yields the seconds
     spent waiting."""
-    if _compiled_here(protocol):
-        yield 0.0
-        return
-    try:
-        import fcntl
-    except ImportError:             # not POSIX: no serialisation
-        yield 0.0
-        return
-    try:
-        fh = open(lock_path(protocol), "a+")
-    except OSError:
+    fh = None
+    if fcntl is not None and not _compiled_here(protocol):
+        try:
+            fh = open(lock_path(protocol), "a+")
+        except OSError:             # nowhere to lock: no serialisation
+            fh = None
+    if fh is None:
         yield 0.0
         return
     t0 = time.monotonic()
