@@ -1,8 +1,9 @@
 """Compile tlbwidgets' numba kernels into NUMBA_CACHE_DIR, or check that they load from it.
 
-Run by binder/postBuild at image build time (default mode): runs a small simulation for every
-protocol and every named workload, which compiles every jitted kernel a widget can reach and,
-because the jit policy has ``cache=True``, writes each to the cache.
+Run by binder/postBuild at image build time (default mode): ``tlbwidgets.warm.warm()`` (what
+``python -m tlbwidgets warm`` runs) does a small simulation for every protocol and every named
+workload, which compiles every jitted kernel a widget can reach and, because the jit policy has
+``cache=True``, writes each to the cache.
 
 ``--check`` runs the same simulations and exits non-zero if any kernel had to be compiled
 instead of loaded from the cache; tests/test_binder.py uses it in a fresh process to prove
@@ -19,13 +20,6 @@ from pathlib import Path
 
 __all__ = ["main", "run_warmup", "tlbwidgets_dispatchers"]
 
-# Small enough to run in a second once compiled; 2 sockets so cross-socket paths are typed too
-# (numba compiles per type signature, not per value, so one size covers all sizes).
-WARMUP_CPUS = 4
-WARMUP_SOCKETS = 2
-WARMUP_SEED = 0
-
-
 def tlbwidgets_dispatchers() -> list:
     """Every numba dispatcher defined in an imported ``tlbwidgets`` module, deduplicated."""
     from numba.core.dispatcher import Dispatcher
@@ -41,23 +35,15 @@ def tlbwidgets_dispatchers() -> list:
 
 
 def run_warmup() -> int:
-    """Run one small simulation per protocol and per workload; return how many ran."""
-    import tlbwidgets as tw
+    """Compile (or load) the engine of every protocol and every workload generator; return
+    how many protocols were warmed."""
+    from tlbwidgets.warm import warm
 
-    runs = 0
-    first_workload = tw.WORKLOADS[0]
-    for protocol in tw.protocols.IMPLEMENTED:
-        tw.simulate(cpus=WARMUP_CPUS, sockets=WARMUP_SOCKETS, protocol=protocol,
-                    workload=first_workload, seed=WARMUP_SEED)
-        runs += 1
-    for workload in tw.WORKLOADS[1:]:
-        tw.simulate(cpus=WARMUP_CPUS, sockets=WARMUP_SOCKETS, protocol=tw.PROTOCOLS[0],
-                    workload=workload, seed=WARMUP_SEED)
-        runs += 1
+    warmed = warm()
     # The spinner of tw.measure (notebook 7): compiled, not run.
     from tlbwidgets.machine.runner import compile_spinner
     compile_spinner()
-    return runs
+    return len(warmed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     hits = sum(sum(d.stats.cache_hits.values()) for d in used)
     misses = sum(sum(d.stats.cache_misses.values()) for d in used)
     index_files = sorted(Path(cache_dir).rglob("*.nbi"))
-    print(f"warm_numba_cache: {runs} simulations in {elapsed_s:.1f} s; "
+    print(f"warm_numba_cache: {runs} protocols in {elapsed_s:.1f} s; "
           f"{len(used)} of {len(dispatchers)} kernels used; cache loads {hits}, "
           f"compilations {misses}; {len(index_files)} index files in {cache_dir} "
           f"(NUMBA_CPU_NAME={os.environ.get('NUMBA_CPU_NAME', '<host>')})")

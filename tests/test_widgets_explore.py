@@ -1,5 +1,7 @@
 """explore(): every control redraws every view from the Result it ran."""
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -208,3 +210,15 @@ def test_diagnose_reports_versions(capsys):
     assert info["versions"]["bqplot"] == bqplot.__version__
     assert info["versions"]["ipywidgets"] == ipywidgets.__version__
     assert "jupyterlab_widgets" in out and "Error displaying widget" in out
+
+
+def test_explore_freezes_what_it_built_out_of_full_collections():
+    # A full collection then skips every object alive when the view was
+    # built (gc.freeze), so a redraw no longer pays for traversing them.
+    gc.unfreeze()
+    try:
+        W.explore(cpus=4)
+        assert gc.get_freeze_count() > 10_000
+        assert len(gc.get_objects(generation=2)) < gc.get_freeze_count() // 100
+    finally:
+        gc.unfreeze()

@@ -18,6 +18,7 @@ from .engine import run_engine, make_machine_state, PROTO_IDS
 from .engine import _layout as L
 from .protocols import PROTOCOLS, IMPLEMENTED, protocol_defaults
 from .result import Result
+from .warm import engine_lock
 from .workloads import Workload, get_workload, workload_params
 
 __all__ = ["simulate", "validate_args", "MACHINE_OPTIONS", "SEED_ACK_TIMEOUT_SPINS", "MAX_OPS"]
@@ -159,9 +160,17 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
     """
     config, wl, c, opts = validate_args(cpus, protocol, workload, costs, sockets, seed,
                                         **options)
-    # From here on only the validated values: a NumPy scalar argument
-    # (np.uint8(200)) would compute in its own width.
-    cpus, sockets, seed = config["cpus"], config["sockets"], config["seed"]
+    # A first run compiles: wait for a warmer compiling this protocol (warm.py).
+    with engine_lock(config["protocol"]):
+        return run_validated(config, wl, c, opts)
+
+
+def run_validated(config, wl, c, opts):
+    """Run what :func:`validate_args` returned, without the compile lock
+    (``warm`` holds it over several runs).  Only the validated values are used
+    from here on: a NumPy scalar argument (np.uint8(200)) would compute in its
+    own width."""
+    cpus, protocol, sockets, seed = (config[k] for k in ("cpus", "protocol", "sockets", "seed"))
     totals = {}
     op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"], totals)
 

@@ -376,6 +376,25 @@ def start_lab(
                   url=f"http://{host}:{port}{lab_path}", env=env, log_path=log_path)
 
 
+def _start_warmer(warm: bool) -> subprocess.Popen | None:
+    """Compile the engine in the background while the server starts (see ``warm``); like
+    the server, the warmer ends when the launcher dies."""
+    if not warm:
+        return None
+    from .warm import start_warmer
+    return start_warmer(preexec_fn=_end_with_parent_hook())
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class _StopSignal(Exception):
     """Raised in the main thread when a stop signal (SIGTERM, SIGHUP) arrives."""
 
@@ -388,14 +407,16 @@ def _raise_stop_signal(signum: int, _frame: object) -> None:
     raise _StopSignal(signum)
 
 
-def _run_until_stopped(server: Server, ready_timeout_s: float, banner: str) -> int:
+def _run_until_stopped(server: Server, ready_timeout_s: float, banner: str,
+                       warmer: subprocess.Popen | None = None) -> int:
     """Wait for readiness, print ``banner``, then block until the server exits or the
     launcher is told to stop; return the exit status (128 + N for signal N, as shells do).
 
-    Guarantee: when this returns or raises, the server process has exited. Stop signals
-    are caught only in the main thread (Python delivers them nowhere else); a second one
-    while the server is stopping is ignored (``stop`` kills it after a grace period anyway),
-    and the previous handlers are restored on the way out.
+    Guarantee: when this returns or raises, the server process and the engine warmer, if
+    one still runs, have exited. Stop signals are caught only in the main thread (Python
+    delivers them nowhere else); a second one while the server is stopping is ignored
+    (``stop`` kills it after a grace period anyway), and the previous handlers are restored
+    on the way out.
     """
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -413,6 +434,7 @@ def _run_until_stopped(server: Server, ready_timeout_s: float, banner: str) -> i
         for signum in previous:
             signal.signal(signum, signal.SIG_IGN)
         server.stop()
+        _stop(warmer)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -423,14 +445,18 @@ def serve(
     open_browser: bool = False,
     host: str = DEFAULT_HOST,
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+    warm: bool = True,
 ) -> int:
     """Serve the explorer (or ``notebook``) as a Voila app until Ctrl-C; return the exit status.
 
-    Raises ``LaunchError`` for a busy port, a missing notebook or a missing Voila.
+    With ``warm``, ``python -m tlbwidgets warm`` compiles the engine in the background
+    meanwhile (a page's kernel waits for a protocol being compiled instead of compiling it
+    again).  Raises ``LaunchError`` for a busy port, a missing notebook or a missing Voila.
     """
     server = start_voila(notebook, port=port, host=host, open_browser=open_browser)
     return _run_until_stopped(
-        server, ready_timeout_s, f"tlbwidgets app: {server.url} (Ctrl-C to stop)")
+        server, ready_timeout_s, f"tlbwidgets app: {server.url} (Ctrl-C to stop)",
+        _start_warmer(warm))
 
 
 def default_course_dir() -> Path:
@@ -489,12 +515,14 @@ def course(
     open_browser: bool = True,
     host: str = DEFAULT_HOST,
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+    warm: bool = True,
 ) -> int:
     """Open the course (``00_index.ipynb``) in JupyterLab until Ctrl-C; return the exit status.
 
     ``directory`` is the learner's working folder (default ``~/tlbwidgets-course``): the
     course notebooks are copied there first, and JupyterLab serves that copy, so autosave
     and exports never touch the package or a source checkout.
+    With ``warm``, the engine is compiled in the background meanwhile (see ``serve``).
     """
     _check_port(port, host)   # before copying anything, so a busy port changes nothing
     root, copied = _prepare_course_dir(directory)
@@ -507,6 +535,7 @@ def course(
         server, ready_timeout_s,
         f"tlbwidgets course: JupyterLab on {server.url} working in {root} ({fresh}); "
         "the login token is in the log above (Ctrl-C to stop)",
+        _start_warmer(warm),
     )
 
 
@@ -522,6 +551,9 @@ def _add_common_options(parser: argparse.ArgumentParser, default_port: int,
     parser.add_argument("--no-browser", dest="open_browser", action="store_false",
                         help="do not open a web browser"
                              + ("" if browser_default else " (the default)"))
+    parser.add_argument("--no-warm", dest="warm", action="store_false",
+                        help="do not compile the engine in the background as the server "
+                             "starts (python -m tlbwidgets warm)")
 
 
 def build_app_parser(prog: str = "tlbwidgets app") -> argparse.ArgumentParser:
@@ -551,23 +583,25 @@ def _report(prog: str, exc: Exception) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``tlbwidgets app [notebook] [--port N] [--host H] [--open-browser]``; returns exit status."""
+    """``tlbwidgets app [notebook] [--port N] [--host H] [--open-browser] [--no-warm]``;
+    returns exit status."""
     parser = build_app_parser()
     args = parser.parse_args(argv)
     try:
         return serve(args.notebook, port=args.port, open_browser=args.open_browser,
-                     host=args.host)
+                     host=args.host, warm=args.warm)
     except (LaunchError, ValueError, TypeError) as exc:
         return _report(parser.prog, exc)
 
 
 def course_main(argv: Sequence[str] | None = None) -> int:
-    """``tlbwidgets course [--dir D] [--port N] [--host H] [--no-browser]``; returns exit status."""
+    """``tlbwidgets course [--dir D] [--port N] [--host H] [--no-browser] [--no-warm]``;
+    returns exit status."""
     parser = build_course_parser()
     args = parser.parse_args(argv)
     try:
         return course(args.directory, port=args.port, open_browser=args.open_browser,
-                      host=args.host)
+                      host=args.host, warm=args.warm)
     except (LaunchError, ValueError, TypeError, OSError) as exc:
         return _report(parser.prog, exc)
 

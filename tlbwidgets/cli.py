@@ -1,4 +1,4 @@
-"""Command line: ``python -m tlbwidgets simulate|sweep|measure|app|course``.
+"""Command line: ``python -m tlbwidgets simulate|sweep|measure|warm|app|course``.
 
 Every run echoes its full configuration so it can be reproduced.  Bad
 arguments exit with status 2 and a one-line message on stderr, never a
@@ -100,7 +100,8 @@ def _simulate(argv):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"simulate": _simulate}
+    from .warm import main as warm_main
+    commands = {"simulate": _simulate, "warm": warm_main}
     try:
         from .sweep import main_sweep
         commands["sweep"] = main_sweep

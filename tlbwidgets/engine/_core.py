@@ -26,10 +26,6 @@ from ._layout import (
     EK_CPU, EK_IPI, EK_IRQ, EK_ACK, EK_TICK, O_KIND, O_VPN, O_PAGES, O_THINK, T_ONLINE,
     MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD,
 )
-from ._protocols import (
-    proto_initiate, proto_initiator_step, proto_handler_step, proto_store, proto_tick,
-    proto_switch,
-)
 from ._ref import ref
 from ._shootdown import run_ahead
 from ._tlb import tlb_access
@@ -38,16 +34,16 @@ __all__ = ["run"]
 
 
 @jit
-def _initiate(s, m, c, t, op):
+def _initiate(proto, s, m, c, t, op):
     """Start the protocol's shootdown for op at t; run ahead to its next
     step boundary if nothing else comes first."""
-    nt = proto_initiate(s, m, c, t, op)
+    nt = proto.initiate(s, m, c, t, op)
     if run_ahead(s, c, nt):
-        proto_initiator_step(s, m, c, nt)
+        proto.initiator_step(s, m, c, nt)
 
 
 @jit
-def _user_step(s, m, c, t):
+def _user_step(proto, s, m, c, t):
     """The user CPU's own step: run accesses up to the next pending event,
     then start its next non-access op if that op comes first."""
     horizon = eq_top_time(s)
@@ -71,17 +67,17 @@ def _user_step(s, m, c, t):
         schedule_cpu(s, c, start)
         return
     if kind == OP_UNMAP or kind == OP_PROTECT:
-        _initiate(s, m, c, start, i)
+        _initiate(proto, s, m, c, start, i)
     elif kind == OP_IRQ_OFF or kind == OP_IDLE:
         set_mode(s, c, ST_IRQ_OFF if kind == OP_IRQ_OFF else ST_IDLE, start)
         s.cpu[c, SPAN_END] = start + m.ops[i, O_THINK]
         schedule_cpu(s, c, s.cpu[c, SPAN_END])
         if kind == OP_IDLE:
-            proto_switch(s, m, c, start)    # lazy protocols: switching away
+            proto.switch(s, m, c, start)    # lazy protocols: switching away
 
 
 @jit
-def _span_end(s, m, c, t):
+def _span_end(proto, s, m, c, t):
     """An IRQ_OFF or IDLE op ends at t: back to the op stream; interrupts
     that waited are taken now.
 
@@ -105,7 +101,7 @@ def _span_end(s, m, c, t):
     set_mode(s, c, ST_USER, t)
     schedule_cpu(s, c, user_bound(s, m, c))
     if not irq_off:
-        proto_switch(s, m, c, t)            # lazy protocols: switching back
+        proto.switch(s, m, c, t)            # lazy protocols: switching back
     try_take_irq(s, m, c, t)
 
 
@@ -120,30 +116,11 @@ def _start(s, m):
 
 
 @jit
-def _dispatch(s, m, t, kind, c, arg):
-    if kind == EK_CPU:
-        mode = s.cpu[c, MODE]
-        if mode == ST_USER:
-            _user_step(s, m, c, t)
-        elif mode == ST_KERNEL or mode == ST_WAIT:
-            proto_initiator_step(s, m, c, t)
-        elif mode == ST_HANDLER:
-            proto_handler_step(s, m, c, t)
-        elif mode == ST_IRQ_OFF or mode == ST_IDLE:
-            _span_end(s, m, c, t)
-    elif kind == EK_IPI:
-        ipi_arrive(s, m, c, arg, t)
-    elif kind == EK_IRQ:
-        try_take_irq(s, m, c, t)
-    elif kind == EK_ACK:
-        proto_store(s, m, c, t)
-    elif kind == EK_TICK:
-        proto_tick(s, m, c, t)
+def run(state, machine, proto):
+    """Play the whole simulation in place; see the module docstring.
 
-
-@jit
-def run(state, machine):
-    """Play the whole simulation in place; see the module docstring."""
+    ``proto`` is the protocol's :class:`~._protocols.Protocol`: ``run``
+    compiles once per protocol, with its steps bound in (see _protocols)."""
     # Every helper gets a pointer to the tables, not copies of them (see _ref).
     s = ref(state)
     m = ref(machine)
@@ -158,7 +135,24 @@ def run(state, machine):
         t, kind, c, arg = eq_pop(s)
         k[K_EVENTS] += 1
         k[K_NOW] = t
-        _dispatch(s, m, t, kind, c, arg)
+        if kind == EK_CPU:
+            mode = s.cpu[c, MODE]
+            if mode == ST_USER:
+                _user_step(proto, s, m, c, t)
+            elif mode == ST_KERNEL or mode == ST_WAIT:
+                proto.initiator_step(s, m, c, t)
+            elif mode == ST_HANDLER:
+                proto.handler_step(s, m, c, t)
+            elif mode == ST_IRQ_OFF or mode == ST_IDLE:
+                _span_end(proto, s, m, c, t)
+        elif kind == EK_IPI:
+            ipi_arrive(s, m, c, arg, t)
+        elif kind == EK_IRQ:
+            try_take_irq(s, m, c, t)
+        elif kind == EK_ACK:
+            proto.store(s, m, c, t)
+        elif kind == EK_TICK:
+            proto.tick(s, m, c, t)
         if t > k[K_LAST_TIME]:
             k[K_LAST_TIME] = t
     if outcome == OUTCOME_COMPLETED:

@@ -58,9 +58,11 @@ def _lowest_bit(x):
     return (x & -x).bit_length() - 1
 
 
-@overload(_lowest_bit, jit_options=dict(cache=True))
+@overload(_lowest_bit)
 def _lowest_bit_jit(x):
-    # Jitted: one instruction (tzcnt); interpreted: the Python above.
+    # Jitted: one instruction (tzcnt); interpreted: the Python above.  Not
+    # cached on its own: its code is cached inside its callers, and numba's
+    # own cache of it would fail to import from a read-only install.
     return lambda x: trailing_zeros(x)
 
 

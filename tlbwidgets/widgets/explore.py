@@ -11,6 +11,7 @@ from .staleness import StalenessView
 from .timeline import TimelineView
 from .scaling import ScalingView
 from .export import ExportBar
+from ._gc import settle
 
 __all__ = ["Explorer", "explore", "run_all"]
 
@@ -113,4 +114,4 @@ def explore(**initial):
     Keyword arguments set the starting controls (cpus, sockets, protocol,
     compare, workload, unmap_pages, unmap_rate, irq_off_share, costs, seed).
     """
-    return Explorer(**initial)
+    return settle(Explorer(**initial))

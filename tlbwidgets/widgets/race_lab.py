@@ -16,6 +16,7 @@ from .._tables import EV_OVERFLOW
 from ._status import StatusBar
 from ._style import table_html
 from .stepper import StepperView
+from ._gc import settle
 
 __all__ = ["Hazard", "HAZARDS", "RaceLab", "race_lab", "find_evidence"]
 
@@ -203,4 +204,4 @@ class RaceLab(widgets.VBox):
 
 def race_lab(hazard="shared ACK flag", cpus=8, max_seeds=20):
     """The race lab in one call: ``tw.race_lab(hazard="shared ACK flag")``."""
-    return RaceLab(hazard=hazard, cpus=cpus, max_seeds=max_seeds)
+    return settle(RaceLab(hazard=hazard, cpus=cpus, max_seeds=max_seeds))

@@ -9,6 +9,7 @@ import tlbwidgets as tw
 from .. import analysis
 from ._status import StatusBar
 from ._style import axis, figure, tooltip, legend_html, series_color
+from ._gc import settle
 
 __all__ = ["ScalingView", "scaling", "parse_cpu_list"]
 
@@ -187,4 +188,4 @@ def scaling(protocols=("mailbox",), cpu_counts=(2, 4, 8, 16, 32), workload="unif
     view = ScalingView(protocols=list(protocols), cpu_counts=list(cpu_counts),
                        executor=executor)
     view.base_config = {"workload": workload, "costs": costs, **options}
-    return view
+    return settle(view)

@@ -20,6 +20,7 @@ from .._tables import STATE_NAMES
 from ._status import StatusBar
 from ._style import (axis, figure, legend_html, STATE_COLORS, TLB_COLORS, ACK_COLORS,
                      OKABE_ITO)
+from ._gc import settle
 
 __all__ = ["StepperView", "Stepper", "stepper", "MAILBOX_SLOTS_SHOWN"]
 
@@ -296,5 +297,5 @@ def stepper(cpus=4, workload="single", seed=0, shootdown=None,
     ``initiator``, machine options).  The toggle switches between the seed
     protocol and its fixed version on the same scenario.
     """
-    return Stepper({"cpus": cpus, "workload": workload, "seed": seed, **options},
-                   protocols=protocols, shootdown=shootdown)
+    return settle(Stepper({"cpus": cpus, "workload": workload, "seed": seed, **options},
+                          protocols=protocols, shootdown=shootdown))
