@@ -525,12 +525,25 @@ def test_notebook_falls_back_to_the_labelled_example_when_measuring_is_refused()
     nb = nbformat.read(notebooks / "07_your_machine.ipynb", as_version=4)
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(notebooks)}})
-    affinity = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(affinity)})      # the kernel process inherits this mask
+    # Linux applies an affinity to one thread, and the kernel is started from
+    # whichever thread nbclient's event loop runs in: limit every thread of this
+    # process (threads started later inherit it), then restore each.
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    saved = {}
+    for tid in tids:
+        try:
+            saved[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, {min(saved[tid])})
+        except ProcessLookupError:          # the thread ended meanwhile
+            pass
     try:
         client.execute()
     finally:
-        os.sched_setaffinity(0, affinity)
+        for tid, affinity in saved.items():
+            try:
+                os.sched_setaffinity(tid, affinity)
+            except ProcessLookupError:
+                pass
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.outputs if o.output_type == "stream")
     assert "STORED EXAMPLE measurement, NOT this machine" in text
