@@ -27,13 +27,14 @@ from IPython.display import HTML
 import tlbwidgets as tw
 from .api import MACHINE_OPTIONS
 from .protocols import IMPLEMENTED, protocol_defaults
+from ._tables import OP_NAMES
 from .workloads import Workload, workload_params
 
 __all__ = [
     "CourseNotebook", "COURSE", "BINDER_REPO", "BINDER_BRANCH",
     "binder_url", "app_url", "course_map_html", "binder_badge_markdown",
     "reveal", "Reveal", "check_number", "CheckNumber", "check_choice", "CheckChoice",
-    "echo", "echo_line", "available", "parse_number", "table",
+    "echo", "echo_line", "workload_code", "ECHO_OPS_LIMIT", "available", "parse_number", "table",
 ]
 
 BINDER_REPO = "tlbwidgets/tlbwidgets"
@@ -151,9 +152,7 @@ def echo_line(result_or_config):
             value = config[key]
             shown = repr(value)
             if isinstance(value, Workload):
-                ops = value.params.get("ops")
-                shown = (f"<{value.name} workload of {ops} ops>" if ops is not None
-                         else f"<{value.name} workload>")
+                shown = workload_code(value)
             parts.append(f"{key}={shown}")
     for key, value in config.items():
         if key in _ALWAYS_ECHOED:
@@ -161,6 +160,34 @@ def echo_line(result_or_config):
         if value != _default_of(key, config):
             parts.append(f"{key}={value!r}")
     return "tw.simulate(" + ", ".join(parts) + ")"
+
+
+ECHO_OPS_LIMIT = 200
+"""A custom workload of at most this many ops is echoed op by op; a longer one
+would bury the call, so its echo says how to rebuild it instead."""
+
+
+def workload_code(workload):
+    """Python expression that rebuilds ``workload``: ``tw.workloads.<name>(...)``
+    for a named generator, ``tw.Workload.from_ops(...)`` for a custom one.
+
+    The expression runs as printed (with ``tw`` imported) unless a custom
+    workload has more than ``ECHO_OPS_LIMIT`` ops: then it is a placeholder
+    string that says so and cannot be mistaken for code.
+    """
+    arrays = getattr(workload, "_arrays", None)
+    if arrays is None:
+        args = ", ".join(f"{k}={v!r}" for k, v in workload.params.items())
+        return f"tw.workloads.{workload.name}({args})"
+    op_start, kind, vpn, pages, think = arrays
+    if len(kind) > ECHO_OPS_LIMIT:
+        return (f"<{workload.name} workload of {len(kind)} ops: too long to echo, "
+                f"rebuild it with tw.Workload.from_ops>")
+    cpu = np.repeat(np.arange(len(op_start) - 1), np.diff(op_start))
+    names = [OP_NAMES[int(k)] for k in kind]
+    name = "" if workload.name == "custom" else f", name={workload.name!r}"
+    return (f"tw.Workload.from_ops(cpu={cpu.tolist()}, kind={names}, vpn={vpn.tolist()}, "
+            f"pages={pages.tolist()}, think={think.tolist()}, cpus={workload.cpus}{name})")
 
 
 def echo(result, label="config"):
