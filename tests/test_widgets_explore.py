@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
+import tlbwidgets as tw
 import tlbwidgets.widgets as W
 from tlbwidgets import analysis as A
+from tlbwidgets.widgets.timeline import ARROW_GAP_PX, PLOT_WIDTH_PX
 from tlbwidgets.widgets._payload import marks_of, synced_bytes
 
 
@@ -49,8 +51,11 @@ def assert_timeline_matches(view, results):
     ys = np.concatenate([np.ravel(m.y) for m in view.lane_marks.values() if len(m.y)])
     assert ys.min() >= 0 and ys.max() <= n_cpus - 1
     heads = sum(len(h.x) for h in view.arrow_heads.values())
-    arrows = A.ipi_arrows(r.events, 0, r.sim_cycles + 1, view.max_arrows)
-    assert heads == int((arrows["arrived"] >= 0).sum())
+    t0, t1 = view.window_cycles()
+    arrows = A.ipi_arrows(r.events, t0, t1, 10**9)
+    apart = A.separable_arrows(arrows["sent"], (t1 - t0) * ARROW_GAP_PX / PLOT_WIDTH_PX)
+    assert heads == min(int(((arrows["arrived"] >= 0) & apart).sum()), view.max_arrows)
+    assert len(view.arrow_lines.x) == heads
 
 
 def test_construct_draws_every_view_from_its_result(ex):
@@ -151,6 +156,47 @@ def test_timeline_window_zooms_to_exact_runs(ex):
     assert drawn == len(seg["cpu"])
     assert max(np.max(m.x) for m in ex.timeline.lane_marks.values() if len(m.x)) \
         <= end_us / 200 + 1 / (r.costs.clock_ghz * 1e3)     # t1 rounds up to a cycle
+
+
+def test_timeline_zooms_to_a_typed_window_exactly(ex):
+    tl = ex.timeline
+    r = ex.results[tl.run]
+    g = r.costs.clock_ghz
+    tl.window_from.value, tl.window_to.value = 1.0, 2.5
+    assert tl.x_scale.min == pytest.approx(1.0) and tl.x_scale.max == pytest.approx(2.5)
+    assert tl.window.value == pytest.approx((1.0, 2.5))
+    xs = np.concatenate([np.ravel(m.x) for m in tl.lane_marks.values() if len(m.x)])
+    assert xs.min() >= 1.0 - 1 / (g * 1e3) and xs.max() <= 2.5 + 1 / (g * 1e3)
+    tl.window_from.value = 3.0                       # past 'to': refused, explained
+    assert "empty" in tl.note.value and tl.x_scale.max == pytest.approx(2.5)
+    tl.full_button.click()
+    assert tl.window.value == pytest.approx((0.0, tl.window.max))
+
+
+def test_timeline_crowded_arrows_are_counted_not_drawn(ex):
+    tl = ex.timeline
+    tl.zoom(0.0, tl.window.max)
+    r = ex.results[tl.run]
+    n_ipis = len(A.ipi_arrows(r.events, *tl.window_cycles(), 10**9)["sent"])
+    drawn = sum(len(h.x) for h in tl.arrow_heads.values())
+    assert drawn < n_ipis                    # 16 CPUs' broadcasts cannot all be told apart
+    assert f"{n_ipis} IPIs in window, {drawn} drawn" in tl.note.value
+
+
+def test_timeline_of_a_truncated_log_stops_lanes_and_shades_the_rest():
+    from tlbwidgets.widgets.timeline import TimelineView
+    r = tw.simulate(cpus=8, protocol="mailbox", workload="uniform", seed=0,
+                    max_log_events=3_000)
+    view = TimelineView()
+    view.update({"mailbox": r})
+    g = r.costs.clock_ghz
+    log_end_us = A.cycles_to_us(r.events["time"].max(), g)
+    lane_end = max(np.max(m.x) for m in view.lane_marks.values() if len(m.x))
+    assert lane_end == pytest.approx(log_end_us)
+    assert view.not_logged.x.min() == pytest.approx(log_end_us)
+    assert view.not_logged.x.max() == pytest.approx(A.cycles_to_us(r.sim_cycles, g),
+                                                     abs=1 / (g * 1e3))
+    assert "not logged" in view.note.value
 
 
 def test_every_axis_has_a_label_with_unit(ex):

@@ -14,7 +14,7 @@ from .._tables import (ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_IDLE, ST_KER
                        STATE_NAMES)
 
 __all__ = [
-    "OKABE_ITO", "SERIES_COLORS", "STATE_COLORS", "PHASE_COLORS", "VIOLATION_COLOR",
+    "OKABE_ITO", "SERIES_COLORS", "STATE_COLORS", "NOT_LOGGED_COLOR", "PHASE_COLORS", "VIOLATION_COLOR",
     "TLB_COLORS", "ACK_COLORS", "series_color", "axis", "figure", "tooltip",
     "legend_html", "table_html", "STATE_LEGEND",
 ]
@@ -37,6 +37,8 @@ STATE_COLORS = {
     ST_IDLE: "#CCCCCC",
     ST_KERNEL: OKABE_ITO["blue"],            # initiator's own shootdown work
 }
+NOT_LOGGED_COLOR = "#F2F2F2"
+"""Timeline lanes past the end of a truncated event log: nothing is known there."""
 PHASE_COLORS = (OKABE_ITO["blue"], OKABE_ITO["sky_blue"], OKABE_ITO["bluish_green"],
                 OKABE_ITO["orange"])
 """Colours of the initiator breakdown phases (analysis.BREAKDOWN_PHASES order)."""
