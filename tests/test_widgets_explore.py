@@ -253,3 +253,27 @@ def test_diagnose_reports_versions(capsys):
     assert info["versions"]["bqplot"] == bqplot.__version__
     assert info["versions"]["ipywidgets"] == ipywidgets.__version__
     assert "jupyterlab_widgets" in out and "Error displaying widget" in out
+
+
+def test_cpu_slider_stops_on_useful_counts_and_any_count_set_from_code():
+    from tlbwidgets.widgets.controls import ExploreControls
+    c = ExploreControls(cpus=16)
+    stops = c.widgets["cpus"].options
+    assert {6, 17, 63, 64, 65, 2, 256} <= set(stops) and len(stops) < 40
+    c.widgets["cpus"].value = 63
+    assert c.cpus == 63
+    c.apply(cpus=50)                       # not a stop: added so the slider can show it
+    assert c.widgets["cpus"].value == 50 and 50 in c.widgets["cpus"].options
+
+
+def test_explorer_lays_controls_above_and_only_the_shown_tab_holds_its_view(ex):
+    assert ex.children.index(ex.controls) < ex.children.index(ex.tabs)
+    ex.controls_toggle.value = False
+    assert ex.controls.layout.display == "none"
+    ex.controls_toggle.value = True
+    for i in range(len(ex.tabs.children)):
+        ex.tabs.selected_index = i
+        held = [h.children for h in ex.tabs.children]
+        assert [len(h) for h in held] == [int(j == i) for j in range(len(held))]
+    ex.tabs.selected_index = 0
+    assert ex.scaling.rows is not None      # the Scaling tab opened with a sweep drawn

@@ -9,13 +9,16 @@ violations so it always means "wrong".
 import html
 
 import bqplot as bq
+import ipywidgets as widgets
 
 from .._tables import (ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_IDLE, ST_KERNEL,
                        STATE_NAMES)
 
 __all__ = [
     "OKABE_ITO", "SERIES_COLORS", "STATE_COLORS", "NOT_LOGGED_COLOR", "PHASE_COLORS", "VIOLATION_COLOR",
-    "TLB_COLORS", "ACK_COLORS", "series_color", "axis", "figure", "tooltip",
+    "TLB_COLORS", "ACK_COLORS", "series_color", "axis", "figure", "wrap_row", "tick_step",
+    "tooltip",
+    "TICK_FONT_PX", "FIGURE_MIN_WIDTH_PX",
     "legend_html", "table_html", "STATE_LEGEND",
 ]
 
@@ -53,22 +56,62 @@ def series_color(i):
     return SERIES_COLORS[i % len(SERIES_COLORS)]
 
 
+TICK_FONT_PX = 14
+"""Tick labels at 14 px stay legible on a projector from the back of a room."""
+FIGURE_MIN_WIDTH_PX = 300
+"""Figures shrink to this before they wrap below their neighbour (1024 px screens)."""
+
+
 def axis(scale, label, orientation="horizontal", **kw):
-    """An axis that always carries a label (with its unit) and a light grid."""
+    """An axis that always carries a label (with its unit), a light grid and
+    tick labels of ``TICK_FONT_PX``.  Numeric axes get about five ticks so
+    labels do not crowd at projector sizes (pass ``num_ticks`` or
+    ``tick_values`` to override)."""
     if not label:
         raise ValueError("every axis needs a label with its unit")
+    if not isinstance(scale, bq.OrdinalScale) and "tick_values" not in kw:
+        kw.setdefault("num_ticks", 5)
     return bq.Axis(scale=scale, label=label, orientation=orientation,
-                   grid_color="#EEEEEE", **kw)
+                   grid_color="#EEEEEE", tick_style={"font-size": f"{TICK_FONT_PX}px"}, **kw)
 
 
-def figure(marks, axes, title, height_px=260, **kw):
-    """A compact bqplot Figure with a title and room for axis labels."""
+def figure(marks, axes, title, height_px=300, **kw):
+    """A bqplot Figure with a title and room for axis labels and 14 px ticks.
+
+    It takes the width its box gives it (at least ``FIGURE_MIN_WIDTH_PX``), so
+    two figures side by side share a 1024 px screen and wrap below one
+    another when there is no room.
+    """
     fig = bq.Figure(marks=marks, axes=axes, title=title,
-                    fig_margin={"top": 40, "bottom": 50, "left": 70, "right": 20},
-                    title_style={"font-size": "13px"}, **kw)
+                    fig_margin={"top": 40, "bottom": 56, "left": 78, "right": 24},
+                    title_style={"font-size": "15px"}, **kw)
     fig.layout.height = f"{height_px}px"
-    fig.layout.min_width = "320px"
+    fig.layout.min_width = f"{FIGURE_MIN_WIDTH_PX}px"
+    fig.layout.width = "auto"
     return fig
+
+
+def wrap_row(children, **kw):
+    """A row of figures (or boxes) sharing the width equally, each wrapping onto
+    the next line when it would get less than ``FIGURE_MIN_WIDTH_PX``."""
+    children = list(children)
+    for child in children:
+        child.layout.flex = "1 1 0%"
+        child.layout.min_width = f"{FIGURE_MIN_WIDTH_PX}px"
+    return widgets.HBox(children,
+                        layout=widgets.Layout(flex_flow="row wrap", width="100%", **kw))
+
+
+def tick_step(n_values, height_px, min_gap_px=24):
+    """Step between integer ticks (CPU ids) so labels of ``TICK_FONT_PX`` keep
+    ``min_gap_px`` apart on an axis of ``height_px`` holding ``n_values``."""
+    per_value_px = max(height_px, 1) / max(n_values, 1)
+    step = 1
+    for candidate in (1, 2, 4, 5, 8, 10, 16, 20, 32, 50, 64, 100, 128, 256):
+        step = candidate
+        if candidate * per_value_px >= min_gap_px:
+            break
+    return step
 
 
 def tooltip(labels, formats):
@@ -83,7 +126,7 @@ def legend_html(items):
         f'<span style="display:inline-block;width:12px;height:12px;background:{c};'
         f'border:1px solid #666;vertical-align:middle"></span> {html.escape(str(label))}</span>'
         for label, c in items)
-    return f'<div style="font-size:12px">{cells}</div>'
+    return f'<div style="font-size:14px">{cells}</div>'
 
 
 def table_html(header, rows, caption=""):
@@ -93,7 +136,8 @@ def table_html(header, rows, caption=""):
     body = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{html.escape(str(c))}</td>"
                                     for c in r) + "</tr>" for r in rows)
     cap = f"<caption style='text-align:left'>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table style='font-size:12px;border-collapse:collapse'>{cap}<tr>{head}</tr>{body}</table>"
+    return (f"<table style='font-size:14px;border-collapse:collapse'>{cap}<tr>{head}</tr>"
+            f"{body}</table>")
 
 
 STATE_LEGEND = [(STATE_NAMES[s], STATE_COLORS[s])

@@ -1,5 +1,7 @@
 """Staleness view: stale TLB entries over time, window lengths, violations."""
 
+import html
+
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
@@ -7,13 +9,17 @@ from traitlets import Int, validate, TraitError
 
 from .. import analysis
 from .cost import draw_histogram
-from ._style import (axis, figure, tooltip, table_html, legend_html, series_color,
+from ._style import (axis, figure, wrap_row, tooltip, table_html, legend_html, series_color,
                      VIOLATION_COLOR)
 
 __all__ = ["StalenessView"]
 
 MAX_SERIES = 2
 """The explorer compares at most two protocols; marks for both are built once."""
+MARKER_GAP_PX = 8
+"""Shootdown markers closer than this (at the whole run's scale) are not drawn."""
+PLOT_WIDTH_PX = 900
+"""Width the stale-count chart gets on a 1024 px screen with the controls above."""
 
 
 class StalenessView(widgets.VBox):
@@ -50,7 +56,7 @@ class StalenessView(widgets.VBox):
         self.count_fig = figure(
             self.count_lines + self.shootdown_marks + [self.violation_marks],
             [axis(xs, "simulated time (µs)"),
-             axis(ys, "stale TLB entries, all CPUs (count)", "vertical")],
+             axis(ys, "stale entries (count)", "vertical")],
             "Stale TLB entries over time (▲ shootdown starts, ✕ violations)",
             interaction=bq.PanZoom(scales={"x": [xs]}))
 
@@ -66,8 +72,9 @@ class StalenessView(widgets.VBox):
         self.legend = widgets.HTML()
         self.violation_table = widgets.HTML()
         self.figures = {"stale_count": self.count_fig, "windows": self.window_fig}
-        super().__init__(children=[self.legend, self.count_fig,
-                                   widgets.HBox([self.window_fig, self.violation_table])],
+        self.marker_note = widgets.HTML()
+        super().__init__(children=[self.legend, self.count_fig, self.marker_note,
+                                   wrap_row([self.window_fig, self.violation_table])],
                          **kwargs)
 
     def update(self, results):
@@ -75,7 +82,7 @@ class StalenessView(widgets.VBox):
         labels = list(results)
         if not 1 <= len(labels) <= MAX_SERIES:
             raise ValueError(f"results must hold 1..{MAX_SERIES} runs, got {len(labels)}")
-        vx, vy, rows = [], [], []
+        vx, vy, rows, notes = [], [], [], []
         for i, mark in enumerate(self.count_lines):
             sd_mark = self.shootdown_marks[i]
             if i >= len(labels):
@@ -92,8 +99,15 @@ class StalenessView(widgets.VBox):
                 mark.labels = [labels[i]]
                 mark.visible = True
             starts = np.sort(r.shootdowns["start"])
-            if len(starts) > self.max_points:
-                starts = starts[np.linspace(0, len(starts) - 1, self.max_points).astype(int)]
+            # Only markers that can be told apart: a crowd of them would merge
+            # into a solid band along the axis and say nothing.
+            apart = analysis.separable_arrows(starts, max(r.sim_cycles, 1) * MARKER_GAP_PX
+                                              / PLOT_WIDTH_PX)
+            notes.append(f"{labels[i]}: {len(starts)} shootdowns"
+                         + (f", {int(apart.sum())} marked ▲ (the others start too close "
+                            f"together to tell apart: zoom in with the mouse wheel)"
+                            if apart.sum() < len(starts) else ", each marked ▲"))
+            starts = starts[apart][:self.max_points]
             with sd_mark.hold_sync():
                 sd_mark.x = analysis.cycles_to_us(starts, g)
                 sd_mark.y = np.zeros(len(starts))
@@ -108,6 +122,8 @@ class StalenessView(widgets.VBox):
         with self.violation_marks.hold_sync():
             self.violation_marks.x = np.concatenate(vx)
             self.violation_marks.y = np.concatenate(vy)
+        self.marker_note.value = ("<div style='font-size:13px;color:#555'>"
+                                  + html.escape("; ".join(notes)) + "</div>")
         lengths = [analysis.cycles_to_us(analysis.window_lengths(r.stale_windows),
                                          r.costs.clock_ghz) for r in results.values()]
         draw_histogram(self.window_hist, lengths, self.n_bins,

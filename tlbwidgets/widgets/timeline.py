@@ -9,8 +9,8 @@ from traitlets import Int, Unicode, validate, TraitError
 
 from .. import analysis
 from .._tables import ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_IDLE, ST_KERNEL, STATE_NAMES
-from ._style import (axis, figure, tooltip, legend_html, STATE_COLORS, STATE_LEGEND,
-                     NOT_LOGGED_COLOR)
+from ._style import (axis, figure, tooltip, legend_html, tick_step, STATE_COLORS,
+                     STATE_LEGEND, NOT_LOGGED_COLOR)
 
 __all__ = ["TimelineView"]
 
@@ -49,8 +49,8 @@ class TimelineView(widgets.VBox):
 
     def __init__(self, **kwargs):
         self._results = {}
-        xs = bq.LinearScale()
-        ys = bq.LinearScale(reverse=True)   # CPU 0 at the top, like a listing
+        xs = bq.LinearScale(allow_padding=False)    # exactly the window asked for
+        ys = bq.LinearScale(reverse=True, allow_padding=False)  # CPU 0 on top, like a listing
         self.x_scale, self.y_scale = xs, ys
         self.not_logged = bq.Lines(x=np.zeros(0), y=np.zeros(0), colors=[NOT_LOGGED_COLOR],
                                    stroke_width=10, scales={"x": xs, "y": ys},
@@ -70,10 +70,10 @@ class TimelineView(widgets.VBox):
                           default_size=30, colors=["#000000"], scales={"x": xs, "y": ys},
                           tooltip=tooltip(["IPI arrives (µs)", "at CPU"], [".3f", ".0f"]))
             for d in ("down", "up")}
+        self.cpu_axis = axis(ys, "CPU (id)", "vertical", tick_format="d")
         self.fig = figure([self.not_logged] + list(self.lane_marks.values())
                           + [self.arrow_lines] + list(self.arrow_heads.values()),
-                          [axis(xs, "simulated time (µs)", num_ticks=6),
-                           axis(ys, "CPU (id)", "vertical", tick_format="d")],
+                          [axis(xs, "simulated time (µs)"), self.cpu_axis],
                           "What each CPU does (arrows: IPIs from initiator to target)",
                           height_px=360)
         self.window = widgets.FloatRangeSlider(description="window (µs)", min=0.0, max=1.0,
@@ -118,7 +118,7 @@ class TimelineView(widgets.VBox):
                      for r in results.values())
         self._quiet = True      # one redraw below, not one per widget change
         try:
-            top = max(end_us, 1e-3)
+            top = max(np.ceil(end_us * 1e3) / 1e3, 1e-3)     # whole ns: readable
             self.window.max = top
             for box in (self.window_from, self.window_to):
                 box.max = top
@@ -148,6 +148,7 @@ class TimelineView(widgets.VBox):
         self.redraw()
 
     def _set_window(self, lo, hi):
+        lo, hi = round(lo, 3), round(hi, 3)      # what a learner can read and type back
         self.window.value = (lo, hi)
         self.window_from.value, self.window_to.value = lo, hi
 
@@ -229,7 +230,9 @@ class TimelineView(widgets.VBox):
             self.x_scale.min = float(analysis.cycles_to_us(t0, g))
             self.x_scale.max = float(analysis.cycles_to_us(t1, g))
         self.y_scale.min, self.y_scale.max = -0.6, n_cpus - 0.4
-        self.fig.layout.height = f"{int(np.clip(120 + 22 * n_cpus, 240, 900))}px"
+        height_px = int(np.clip(120 + 22 * n_cpus, 240, 640))
+        self.fig.layout.height = f"{height_px}px"
+        self.cpu_axis.tick_values = np.arange(0, n_cpus, tick_step(n_cpus, height_px - 100))
         n_ipis = len(arrows["sent"])
         parts = [f"{len(seg['cpu'])} lane segments"
                  + ("" if seg["exact"] else " (thinned: each column shows its states in "

@@ -1,0 +1,124 @@
+"""Every course notebook and the explorer app, at projector sizes, as a class would see them.
+
+Each page is opened once and then checked at 1024x768 and at 1280x720: no browser console
+error, and no chart text, control, table or chart that is cut, overlapping or too small to
+read (``layout_check``). Screenshots of what the learner sees land in
+``artifacts/screenshots/``; with ``TLBWIDGETS_UPDATE_DOCS_IMG=1`` the ones the README and
+``docs/`` show are copied to ``docs/img/`` as well.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness import NOTEBOOKS_DIR, REPO_ROOT
+from layout_check import layout_problems
+from widget_page import open_in_lab_and_run_all, wait_for_figure_or_cell_error
+
+VIEWPORTS = ((1024, 768), (1280, 720))
+RENDER_TIMEOUT_MS = 180_000
+COURSE_NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("[0-9]*.ipynb"))
+DOCS_IMG = REPO_ROOT / "docs" / "img"
+# screenshot name -> the docs/img file it becomes
+DOCS_SHOTS = {
+    "app-cost-1024x768": "explorer.png",
+    "app-timeline-1024x768": "timeline.png",
+    "app-staleness-1024x768": "staleness.png",
+    "app-scaling-1024x768": "scaling.png",
+    "02_one_shootdown-stepper-1024x768": "stepper.png",
+}
+APP_TABS = ("Cost", "Staleness", "Timeline", "Scaling")
+
+
+@pytest.fixture
+def console_errors(page):
+    """Browser console errors and uncaught page errors seen by ``page`` (a live list)."""
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    return errors
+
+
+def _shot(page, screenshot_dir: Path, name: str, element=None) -> None:
+    path = screenshot_dir / f"{name}.png"
+    if element is not None:
+        element.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path))
+    if os.environ.get("TLBWIDGETS_UPDATE_DOCS_IMG") == "1" and name in DOCS_SHOTS:
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_IMG / DOCS_SHOTS[name])
+
+
+def _settle(page) -> None:
+    # A resize or a tab switch makes bqplot redraw on the next animation frames.
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => "
+                  "requestAnimationFrame(() => setTimeout(r, 300))))")
+
+
+def _assert_clean(page, where: str, console_errors: list[str]) -> None:
+    problems = layout_problems(page)
+    assert not console_errors, f"{where}: browser console errors:\n" + "\n".join(console_errors)
+    assert not problems, f"{where}: a learner would see:\n" + "\n".join(problems)
+
+
+def test_explorer_app_fits_a_projector(page, voila, screenshot_dir, console_errors,
+                                       warm_engine):
+    server = voila("app.ipynb")
+    page.set_viewport_size({"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
+    page.goto(server.url)
+    wait_for_figure_or_cell_error(page, timeout_ms=RENDER_TIMEOUT_MS)
+    page.get_by_text(re.compile(r"shown: ")).first.wait_for(timeout=RENDER_TIMEOUT_MS)
+    for width, height in VIEWPORTS:
+        page.set_viewport_size({"width": width, "height": height})
+        for tab in APP_TABS:
+            page.locator(".lm-TabBar-tab", has_text=tab).first.click()
+            if tab == "Scaling":
+                # The tab opens with data: a small default sweep runs when it is first shown.
+                page.locator(".bqplot svg path.line").last.wait_for(timeout=RENDER_TIMEOUT_MS)
+                page.get_by_text(re.compile(r"swept \d+ runs")).first.wait_for(
+                    timeout=RENDER_TIMEOUT_MS)
+            _settle(page)
+            _shot(page, screenshot_dir, f"app-{tab.lower()}-{width}x{height}")
+            _assert_clean(page, f"app, {tab} tab, {width}x{height}", console_errors)
+
+
+def _wait_until_run(page, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:
+    """Wait until every code cell of the open notebook has run (no '[*]', no '[ ]')."""
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll(
+                '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
+            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+        }""", timeout=timeout_ms)
+
+
+@pytest.mark.parametrize("notebook", COURSE_NOTEBOOKS)
+def test_course_notebook_fits_a_projector(notebook, page, lab, screenshot_dir, console_errors,
+                                          warm_engine):
+    parts = urlsplit(lab.url)
+    page.set_viewport_size({"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
+    open_in_lab_and_run_all(page, f"{parts.scheme}://{parts.netloc}", notebook)
+    _wait_until_run(page)
+    errors = page.locator(".jp-OutputArea-output[data-mime-type="
+                          "'application/vnd.jupyter.stderr'], .jp-mod-error")
+    assert errors.count() == 0, f"{notebook}: a cell failed:\n{errors.first.inner_text()}"
+    stem = notebook.removesuffix(".ipynb")
+    for width, height in VIEWPORTS:
+        page.set_viewport_size({"width": width, "height": height})
+        _settle(page)
+        _assert_clean(page, f"{notebook} at {width}x{height}", console_errors)
+        stepper = page.locator(".jp-OutputArea-output:has(.widget-toggle-buttons)"
+                               ":has(.bqplot)")
+        if stepper.count():
+            stepper.first.scroll_into_view_if_needed()
+            _settle(page)
+            _shot(page, screenshot_dir, f"{stem}-stepper-{width}x{height}",
+                  element=stepper.first)
+        _shot(page, screenshot_dir, f"{stem}-{width}x{height}")
