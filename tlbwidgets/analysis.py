@@ -401,6 +401,7 @@ def scaling_series(rows, protocols, y_field):
     ``cpus`` is the sorted distinct CPU counts and ``values`` has shape
     ``(len(protocols), len(cpus))``, NaN where a combination is missing.
     """
+    rows = np.asarray(rows)      # a plain array: no subclass leaks into chart data
     if y_field not in rows.dtype.names:
         raise ValueError(f"y_field={y_field!r} is not a sweep column; columns: "
                          f"{list(rows.dtype.names)}")

@@ -37,10 +37,12 @@ _JS = r"""(minTickPx) => {
     return t && name(t) ? `'${name(t)}'` : 'a chart';
   };
   // ---- charts ------------------------------------------------------------------
-  for (const svg of document.querySelectorAll('.bqplot svg.svg-background')) {
-    if (!shown(svg)) continue;
-    const box = svg.getBoundingClientRect();
-    const texts = [...svg.querySelectorAll('text')]
+  // A figure draws its axes in one SVG and its marks (labels included) in another.
+  for (const fig of document.querySelectorAll('.bqplot')) {
+    const svg = fig;
+    if (!shown(fig)) continue;
+    const box = fig.getBoundingClientRect();
+    const texts = [...fig.querySelectorAll('svg text')]
       .filter(t => name(t).length > 0 && shown(t));
     const rects = texts.map(t => t.getBoundingClientRect());
     texts.forEach((t, i) => {

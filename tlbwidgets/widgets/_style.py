@@ -16,7 +16,7 @@ from .._tables import (ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_IDLE, ST_KER
 
 __all__ = [
     "OKABE_ITO", "SERIES_COLORS", "STATE_COLORS", "NOT_LOGGED_COLOR", "PHASE_COLORS", "VIOLATION_COLOR",
-    "TLB_COLORS", "ACK_COLORS", "series_color", "axis", "figure", "wrap_row", "tick_step",
+    "TLB_COLORS", "ACK_TEXT", "NEUTRAL_INK", "series_color", "axis", "figure", "wrap_row", "tick_step",
     "tooltip",
     "TICK_FONT_PX", "FIGURE_MIN_WIDTH_PX",
     "legend_html", "table_html", "STATE_LEGEND",
@@ -45,10 +45,15 @@ NOT_LOGGED_COLOR = "#F2F2F2"
 PHASE_COLORS = (OKABE_ITO["blue"], OKABE_ITO["sky_blue"], OKABE_ITO["bluish_green"],
                 OKABE_ITO["orange"])
 """Colours of the initiator breakdown phases (analysis.BREAKDOWN_PHASES order)."""
-TLB_COLORS = ("#EEEEEE", OKABE_ITO["bluish_green"], OKABE_ITO["orange"], "#888888")
-"""Stepper TLB cells by analysis.TLB_* code: not cached, valid, stale, invalidated."""
-ACK_COLORS = ("#EEEEEE", OKABE_ITO["orange"], OKABE_ITO["bluish_green"])
-"""Stepper ACK flag by analysis.ACK_* code: unknown, false, true."""
+TLB_COLORS = ("#EEEEEE", OKABE_ITO["bluish_green"], OKABE_ITO["yellow"], "#888888")
+"""Stepper TLB cells by analysis.TLB_* code: not cached, valid, stale, invalidated.
+Yellow means stale and nothing else on the board (orange is a CPU spinning)."""
+ACK_TEXT = ("–", "0", "1")
+"""Stepper ACK flag by analysis.ACK_* code (unknown, false, true), written as the
+flag's value in neutral ink: a flag needs no colour, and colours stay free to
+mean one thing each (green is a valid TLB entry, never "ACK true")."""
+NEUTRAL_INK = "#222222"
+"""Text that names things (CPU names, column headers): never a semantic colour."""
 
 
 def series_color(i):

@@ -38,7 +38,7 @@ class StalenessView(widgets.VBox):
         return proposal["value"]
 
     def __init__(self, **kwargs):
-        xs, ys = bq.LinearScale(), bq.LinearScale(min=0)
+        xs, ys = bq.LinearScale(allow_padding=False), bq.LinearScale(min=0, allow_padding=False)
         self.count_lines = [
             bq.Lines(x=np.zeros(0), y=np.zeros(0), interpolation="step-after",
                      colors=[series_color(i)], scales={"x": xs, "y": ys},
