@@ -10,16 +10,17 @@ import html
 
 import bqplot as bq
 import ipywidgets as widgets
+import numpy as np
 
 from .._tables import (ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_IDLE, ST_KERNEL,
                        STATE_NAMES)
 
 __all__ = [
-    "OKABE_ITO", "SERIES_COLORS", "STATE_COLORS", "NOT_LOGGED_COLOR", "PHASE_COLORS", "VIOLATION_COLOR",
-    "TLB_COLORS", "ACK_TEXT", "NEUTRAL_INK", "series_color", "axis", "figure", "wrap_row", "tick_step",
-    "tooltip",
-    "TICK_FONT_PX", "FIGURE_MIN_WIDTH_PX",
-    "legend_html", "table_html", "STATE_LEGEND",
+    "OKABE_ITO", "SERIES_COLORS", "STATE_COLORS", "NOT_LOGGED_COLOR", "PHASE_COLORS",
+    "VIOLATION_COLOR", "TLB_COLORS", "ACK_TEXT", "NEUTRAL_INK", "TICK_FONT_PX",
+    "FIGURE_MIN_WIDTH_PX", "MAX_TICKS", "series_color", "axis", "figure", "wrap_row",
+    "tick_step", "nice_ticks", "fit_ticks", "tooltip", "legend_html", "table_html",
+    "STATE_LEGEND",
 ]
 
 OKABE_ITO = {
@@ -69,13 +70,10 @@ FIGURE_MIN_WIDTH_PX = 300
 
 def axis(scale, label, orientation="horizontal", **kw):
     """An axis that always carries a label (with its unit), a light grid and
-    tick labels of ``TICK_FONT_PX``.  Numeric axes get about five ticks so
-    labels do not crowd at projector sizes (pass ``num_ticks`` or
-    ``tick_values`` to override)."""
+    tick labels of ``TICK_FONT_PX``.  Views call :func:`fit_ticks` after each
+    redraw so numeric axes carry a few round ticks that do not crowd."""
     if not label:
         raise ValueError("every axis needs a label with its unit")
-    if not isinstance(scale, bq.OrdinalScale) and "tick_values" not in kw:
-        kw.setdefault("num_ticks", 5)
     return bq.Axis(scale=scale, label=label, orientation=orientation,
                    grid_color="#EEEEEE", tick_style={"font-size": f"{TICK_FONT_PX}px"}, **kw)
 
@@ -105,6 +103,40 @@ def wrap_row(children, **kw):
         child.layout.min_width = f"{FIGURE_MIN_WIDTH_PX}px"
     return widgets.HBox(children,
                         layout=widgets.Layout(flex_flow="row wrap", width="100%", **kw))
+
+
+MAX_TICKS = 5
+"""Ticks per numeric axis: 14 px labels on a 300 px figure stay apart."""
+
+
+def nice_ticks(lo, hi, max_ticks=MAX_TICKS, integer=False):
+    """At most ``max_ticks`` round values (steps of 1, 2, 2.5 or 5 x 10^k)
+    covering ``[lo, hi]``; whole numbers only when ``integer``."""
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return np.zeros(0)
+    if hi <= lo:
+        return np.array([lo])
+    raw = (hi - lo) / max(max_ticks - 1, 1)
+    magnitude = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    if integer:
+        step = max(1.0, np.ceil(step))
+    first = np.ceil(lo / step - 1e-9) * step
+    ticks = np.arange(first, hi + step * 1e-9, step)
+    return np.round(ticks, 12)
+
+
+def fit_ticks(fig, x=None, y=None, integer_x=False):
+    """Give the figure's first (x) and second (y) axes round ticks covering the
+    data ``x`` / ``y`` (any arrays; NaNs ignored; None leaves that axis alone)."""
+    for ax, data, integer in ((fig.axes[0], x, integer_x), (fig.axes[1], y, False)):
+        if data is None:
+            continue
+        values = np.asarray(data, dtype=np.float64).ravel()
+        values = values[np.isfinite(values)]
+        if len(values):
+            ax.tick_values = nice_ticks(values.min(), values.max(), integer=integer)
 
 
 def tick_step(n_values, height_px, min_gap_px=24):

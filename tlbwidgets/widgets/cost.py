@@ -6,7 +6,7 @@ import numpy as np
 from traitlets import Int, validate, TraitError
 
 from .. import analysis
-from ._style import (axis, figure, wrap_row, tooltip, table_html, legend_html, series_color,
+from ._style import (axis, figure, wrap_row, fit_ticks, tooltip, table_html, legend_html, series_color,
                      PHASE_COLORS)
 
 __all__ = ["CostView", "draw_histogram"]
@@ -106,6 +106,10 @@ class CostView(widgets.VBox):
             self.lost_lines.y = lost_arr
             self.lost_lines.colors = colors
             self.lost_lines.labels = labels
+        fit_ticks(self.latency_fig, x=self.latency_hist.x, y=np.r_[0.0, np.ravel(self.latency_hist.y)])
+        fit_ticks(self.breakdown_fig, y=np.r_[0.0, phases.sum(axis=0)])
+        fit_ticks(self.lost_fig, x=[0, max(n_cpus - 1, 1)], y=np.r_[0.0, lost_arr.ravel()],
+                  integer_x=True)
         self.legend.value = legend_html(list(zip(labels, colors)))
         self.headline.value = _headline(results)
 

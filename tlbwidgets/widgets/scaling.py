@@ -8,7 +8,7 @@ from traitlets import List, Int, Dict, Unicode, validate, TraitError
 import tlbwidgets as tw
 from .. import analysis
 from ._status import StatusBar
-from ._style import axis, figure, wrap_row, tooltip, legend_html, series_color
+from ._style import axis, figure, wrap_row, fit_ticks, tooltip, legend_html, series_color
 
 __all__ = ["ScalingView", "scaling", "parse_cpu_list", "log_ticks"]
 
@@ -94,11 +94,11 @@ class ScalingView(widgets.VBox):
         self.latency_fig = figure([self.latency_lines],
                                   [self.cpu_axes[0],
                                    axis(ly, "median latency (µs)", "vertical")],
-                                  "Shootdown latency vs CPU count")
+                                  "Latency vs CPU count")
         self.lost_fig = figure([self.lost_lines],
                                [self.cpu_axes[1],
                                 axis(my, "CPU time lost (%)", "vertical")],
-                               "Machine time lost to shootdowns vs CPU count")
+                               "Machine time lost vs CPU count")
         self.legend = widgets.HTML()
         self.rows = None
         self.figures = {"scaling_latency": self.latency_fig, "scaling_lost": self.lost_fig}
@@ -191,6 +191,8 @@ class ScalingView(widgets.VBox):
         ticks = np.array(log_ticks(cpus), dtype=float)
         for ax in self.cpu_axes:
             ax.tick_values = ticks
+        fit_ticks(self.latency_fig, y=np.r_[0.0, np.ravel(latency)])
+        fit_ticks(self.lost_fig, y=np.r_[0.0, np.ravel(lost_pct)])
         self.prompt.layout.display = "none"
         self.charts.layout.display = ""
 

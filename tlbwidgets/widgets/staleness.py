@@ -9,7 +9,7 @@ from traitlets import Int, validate, TraitError
 
 from .. import analysis
 from .cost import draw_histogram
-from ._style import (axis, figure, wrap_row, tooltip, table_html, legend_html, series_color,
+from ._style import (axis, figure, wrap_row, fit_ticks, tooltip, table_html, legend_html, series_color,
                      VIOLATION_COLOR)
 
 __all__ = ["StalenessView"]
@@ -128,6 +128,11 @@ class StalenessView(widgets.VBox):
                                          r.costs.clock_ghz) for r in results.values()]
         draw_histogram(self.window_hist, lengths, self.n_bins,
                        [series_color(i) for i in range(len(labels))], labels)
+        drawn = [m for m in self.count_lines if m.visible and len(m.x)]
+        fit_ticks(self.count_fig, x=np.concatenate([np.ravel(m.x) for m in drawn] + [[0.0]]),
+                  y=np.concatenate([np.ravel(m.y) for m in drawn] + [[0.0]]))
+        fit_ticks(self.window_fig, x=self.window_hist.x,
+                  y=np.r_[0.0, np.ravel(self.window_hist.y)])
         self.legend.value = legend_html([(lab, series_color(i)) for i, lab in enumerate(labels)]
                                         + [("violation", VIOLATION_COLOR)])
         total = sum(len(r.violations) for r in results.values())

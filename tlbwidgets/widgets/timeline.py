@@ -9,7 +9,7 @@ from traitlets import Int, Unicode, validate, TraitError
 
 from .. import analysis
 from .._tables import ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_IDLE, ST_KERNEL, STATE_NAMES
-from ._style import (axis, figure, tooltip, legend_html, tick_step, STATE_COLORS,
+from ._style import (axis, figure, tooltip, legend_html, tick_step, fit_ticks, STATE_COLORS,
                      STATE_LEGEND, NOT_LOGGED_COLOR)
 
 __all__ = ["TimelineView"]
@@ -229,6 +229,7 @@ class TimelineView(widgets.VBox):
         with self.x_scale.hold_sync():     # exactly the window, not the data's extent
             self.x_scale.min = float(analysis.cycles_to_us(t0, g))
             self.x_scale.max = float(analysis.cycles_to_us(t1, g))
+        fit_ticks(self.fig, x=analysis.cycles_to_us(np.array([t0, t1]), g))
         self.y_scale.min, self.y_scale.max = -0.6, n_cpus - 0.4
         height_px = int(np.clip(120 + 22 * n_cpus, 240, 640))
         self.fig.layout.height = f"{height_px}px"
