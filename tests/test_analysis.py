@@ -174,12 +174,12 @@ def test_lanes_end_where_a_truncated_log_ends():
     assert A.event_log_end(r.events, r.sim_cycles, False) == r.sim_cycles
 
 
-def test_separable_arrows_leave_out_crowds_only():
+def test_separable_marks_leave_out_crowds_only():
     sent = np.array([0, 1000, 1005, 1010, 5000, 9000])
-    mask = A.separable_arrows(sent, min_gap_cycles=100)
+    mask = A.separable_marks(sent, min_gap=100)
     assert mask.tolist() == [True, False, False, False, True, True]
-    assert A.separable_arrows(sent[::-1], 100).tolist() == mask[::-1].tolist()
-    assert A.separable_arrows(np.zeros(0), 100).tolist() == []
+    assert A.separable_marks(sent[::-1], 100).tolist() == mask[::-1].tolist()
+    assert A.separable_marks(np.zeros(0), 100).tolist() == []
 
 
 def test_lane_window_is_validated(run16):

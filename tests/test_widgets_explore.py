@@ -53,7 +53,7 @@ def assert_timeline_matches(view, results):
     heads = sum(len(h.x) for h in view.arrow_heads.values())
     t0, t1 = view.window_cycles()
     arrows = A.ipi_arrows(r.events, t0, t1, 10**9)
-    apart = A.separable_arrows(arrows["sent"], (t1 - t0) * ARROW_GAP_PX / PLOT_WIDTH_PX)
+    apart = A.separable_marks(arrows["sent"], (t1 - t0) * ARROW_GAP_PX / PLOT_WIDTH_PX)
     assert heads == min(int(((arrows["arrived"] >= 0) & apart).sum()), view.max_arrows)
     assert len(view.arrow_lines.x) == heads
 
@@ -277,3 +277,27 @@ def test_explorer_lays_controls_above_and_only_the_shown_tab_holds_its_view(ex):
         assert [len(h) for h in held] == [int(j == i) for j in range(len(held))]
     ex.tabs.selected_index = 0
     assert ex.scaling.rows is not None      # the Scaling tab opened with a sweep drawn
+
+
+def test_staleness_marks_only_shootdowns_that_can_be_told_apart_and_remarks_on_zoom(ex):
+    from tlbwidgets.widgets.staleness import MARKER_GAP_PX, PLOT_WIDTH_PX
+    st = ex.staleness
+    st.update(ex.results)
+    r = _primary(ex)
+    end_us = float(np.max(st.count_lines[0].x))
+    n = len(r.shootdowns)
+    marks = np.sort(st.shootdown_marks[0].x)
+    assert len(marks) < n                        # 616 starts in 730 µs: a crowd, not a band
+    assert np.all(np.diff(marks) >= end_us * MARKER_GAP_PX / PLOT_WIDTH_PX)
+    assert f"{n} shootdowns in view, {len(marks)} marked" in st.marker_note.value
+    starts_us = A.cycles_to_us(np.sort(r.shootdowns["start"]), r.costs.clock_ghz)
+    lo, hi = end_us / 2, end_us / 2 + end_us / 100   # what the mouse wheel does
+    st.x_scale.min, st.x_scale.max = lo, hi
+    inside = starts_us[(starts_us >= lo) & (starts_us <= hi)]
+    zoomed = np.sort(st.shootdown_marks[0].x)
+    assert len(zoomed) > 0 and np.all((zoomed >= lo) & (zoomed <= hi))
+    np.testing.assert_array_equal(
+        zoomed, inside[A.separable_marks(inside, (hi - lo) * MARKER_GAP_PX / PLOT_WIDTH_PX)])
+    assert f"{len(inside)} shootdowns in view" in st.marker_note.value
+    ticks = st.count_fig.axes[0].tick_values
+    assert len(ticks) >= 2 and ticks.min() >= lo and ticks.max() <= hi

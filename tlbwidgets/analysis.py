@@ -32,7 +32,8 @@ __all__ = [
     "DEFAULT_MAX_POINTS", "BREAKDOWN_PHASES",
     "cycles_to_us", "decimate_minmax", "stale_count_series", "latency_cycles",
     "shared_histogram", "initiator_breakdown", "lost_cycles_per_cpu",
-    "window_lengths", "event_log_end", "lane_segments", "separable_arrows", "ipi_arrows", "violation_rows",
+    "window_lengths", "event_log_end", "lane_segments", "separable_marks", "ipi_arrows",
+    "violation_rows",
     "StepperFrames", "TLB_NONE", "TLB_VALID", "TLB_STALE", "TLB_INVALIDATED",
     "ACK_UNKNOWN", "ACK_FALSE", "ACK_TRUE", "stepper_frames", "narrate",
     "scaling_series", "involved_shootdowns",
@@ -325,23 +326,24 @@ def _proportional_columns(cpu, state, start, end, n_cpus, t0, t1, n_cols):
             "start": seg_start[heads].astype(np.int64), "end": merged_end}
 
 
-def separable_arrows(sent, min_gap_cycles):
-    """Which arrows can be told apart: those whose send time is at least
-    ``min_gap_cycles`` from both neighbours' (``sent`` sorted or not).
+def separable_marks(times, min_gap):
+    """Which marks (arrows, markers) can be told apart: those at least
+    ``min_gap`` from both neighbours in time (``times`` in any unit and
+    order, ``min_gap`` in the same unit).
 
-    Returns a boolean mask over ``sent``.  A crowd of IPIs sent close
-    together (a broadcast to 63 CPUs) is left out whole rather than drawn
-    as a black mass; the caller says how many were left out.
+    Returns a boolean mask over ``times``.  A crowd of marks close together
+    (a broadcast to 63 CPUs) is left out whole rather than drawn as a black
+    mass; the caller says how many were left out.
     """
-    sent = np.asarray(sent, dtype=np.int64)
-    if len(sent) == 0:
+    times = np.asarray(times, dtype=np.float64)
+    if len(times) == 0:
         return np.zeros(0, dtype=bool)
-    order = np.argsort(sent, kind="stable")
-    s = sent[order]
+    order = np.argsort(times, kind="stable")
+    s = times[order]
     gap = np.diff(s)
-    far_left = np.r_[True, gap >= min_gap_cycles]
-    far_right = np.r_[gap >= min_gap_cycles, True]
-    mask = np.empty(len(sent), dtype=bool)
+    far_left = np.r_[True, gap >= min_gap]
+    far_right = np.r_[gap >= min_gap, True]
+    mask = np.empty(len(times), dtype=bool)
     mask[order] = far_left & far_right
     return mask
 

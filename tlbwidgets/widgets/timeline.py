@@ -209,7 +209,7 @@ class TimelineView(widgets.VBox):
             self.not_logged.stroke_width = lane_px
         arrows = analysis.ipi_arrows(r.events, t0, t1, 10**9)
         ok = arrows["arrived"] >= 0
-        apart = analysis.separable_arrows(arrows["sent"],
+        apart = analysis.separable_marks(arrows["sent"],
                                           (t1 - t0) * ARROW_GAP_PX / PLOT_WIDTH_PX)
         drawn = ok & apart
         if drawn.sum() > self.max_arrows:
