@@ -102,14 +102,29 @@ def test_explorer_app_fits_a_projector(page, voila, screenshot_dir, console_erro
             _assert_clean(page, f"app, {tab} tab, {width}x{height}", console_errors)
 
 
+_RUNNING_JS = """() => {
+    const panel = '.jp-NotebookPanel:not(.lm-mod-hidden)';
+    const busy = document.querySelector(
+        `${panel} .jp-Notebook-ExecutionIndicator:not([data-status='idle'])`) !== null;
+    const prompts = [...document.querySelectorAll(`${panel} .jp-CodeCell .jp-InputPrompt`)];
+    // '[*]' runs or waits its turn, '[ ]' has not been reached yet (hidden cells show none).
+    return busy || prompts.some(p => /\\[[ *]\\]/.test(p.textContent));
+}"""
+
+
 def _wait_until_run(page, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:
-    """Wait until every code cell of the open notebook has run (no '[*]', no '[ ]')."""
-    page.wait_for_function(
-        """() => {
-            const prompts = [...document.querySelectorAll(
-                '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
-            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-        }""", timeout=timeout_ms)
+    """Wait until the open notebook has finished running: the kernel is idle and no cell
+    shows '[*]' or '[ ]', twice in a row a second apart (the kernel idles briefly between
+    cells)."""
+    settled = 0
+    for _ in range(timeout_ms // 1000):
+        settled = settled + 1 if not page.evaluate(_RUNNING_JS) else 0
+        if settled == 2:
+            return
+        page.wait_for_timeout(1000)
+    prompts = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt")
+    raise AssertionError(f"the notebook was still running after {timeout_ms / 1000:.0f} s: "
+                         f"prompts {prompts.all_inner_texts()}")
 
 
 @pytest.mark.parametrize("notebook", COURSE_NOTEBOOKS)
