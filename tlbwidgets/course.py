@@ -224,6 +224,10 @@ def _cell(value):
     return html.escape(str(value))
 
 
+TABLE_BAR_PX = 80
+"""Length of the longest bar ``table(bar=...)`` draws."""
+
+
 def table(rows, columns=None, bar=None, caption=""):
     """A small HTML table that renders in JupyterLab, Voila and static HTML
     (no pandas needed: the course runs on the package's own dependencies).
@@ -247,7 +251,10 @@ def table(rows, columns=None, bar=None, caption=""):
         raise ValueError(f"columns {missing} are not in the rows; available: {names}")
     top = max((float(r[bar]) for r in records if float(r[bar]) == float(r[bar])),
               default=0.0) if bar else 0.0
-    head = "".join(f"<th style='text-align:right;padding:2px 8px'>{html.escape(c)}</th>"
+    # Headers wrap (after an underscore too), so a table of many columns fits the
+    # width of a notebook on a 1024 px projector instead of hiding its last ones.
+    head = "".join(f"<th style='text-align:right;padding:2px 6px;max-width:8em;"
+                   f"white-space:normal'>{html.escape(c).replace('_', '_<wbr>')}</th>"
                    for c in columns)
     body = []
     for r in records:
@@ -255,10 +262,11 @@ def table(rows, columns=None, bar=None, caption=""):
         for c in columns:
             cell = _cell(r[c])
             if c == bar and top > 0 and float(r[c]) == float(r[c]):
-                width = max(1, int(160 * float(r[c]) / top))
+                width = max(1, int(TABLE_BAR_PX * float(r[c]) / top))
                 cell = (f"<span style='display:inline-block;width:{width}px;height:10px;"
                         f"background:#0072B2;margin-right:6px'></span>{cell}")
-            cells.append(f"<td style='text-align:right;padding:2px 8px'>{cell}</td>")
+            cells.append(f"<td style='text-align:right;padding:2px 6px;white-space:nowrap'>"
+                         f"{cell}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = (f"<caption style='caption-side:bottom;text-align:left;font-size:12px'>"
            f"{html.escape(caption)}</caption>") if caption else ""

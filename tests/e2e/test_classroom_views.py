@@ -70,10 +70,11 @@ def _shot(page, screenshot_dir: Path, name: str, element=None) -> None:
         shutil.copyfile(path, DOCS_IMG / DOCS_SHOTS[name])
 
 
-def _settle(page) -> None:
-    # A resize or a tab switch makes bqplot redraw on the next animation frames.
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => "
-                  "requestAnimationFrame(() => setTimeout(r, 300))))")
+def _settle(page, ms: int = 300) -> None:
+    # A resize or a tab switch makes bqplot redraw on the next animation frames (a
+    # window resize reaches the figures through a debounced relayout: give it longer).
+    page.evaluate(f"() => new Promise(r => requestAnimationFrame(() => "
+                  f"requestAnimationFrame(() => setTimeout(r, {ms}))))")
 
 
 def _assert_clean(page, where: str, console_errors: list[str]) -> None:
@@ -91,6 +92,7 @@ def test_explorer_app_fits_a_projector(page, voila, screenshot_dir, console_erro
     page.get_by_text(re.compile(r"shown: ")).first.wait_for(timeout=RENDER_TIMEOUT_MS)
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
+        _settle(page, 1200)
         for tab in APP_TABS:
             page.locator(".lm-TabBar-tab", has_text=tab).first.click()
             if tab == "Scaling":
@@ -133,6 +135,10 @@ def test_course_notebook_fits_a_projector(notebook, page, lab, screenshot_dir, c
     parts = urlsplit(lab.url)
     page.set_viewport_size({"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
     open_in_lab_and_run_all(page, f"{parts.scheme}://{parts.netloc}", notebook)
+    # A presenter hides the file browser (Ctrl+B): the notebook gets the projector's width.
+    left = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+    if left.count():
+        left.first.click()
     _wait_until_run(page)
     errors = page.locator(".jp-OutputArea-output[data-mime-type="
                           "'application/vnd.jupyter.stderr'], .jp-mod-error")
@@ -140,7 +146,7 @@ def test_course_notebook_fits_a_projector(notebook, page, lab, screenshot_dir, c
     stem = notebook.removesuffix(".ipynb")
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
-        _settle(page)
+        _settle(page, 1200)
         _assert_clean(page, f"{notebook} at {width}x{height}", console_errors)
         stepper = page.locator(".jp-OutputArea-output:has(.widget-toggle-buttons)"
                                ":has(.bqplot)")
