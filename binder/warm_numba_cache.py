@@ -54,6 +54,9 @@ def run_warmup() -> int:
         tw.simulate(cpus=WARMUP_CPUS, sockets=WARMUP_SOCKETS, protocol=tw.PROTOCOLS[0],
                     workload=workload, seed=WARMUP_SEED)
         runs += 1
+    # The spinner of tw.measure (notebook 7): compiled, not run.
+    from tlbwidgets.machine.runner import compile_spinner
+    compile_spinner()
     return runs
 
 

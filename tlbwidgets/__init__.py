@@ -12,6 +12,7 @@ from .costs import Costs, COST_PRESETS
 from .protocols import PROTOCOLS, PROTOCOL_INFO
 from .result import Result
 from .sweep import sweep, SweepResult, check_sweep
+from .machine import measure, Measurement, measured_costs
 from .workloads import Workload, WORKLOADS as _WORKLOAD_FUNCS
 
 __version__ = "0.1.0"
@@ -31,7 +32,7 @@ WORKLOADS = tuple(_WORKLOAD_FUNCS)
 
 __all__ = [
     "simulate", "validate_args", "Result", "Costs", "Workload", "workloads",
-    "sweep", "SweepResult", "check_sweep",
+    "sweep", "SweepResult", "check_sweep", "measure", "Measurement", "measured_costs",
     "explore", "stepper", "race_lab", "scaling", "diagnose",
     "PROTOCOLS", "PROTOCOL_INFO", "WORKLOADS", "COST_PRESETS", "MACHINE_OPTIONS",
     "__version__",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tlbwidgets simulate|sweep|app|course``.
+"""Command line: ``python -m tlbwidgets simulate|sweep|measure|app|course``.
 
 Every run echoes its full configuration so it can be reproduced.  Bad
 arguments exit with status 2 and a one-line message on stderr, never a
@@ -88,6 +88,8 @@ def main(argv=None):
         commands["sweep"] = main_sweep
     except ImportError:
         pass
+    from .machine.cli import main_measure
+    commands["measure"] = main_measure
     try:
         from .app import main as app_main, course_main
         commands["app"] = app_main

@@ -70,6 +70,9 @@ COURSE = (
                    "what each protocol saves and what it costs"),
     CourseNotebook("06_exercises.ipynb", "Exercises",
                    "graded predict-then-check exercises for a class"),
+    CourseNotebook("07_your_machine.ipynb", "Your machine",
+                   "real shootdowns measured on this machine, beside the simulator, and a "
+                   "cost preset fitted to them"),
 )
 """The course notebooks in reading order (``notebooks/``)."""
 

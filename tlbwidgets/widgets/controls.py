@@ -51,6 +51,9 @@ class ExploreControls(widgets.VBox):
 
     ``config()`` returns the keyword arguments for ``tw.simulate`` of the
     primary protocol; ``protocols()`` the protocols to run (one or two).
+    ``measured`` (name -> ``tw.Costs``) adds fitted machines to the costs
+    menu; by default, those of ``tw.measured_costs()`` when the controls are
+    built (a measurement taken later shows in the next explorer).
     """
 
     cpus = Int(16, help="Number of CPUs in the machine (2..256).")
@@ -64,7 +67,8 @@ class ExploreControls(widgets.VBox):
                                   "take it.")
     irq_off_share = Float(0.0, help="Fraction of time each CPU runs with interrupts off, "
                                     "for workloads that take it.")
-    costs = Unicode("default", help="Cost preset (a name in tw.COST_PRESETS).")
+    costs = Unicode("default", help="Cost preset (a name in tw.COST_PRESETS, or a machine "
+                                    "fitted by tw.measure in this kernel).")
     seed = Int(0, help="Seed of the workload generator: same seed, same run.")
     revision = Int(0, help="Increments once per accepted change; views observe it.")
     error = Unicode("", help="Why the last change was refused ('' when it was accepted).")
@@ -108,10 +112,15 @@ class ExploreControls(widgets.VBox):
             raise TraitError(f"{proposal['trait'].name}={v} must be a fraction in [0, 1]")
         return v
 
-    def __init__(self, protocols=None, workloads=None, cost_presets=None, **initial):
+    def __init__(self, protocols=None, workloads=None, cost_presets=None, measured=None,
+                 **initial):
         protocols = tuple(protocols or tw.PROTOCOLS)
         workloads = tuple(workloads or tw.WORKLOADS)
+        # Fitted machines (name -> tw.Costs) join the menu by name; the
+        # simulation gets the Costs itself, so tw.COST_PRESETS stays as it is.
+        self._measured = dict(tw.measured_costs() if measured is None else measured)
         presets = tuple(cost_presets or tw.COST_PRESETS)
+        presets += tuple(n for n in self._measured if n not in presets)
         w = {
             "cpus": widgets.SelectionSlider(options=USEFUL_CPU_COUNTS, value=16,
                                             description="CPUs", continuous_update=False),
@@ -199,7 +208,7 @@ class ExploreControls(widgets.VBox):
         """Keyword arguments for ``tw.simulate`` (workload knobs only if it takes them)."""
         cfg = {"cpus": self.cpus, "sockets": self.sockets,
                "protocol": protocol or self.protocol, "workload": self.workload,
-               "costs": self.costs, "seed": self.seed}
+               "costs": self._measured.get(self.costs, self.costs), "seed": self.seed}
         for k in workload_knobs(self.workload):
             cfg[k] = getattr(self, k)
         return cfg

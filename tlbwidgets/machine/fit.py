@@ -1,0 +1,122 @@
+"""Fit a cost preset to a measurement through the ``linux`` protocol's closed form.
+
+For a one-page flush from one CPU to ``k`` others on one socket, with no
+contention, the ``linux`` protocol charges (docs/protocols.md; the test
+``linux_latency`` in tests/test_protocols.py pins it)::
+
+    latency(k) = k*(cacheline + ipi_send) + ipi_latency + irq_entry
+                 + 2*cacheline + invlpg                  (+ < pause: polling)
+    latency(0) = invlpg                                  (the local flush alone)
+
+so the *remote cost* the model adds to a call, ``latency(k) - latency(0)``, is
+``a + b*k`` with slope ``b = cacheline + ipi_send`` and intercept
+``a = ipi_latency + irq_entry + 2*cacheline``.  A measurement gives the same
+quantity: a call that sent IPIs to ``k`` CPUs minus a call that sent none.
+The fit matches the two:
+
+* ``ipi_latency`` (always): from the intercept;
+* ``ipi_send``: from the slope, when two or more target counts were measured;
+  else kept from the base preset (one CPU pair says nothing about the slope);
+* ``ipi_latency_remote``: from the other-socket series' one-target point,
+  when the machine has two sockets and it was measured; else kept;
+* ``clock_ghz``: the measured machine's clock (``cpu MHz``), when known.
+
+Every other field (``cacheline``, ``irq_entry``, ``irq_exit``, ``invlpg``,
+``full_flush``, ``pause``, ...) is kept from the base preset: a call's total
+time cannot separate them.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..costs import Costs, resolve_costs
+
+__all__ = ["Fit", "fit_costs", "model_remote_cycles"]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted ``Costs`` and how it was obtained: ``set_fields`` (field ->
+    value set by the fit), ``kept_fields`` (taken from ``base``), ``notes``."""
+
+    costs: Costs
+    base: str
+    set_fields: dict
+    kept_fields: tuple
+    notes: tuple = field(default_factory=tuple)
+
+
+def model_remote_cycles(costs, targets):
+    """The ``linux`` protocol's remote cost of a contention-free one-page flush
+    to ``targets`` CPUs on one socket, in cycles, before polling rounds it
+    up to the next ``pause`` (see the module docstring)."""
+    c = costs
+    return (targets * (c.cacheline + c.ipi_send) + c.ipi_latency + c.irq_entry
+            + 2 * c.cacheline)
+
+
+def fit_costs(remote_same_ns, clock_ghz=None, base="default", name="this_machine",
+              remote_other_ns=None):
+    """Fit a :class:`Fit` from measured remote costs.
+
+    ``remote_same_ns`` maps a target count (>= 1) to the measured remote cost
+    in ns of a flush to that many CPUs on the measuring CPU's socket;
+    ``remote_other_ns`` (optional) the same for CPUs on another socket.
+    ``clock_ghz`` converts ns to cycles (None: the base preset's clock).
+    Raises ``RuntimeError`` when there is no one-target point to fit, or when
+    the measured cost is below what the kept fields already charge.
+    """
+    base_costs = resolve_costs(base)
+    ghz = float(clock_ghz) if clock_ghz else base_costs.clock_ghz
+    points = {int(k): float(v) * ghz for k, v in remote_same_ns.items()
+              if k >= 1 and np.isfinite(v)}
+    if 1 not in points:
+        raise RuntimeError("the fit needs the one-target remote cost, and this measurement "
+                           "has none: measure again with more calls")
+    c = base_costs
+    notes = []
+    set_fields = {}
+    ks = np.array(sorted(points), dtype=float)
+    ys = np.array([points[k] for k in sorted(points)])
+    if len(ks) >= 2:
+        slope, intercept = np.polyfit(ks, ys, 1)
+        ipi_send = int(round(slope - c.cacheline))
+        if ipi_send < 0:
+            notes.append(f"the measured cost per extra target ({slope:.0f} cycles) is below "
+                         f"one cache-line transfer ({c.cacheline}); ipi_send set to 0")
+            ipi_send = 0
+        set_fields["ipi_send"] = ipi_send
+    else:
+        ipi_send = c.ipi_send
+        intercept = points[1] - (c.cacheline + ipi_send)
+    # Polling rounds the model's latency up to the next pause: on average by
+    # half a pause, so take half a pause off to centre the fit.
+    ipi_latency = int(round(intercept - c.irq_entry - 2 * c.cacheline - c.pause / 2))
+    if ipi_latency < 0:
+        raise RuntimeError(
+            f"the measured one-target remote cost ({points[1]:.0f} cycles at {ghz:g} GHz) is "
+            f"below what the kept fields of {c.name!r} already charge (cacheline, ipi_send, "
+            f"irq_entry: {model_remote_cycles(c.with_(ipi_latency=0), 1)} cycles): fit "
+            f"from a base preset with smaller costs")
+    set_fields["ipi_latency"] = ipi_latency
+    if remote_other_ns and np.isfinite(remote_other_ns.get(1, np.nan)):
+        # One target on the other socket: the push and the release cross
+        # sockets (cacheline_remote), the queue take stays local.
+        extra = remote_other_ns[1] * ghz - points[1] - 2 * (c.cacheline_remote - c.cacheline)
+        remote = int(round(ipi_latency + extra))
+        if remote < 0:
+            notes.append("the other socket measured faster than the kept cache-line costs "
+                         "allow; ipi_latency_remote set to 0")
+            remote = 0
+        set_fields["ipi_latency_remote"] = remote
+    if clock_ghz:
+        set_fields["clock_ghz"] = round(ghz, 4)
+    costs = c.with_(name=name, **set_fields)
+    kept = tuple(f for f in ("tlb_hit", "page_walk", "invlpg", "full_flush", "cacheline",
+                             "cacheline_remote", "ipi_send", "ipi_latency_remote",
+                             "irq_entry", "irq_exit", "pause", "invlpgb", "tlbsync",
+                             "clock_ghz")
+                 if f not in set_fields)
+    return Fit(costs=costs, base=c.name, set_fields=set_fields, kept_fields=kept,
+               notes=tuple(notes))
