@@ -127,10 +127,11 @@ def nice_ticks(lo, hi, max_ticks=MAX_TICKS, integer=False):
     return np.round(ticks, 12)
 
 
-def fit_ticks(fig, x=None, y=None, integer_x=False):
+def fit_ticks(fig, x=None, y=None, integer_x=False, integer_y=False):
     """Give the figure's first (x) and second (y) axes round ticks covering the
-    data ``x`` / ``y`` (any arrays; NaNs ignored; None leaves that axis alone)."""
-    for ax, data, integer in ((fig.axes[0], x, integer_x), (fig.axes[1], y, False)):
+    data ``x`` / ``y`` (any arrays; NaNs ignored; None leaves that axis alone).
+    ``integer_*``: the axis counts things, so its ticks are whole numbers."""
+    for ax, data, integer in ((fig.axes[0], x, integer_x), (fig.axes[1], y, integer_y)):
         if data is None:
             continue
         values = np.asarray(data, dtype=np.float64).ravel()

@@ -106,7 +106,8 @@ class CostView(widgets.VBox):
             self.lost_lines.y = lost_arr
             self.lost_lines.colors = colors
             self.lost_lines.labels = labels
-        fit_ticks(self.latency_fig, x=self.latency_hist.x, y=np.r_[0.0, np.ravel(self.latency_hist.y)])
+        fit_ticks(self.latency_fig, x=self.latency_hist.x,
+                  y=np.r_[0.0, np.ravel(self.latency_hist.y)], integer_y=True)
         fit_ticks(self.breakdown_fig, y=np.r_[0.0, phases.sum(axis=0)])
         fit_ticks(self.lost_fig, x=[0, max(n_cpus - 1, 1)], y=np.r_[0.0, lost_arr.ravel()],
                   integer_x=True)

@@ -62,7 +62,7 @@ class Explorer(widgets.VBox):
         self.controls_toggle = widgets.ToggleButton(
             value=True, description="controls", icon="sliders",
             tooltip="Show or hide the controls (more room for the charts)",
-            layout=widgets.Layout(width="120px"))
+            layout=widgets.Layout(width="120px", flex="0 0 auto"))
         self.export_bar = ExportBar(lambda: self.results, self.current_figures)
         super().__init__(children=[
             widgets.HBox([self.controls_toggle, self.status],

@@ -124,9 +124,10 @@ class StalenessView(widgets.VBox):
         draw_histogram(self.window_hist, lengths, self.n_bins,
                        [series_color(i) for i in range(len(labels))], labels)
         drawn = [m for m in self.count_lines if m.visible and len(m.x)]
-        fit_ticks(self.count_fig, y=np.concatenate([np.ravel(m.y) for m in drawn] + [[0.0]]))
+        fit_ticks(self.count_fig, y=np.concatenate([np.ravel(m.y) for m in drawn] + [[0.0]]),
+                  integer_y=True)
         fit_ticks(self.window_fig, x=self.window_hist.x,
-                  y=np.r_[0.0, np.ravel(self.window_hist.y)])
+                  y=np.r_[0.0, np.ravel(self.window_hist.y)], integer_y=True)
         self.legend.value = legend_html([(lab, series_color(i)) for i, lab in enumerate(labels)]
                                         + [("violation", VIOLATION_COLOR)])
         total = sum(len(r.violations) for r in results.values())
