@@ -9,9 +9,12 @@ read (``layout_check``). Screenshots of what the learner sees land in
 
 from __future__ import annotations
 
+import http.cookiejar
+import json
 import os
 import re
 import shutil
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -130,14 +133,31 @@ def _wait_until_run(page, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:
                          f"prompts {prompts.all_inner_texts()}")
 
 
+def _shut_down_kernels(base_url: str) -> None:
+    """End every kernel of the session's JupyterLab, so the next test's notebook does not
+    start beside a dozen idle ones (the server runs without a token, on loopback; a DELETE
+    carries the XSRF cookie the server hands out with any page)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{base_url}/lab", timeout=30).close()
+    xsrf = next((c.value for c in jar if c.name == "_xsrf"), "")
+    with opener.open(f"{base_url}/api/kernels", timeout=30) as response:
+        kernels = json.load(response)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{base_url}/api/kernels/{kernel['id']}",
+                                         method="DELETE", headers={"X-XSRFToken": xsrf})
+        opener.open(request, timeout=30).close()
+
+
 @pytest.mark.parametrize("notebook", COURSE_NOTEBOOKS)
 def test_course_notebook_fits_a_projector(notebook, page, lab, screenshot_dir, console_errors,
-                                          warm_engine):
+                                          warm_engine, request):
     parts = urlsplit(lab.url)
     page.set_viewport_size({"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
     # A fresh JupyterLab that opens a notebook before it has listed its kernels asks which
     # kernel to start; let it list them first (the launcher shows a card per kernel).
     base = f"{parts.scheme}://{parts.netloc}"
+    request.addfinalizer(lambda: _shut_down_kernels(base))
     page.goto(f"{base}/lab?reset")
     page.locator(".jp-LauncherCard", has_text="Python 3").first.wait_for(
         timeout=RENDER_TIMEOUT_MS)

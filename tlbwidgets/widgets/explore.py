@@ -53,7 +53,8 @@ class Explorer(widgets.VBox):
                       "Timeline": self.timeline, "Scaling": self.scaling}
         # Only the selected tab holds its view: a chart drawn inside a hidden
         # tab has no width, and bqplot then draws negative-width rectangles.
-        self._holders = [widgets.Box(layout=widgets.Layout(width="100%"))
+        # (A column box: its view stretches to the tab's whole width.)
+        self._holders = [widgets.VBox(layout=widgets.Layout(width="100%"))
                          for _ in TAB_TITLES]
         self.tabs = widgets.Tab(children=self._holders, titles=TAB_TITLES,
                                 layout=widgets.Layout(width="100%"))
