@@ -222,8 +222,10 @@ def event_log_end(events, end_cycles, truncated):
     the time of its last row when it was truncated (``truncated``: the
     Result's ``"events" in truncated_logs``).  After that instant nobody
     knows what a CPU did, so lanes must stop there."""
-    if not truncated or len(events) == 0:
-        return int(end_cycles) if not truncated else 0
+    if not truncated:
+        return int(end_cycles)
+    if len(events) == 0:
+        return 0
     return int(min(int(events["time"].max()), int(end_cycles)))
 
 

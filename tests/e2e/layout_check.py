@@ -39,7 +39,6 @@ _JS = r"""(minTickPx) => {
   // ---- charts ------------------------------------------------------------------
   // A figure draws its axes in one SVG and its marks (labels included) in another.
   for (const fig of document.querySelectorAll('.bqplot')) {
-    const svg = fig;
     if (!shown(fig)) continue;
     const box = fig.getBoundingClientRect();
     const texts = [...fig.querySelectorAll('svg text')]
@@ -49,12 +48,12 @@ _JS = r"""(minTickPx) => {
       const r = rects[i];
       if (r.left < box.left - 2 || r.right > box.right + 2 || r.top < box.top - 2
           || r.bottom > box.bottom + 2) {
-        problems.push(`text '${name(t)}' is cut at the edge of ${title(svg)}`);
+        problems.push(`text '${name(t)}' is cut at the edge of ${title(fig)}`);
       }
       if (t.closest('.tick')) {
         const px = parseFloat(getComputedStyle(t).fontSize);
         if (px < minTickPx) {
-          problems.push(`tick label '${name(t)}' of ${title(svg)} is ${px}px (< ${minTickPx}px)`);
+          problems.push(`tick label '${name(t)}' of ${title(fig)} is ${px}px (< ${minTickPx}px)`);
         }
       }
     });
@@ -64,7 +63,8 @@ _JS = r"""(minTickPx) => {
         const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
         const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
         if (w > 1.5 && h > 1.5) {
-          problems.push(`texts '${name(texts[i])}' and '${name(texts[j])}' overlap in ${title(svg)}`);
+          problems.push(`texts '${name(texts[i])}' and '${name(texts[j])}' overlap `
+                        + `in ${title(fig)}`);
         }
       }
     }

@@ -6,8 +6,8 @@ import numpy as np
 from traitlets import Int, validate, TraitError
 
 from .. import analysis
-from ._style import (axis, figure, wrap_row, fit_ticks, tooltip, table_html, legend_html, series_color,
-                     PHASE_COLORS)
+from ._style import (axis, figure, wrap_row, fit_ticks, tooltip, table_html, legend_html,
+                     series_color, PHASE_COLORS)
 
 __all__ = ["CostView", "draw_histogram"]
 
