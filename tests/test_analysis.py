@@ -107,6 +107,81 @@ def test_decimated_lanes_fit_budget_and_keep_handlers(run16):
     assert had == shown
 
 
+def _shares(seg, n_cpus, span_cycles):
+    """Fraction of ``span_cycles`` each CPU spends in each state, per the segments."""
+    out = np.zeros((n_cpus, len(STATE_NAMES)))
+    np.add.at(out, (seg["cpu"], seg["state"]), seg["end"] - seg["start"])
+    return out / span_cycles
+
+
+def _slow_state_time(events, n_cpus, t0, t1):
+    """Cycles per (cpu, state) in [t0, t1) by walking the state log one event at a time."""
+    out = np.zeros((n_cpus, len(STATE_NAMES)), dtype=np.int64)
+    state, since = [0] * n_cpus, [0] * n_cpus
+    ev = events[events["kind"] == EV_STATE]
+    for t, c, s in sorted(zip(ev["time"].tolist(), ev["cpu"].tolist(), ev["arg"].tolist()),
+                          key=lambda row: row[0]):
+        out[c, state[c]] += max(0, min(t, t1) - max(since[c], t0))
+        state[c], since[c] = s, t
+    for c in range(n_cpus):
+        out[c, state[c]] += max(0, t1 - max(since[c], t0))
+    out[:, ST_DONE] = 0
+    return out
+
+
+@pytest.mark.parametrize("protocol", tw.PROTOCOLS)
+@pytest.mark.parametrize("workload", ["uniform", "munmap_storm", "irq_off", "idle_cpus"])
+def test_thinned_lanes_keep_every_cpus_time_shares_within_5_points(protocol, workload):
+    # Budgets well below the exact run count force thinning; the whole logged span
+    # and a zoomed window are both checked against a slow walk of the state log.
+    r = tw.simulate(cpus=32, protocol=protocol, workload=workload, seed=1,
+                    max_log_events=60_000)
+    n = len(r.cpu_stats)
+    log_end = A.event_log_end(r.events, r.sim_cycles, "events" in r.truncated_logs)
+    for t0, t1 in ((0, log_end), (log_end // 3, log_end // 3 + max(log_end // 10, 1))):
+        exact = _slow_state_time(r.events, n, t0, t1) / (t1 - t0)
+        for budget in (4 * n, 40 * n):
+            seg = A.lane_segments(r.events, n, r.sim_cycles, t0, t1, budget, log_end=log_end)
+            assert len(seg["cpu"]) <= budget
+            assert seg["end"].max(initial=t0) <= min(t1, log_end)
+            gap = np.abs(_shares(seg, n, t1 - t0) - exact).max()
+            assert gap <= 0.05, (budget, t0, t1, gap, seg["exact"])
+
+
+def test_thinned_lanes_show_short_handlers_as_short(run16):
+    # 16 CPUs thinned to 4 segments a lane: handler runs far shorter than a
+    # column must not paint the column (the old "most telling state" rule did).
+    r = run16
+    assert not r.truncated
+    seg = A.lane_segments(r.events, 16, r.sim_cycles, 0, r.sim_cycles, 64)
+    assert not seg["exact"]
+    handler = STATE_NAMES.index("handler")
+    shown = _shares(seg, 16, r.sim_cycles)[:, handler]
+    true = r.cpu_stats["handler"][np.argsort(r.cpu_stats["cpu"])] / r.sim_cycles
+    np.testing.assert_allclose(shown, true, atol=1e-6)
+
+
+def test_lanes_end_where_a_truncated_log_ends():
+    r = tw.simulate(cpus=16, protocol="mailbox", workload="uniform", seed=0,
+                    max_log_events=2_000)
+    assert "events" in r.truncated_logs
+    log_end = A.event_log_end(r.events, r.sim_cycles, True)
+    assert log_end == r.events["time"].max() < r.sim_cycles
+    seg = A.lane_segments(r.events, 16, r.sim_cycles, 0, r.sim_cycles, 10**6,
+                          log_end=log_end)
+    assert seg["logged_until"] == log_end
+    assert seg["end"].max() == log_end
+    assert A.event_log_end(r.events, r.sim_cycles, False) == r.sim_cycles
+
+
+def test_separable_marks_leave_out_crowds_only():
+    sent = np.array([0, 1000, 1005, 1010, 5000, 9000])
+    mask = A.separable_marks(sent, min_gap=100)
+    assert mask.tolist() == [True, False, False, False, True, True]
+    assert A.separable_marks(sent[::-1], 100).tolist() == mask[::-1].tolist()
+    assert A.separable_marks(np.zeros(0), 100).tolist() == []
+
+
 def test_lane_window_is_validated(run16):
     with pytest.raises(ValueError, match="t1 > t0"):
         A.lane_segments(run16.events, 16, run16.sim_cycles, 10, 10)

@@ -193,6 +193,51 @@ def test_echo_line_reproduces_a_named_run():
     assert again.to_json() == r.to_json()     # same inputs, same numbers
 
 
+# (notebook, a phrase of the graded question, a phrase of the cell that shows its answer)
+QUESTION_BEFORE_ANSWER = [
+    ("02_one_shootdown.ipynb", "check_choice(\n    \"Which target's TLB is clean",
+     '"handler_start": d["handler_start"]'),
+    ("05_protocol_shootout.ipynb", "which simulated protocol has the highest p99",
+     'busy = shootout('),
+]
+
+
+@pytest.mark.parametrize("name,question,answer", QUESTION_BEFORE_ANSWER)
+def test_predict_then_check_asks_before_the_answer_is_shown(name, question, answer):
+    cells = [c.source for c in _code_cells(nbformat.read(NOTEBOOKS_DIR / name, as_version=4))]
+    asked = [i for i, src in enumerate(cells) if question in src]
+    shown = [i for i, src in enumerate(cells) if answer in src]
+    assert len(asked) == 1 and len(shown) == 1, (asked, shown)
+    assert asked[0] < shown[0], f"{name}: the answer is on screen before the question"
+
+
+def test_echo_line_reproduces_a_custom_workload_op_by_op():
+    w = tw.Workload.from_ops(cpu=[2, 0, 1, 0], kind=["access", "unmap", "idle", "access"],
+                             vpn=[0, 0, 0, 0], pages=[1, 1, 0, 1], think=[50, 10, 900, 5],
+                             cpus=3)
+    r = tw.simulate(cpus=3, workload=w, seed=2)
+    line = course.echo_line(r)
+    assert "tw.Workload.from_ops(" in line and "<" not in line
+    again = eval(line, {"tw": tw})
+    assert again.to_json() == r.to_json()
+
+
+def test_echo_line_rebuilds_a_named_workload_object():
+    r = tw.simulate(cpus=4, workload=tw.workloads.single(pages=3, initiator=1), seed=0)
+    line = course.echo_line(r)
+    assert "pages=3" in line and "<" not in line
+    assert eval(line, {"tw": tw}).to_json() == r.to_json()
+    assert course.workload_code(tw.workloads.single(pages=3)).startswith(
+        "tw.workloads.single(")
+
+
+def test_echo_of_a_huge_custom_workload_is_not_mistaken_for_code():
+    n = course.ECHO_OPS_LIMIT + 1
+    w = tw.Workload.from_ops(cpu=[0] * n, kind=["access"] * n, vpn=[0] * n, pages=[1] * n,
+                             think=[1] * n)
+    assert course.workload_code(w).startswith("<custom workload of")
+
+
 def test_available_is_polite_about_protocols_not_yet_simulated(capsys):
     for name in tw.PROTOCOLS:
         assert course.available(name) == (name in tw.protocols.IMPLEMENTED)

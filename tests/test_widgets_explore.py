@@ -5,8 +5,10 @@ import gc
 import numpy as np
 import pytest
 
+import tlbwidgets as tw
 import tlbwidgets.widgets as W
 from tlbwidgets import analysis as A
+from tlbwidgets.widgets.timeline import ARROW_GAP_PX, PLOT_WIDTH_PX
 from tlbwidgets.widgets._payload import marks_of, synced_bytes
 
 
@@ -51,8 +53,11 @@ def assert_timeline_matches(view, results):
     ys = np.concatenate([np.ravel(m.y) for m in view.lane_marks.values() if len(m.y)])
     assert ys.min() >= 0 and ys.max() <= n_cpus - 1
     heads = sum(len(h.x) for h in view.arrow_heads.values())
-    arrows = A.ipi_arrows(r.events, 0, r.sim_cycles + 1, view.max_arrows)
-    assert heads == int((arrows["arrived"] >= 0).sum())
+    t0, t1 = view.window_cycles()
+    arrows = A.ipi_arrows(r.events, t0, t1, 10**9)
+    apart = A.separable_marks(arrows["sent"], (t1 - t0) * ARROW_GAP_PX / PLOT_WIDTH_PX)
+    assert heads == min(int(((arrows["arrived"] >= 0) & apart).sum()), view.max_arrows)
+    assert len(view.arrow_lines.x) == heads
 
 
 def test_construct_draws_every_view_from_its_result(ex):
@@ -155,6 +160,47 @@ def test_timeline_window_zooms_to_exact_runs(ex):
         <= end_us / 200 + 1 / (r.costs.clock_ghz * 1e3)     # t1 rounds up to a cycle
 
 
+def test_timeline_zooms_to_a_typed_window_exactly(ex):
+    tl = ex.timeline
+    r = ex.results[tl.run]
+    g = r.costs.clock_ghz
+    tl.window_from.value, tl.window_to.value = 1.0, 2.5
+    assert tl.x_scale.min == pytest.approx(1.0) and tl.x_scale.max == pytest.approx(2.5)
+    assert tl.window.value == pytest.approx((1.0, 2.5))
+    xs = np.concatenate([np.ravel(m.x) for m in tl.lane_marks.values() if len(m.x)])
+    assert xs.min() >= 1.0 - 1 / (g * 1e3) and xs.max() <= 2.5 + 1 / (g * 1e3)
+    tl.window_from.value = 3.0                       # past 'to': refused, explained
+    assert "empty" in tl.note.value and tl.x_scale.max == pytest.approx(2.5)
+    tl.full_button.click()
+    assert tl.window.value == pytest.approx((0.0, tl.window.max))
+
+
+def test_timeline_crowded_arrows_are_counted_not_drawn(ex):
+    tl = ex.timeline
+    tl.zoom(0.0, tl.window.max)
+    r = ex.results[tl.run]
+    n_ipis = len(A.ipi_arrows(r.events, *tl.window_cycles(), 10**9)["sent"])
+    drawn = sum(len(h.x) for h in tl.arrow_heads.values())
+    assert drawn < n_ipis                    # 16 CPUs' broadcasts cannot all be told apart
+    assert f"{n_ipis} IPIs in window, {drawn} drawn" in tl.note.value
+
+
+def test_timeline_of_a_truncated_log_stops_lanes_and_shades_the_rest():
+    from tlbwidgets.widgets.timeline import TimelineView
+    r = tw.simulate(cpus=8, protocol="mailbox", workload="uniform", seed=0,
+                    max_log_events=3_000)
+    view = TimelineView()
+    view.update({"mailbox": r})
+    g = r.costs.clock_ghz
+    log_end_us = A.cycles_to_us(r.events["time"].max(), g)
+    lane_end = max(np.max(m.x) for m in view.lane_marks.values() if len(m.x))
+    assert lane_end == pytest.approx(log_end_us)
+    assert view.not_logged.x.min() == pytest.approx(log_end_us)
+    assert view.not_logged.x.max() == pytest.approx(A.cycles_to_us(r.sim_cycles, g),
+                                                     abs=1 / (g * 1e3))
+    assert "not logged" in view.note.value
+
+
 def test_every_axis_has_a_label_with_unit(ex):
     for view in ex.views.values():
         for fig in view.figures.values():
@@ -222,3 +268,51 @@ def test_explore_freezes_what_it_built_out_of_full_collections():
         assert len(gc.get_objects(generation=2)) < gc.get_freeze_count() // 100
     finally:
         gc.unfreeze()
+
+
+def test_cpu_slider_stops_on_useful_counts_and_any_count_set_from_code():
+    from tlbwidgets.widgets.controls import ExploreControls
+    c = ExploreControls(cpus=16)
+    stops = c.widgets["cpus"].options
+    assert {6, 17, 63, 64, 65, 2, 256} <= set(stops) and len(stops) < 40
+    c.widgets["cpus"].value = 63
+    assert c.cpus == 63
+    c.apply(cpus=50)                       # not a stop: added so the slider can show it
+    assert c.widgets["cpus"].value == 50 and 50 in c.widgets["cpus"].options
+
+
+def test_explorer_lays_controls_above_and_only_the_shown_tab_holds_its_view(ex):
+    assert ex.children.index(ex.controls) < ex.children.index(ex.tabs)
+    ex.controls_toggle.value = False
+    assert ex.controls.layout.display == "none"
+    ex.controls_toggle.value = True
+    for i in range(len(ex.tabs.children)):
+        ex.tabs.selected_index = i
+        held = [h.children for h in ex.tabs.children]
+        assert [len(h) for h in held] == [int(j == i) for j in range(len(held))]
+    ex.tabs.selected_index = 0
+    assert ex.scaling.rows is not None      # the Scaling tab opened with a sweep drawn
+
+
+def test_staleness_marks_only_shootdowns_that_can_be_told_apart_and_remarks_on_zoom(ex):
+    from tlbwidgets.widgets.staleness import MARKER_GAP_PX, PLOT_WIDTH_PX
+    st = ex.staleness
+    st.update(ex.results)
+    r = _primary(ex)
+    end_us = float(np.max(st.count_lines[0].x))
+    n = len(r.shootdowns)
+    marks = np.sort(st.shootdown_marks[0].x)
+    assert len(marks) < n                        # 616 starts in 730 µs: a crowd, not a band
+    assert np.all(np.diff(marks) >= end_us * MARKER_GAP_PX / PLOT_WIDTH_PX)
+    assert f"{n} shootdowns in view, {len(marks)} marked" in st.marker_note.value
+    starts_us = A.cycles_to_us(np.sort(r.shootdowns["start"]), r.costs.clock_ghz)
+    lo, hi = end_us / 2, end_us / 2 + end_us / 100   # what the mouse wheel does
+    st.x_scale.min, st.x_scale.max = lo, hi
+    inside = starts_us[(starts_us >= lo) & (starts_us <= hi)]
+    zoomed = np.sort(st.shootdown_marks[0].x)
+    assert len(zoomed) > 0 and np.all((zoomed >= lo) & (zoomed <= hi))
+    np.testing.assert_array_equal(
+        zoomed, inside[A.separable_marks(inside, (hi - lo) * MARKER_GAP_PX / PLOT_WIDTH_PX)])
+    assert f"{len(inside)} shootdowns in view" in st.marker_note.value
+    ticks = st.count_fig.axes[0].tick_values
+    assert len(ticks) >= 2 and ticks.min() >= lo and ticks.max() <= hi

@@ -7,7 +7,7 @@ import pytest
 
 import tlbwidgets.widgets as W
 from tlbwidgets import analysis as A
-from tlbwidgets.widgets.scaling import parse_cpu_list
+from tlbwidgets.widgets.scaling import log_ticks, parse_cpu_list
 
 
 class InlineExecutor(Executor):
@@ -33,11 +33,13 @@ def test_parse_cpu_list():
 def test_sweep_draws_latency_and_lost_time():
     pytest.importorskip("tlbwidgets.sweep")
     view = W.scaling(protocols=["mailbox"], cpu_counts=[2, 4], workload="uniform",
-                     executor=InlineExecutor())
+                     executor=InlineExecutor(), run=False)
+    assert view.charts.layout.display == "none" and "Run sweep" in view.prompt.value
     seen = []
     view.progress.observe(lambda c: seen.append(c["new"]), names="value")
     view.run_button.click()
     assert view.status.kind == "ok", view.status.message
+    assert view.charts.layout.display == "" and view.prompt.layout.display == "none"
     assert view.progress.value == view.progress.max == 2
     assert seen[-1] == 2
     rows = view.rows
@@ -52,7 +54,25 @@ def test_sweep_draws_latency_and_lost_time():
 
 
 def test_bad_cpu_list_shows_message_and_keeps_counts():
-    view = W.scaling(protocols=["mailbox"], cpu_counts=[2, 4])
+    view = W.scaling(protocols=["mailbox"], cpu_counts=[2, 4], run=False)
     view.cpu_text.value = "2, lots"
     assert view.status.kind == "error" and "lots" in view.status.message
     assert view.cpu_counts == [2, 4]
+
+
+def test_scaling_opens_with_its_sweep_drawn():
+    view = W.scaling(protocols=["mailbox"], cpu_counts=[2, 3], workload="single",
+                     executor=InlineExecutor())
+    assert view.status.kind == "ok" and "swept 2 runs" in view.status.message
+    assert view.rows is not None and view.charts.layout.display == ""
+    np.testing.assert_allclose(np.atleast_2d(view.latency_lines.x)[0], [2, 3])
+
+
+def test_log_axis_labels_never_crowd():
+    assert log_ticks([2, 4, 8, 16, 32]) == [2, 4, 8, 16, 32]
+    ticks = log_ticks(range(2, 65))
+    assert ticks[0] == 2 and ticks[-1] == 64
+    assert all(b >= 1.3 * a for a, b in zip(ticks, ticks[1:-1]))
+    assert 64 >= 1.3 * ticks[-2]
+    view = W.scaling(protocols=["mailbox"], cpu_counts=list(range(2, 11)), run=False)
+    assert "Ctrl-click" in view.picker_hint.value

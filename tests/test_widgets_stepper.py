@@ -8,7 +8,9 @@ import tlbwidgets.widgets as W
 from tlbwidgets import analysis as A
 from tlbwidgets._tables import (EV_PUSH, EV_ACK_STORE, EV_IPI_SEND, EV_IPI_TAKE, EV_STATE,
                                 STATE_NAMES)
-from tlbwidgets.widgets.stepper import MAILBOX_SLOTS_SHOWN
+from tlbwidgets.widgets._style import (NEUTRAL_INK, OKABE_ITO, STATE_COLORS, TLB_COLORS,
+                                       VIOLATION_COLOR)
+from tlbwidgets.widgets.stepper import MAILBOX_SLOTS_SHOWN, _USED_SLOT
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def test_next_walks_forward_and_the_board_follows(st):
     v.step = 0
     seen_push = seen_ack = seen_ipi = False
     for k in range(len(v.frames)):
-        assert v.step == k and v.slider.value == k
+        assert v.step == k and v.slider.value == k + 1      # both count from 1 on screen
         e = v.frames.events[k]
         s = v.frame_state(k)
         assert f"Step {k + 1} of {len(v.frames)}" in v.narration.value
@@ -42,10 +44,11 @@ def test_next_walks_forward_and_the_board_follows(st):
             assert s["queue"][e["other"]] == e["arg"]
             row = v.slot_cells.colors[e["other"] * MAILBOX_SLOTS_SHOWN:
                                       (e["other"] + 1) * MAILBOX_SLOTS_SHOWN]
-            assert sum(c == "#0072B2" for c in row) == min(e["arg"], MAILBOX_SLOTS_SHOWN)
+            assert sum(c == _USED_SLOT for c in row) == min(e["arg"], MAILBOX_SLOTS_SHOWN)
             seen_push = True
         if e["kind"] == EV_ACK_STORE:
             assert s["ack"][e["cpu"]] == A.ACK_TRUE
+            assert v.ack_text.text[e["cpu"]] == "1"
             seen_ack = True
         if e["kind"] == EV_IPI_SEND:
             assert s["pending_ipi"][e["other"]] == e["cpu"]
@@ -81,10 +84,40 @@ def test_prev_walks_back_to_the_start(st):
 def test_slider_and_step_out_of_range(st):
     v = st.view
     v.slider.value = 3
-    assert v.step == 3
+    assert v.step == 2 and "Step 3 of" in v.narration.value
     from traitlets import TraitError
     with pytest.raises(TraitError, match="out of range"):
         v.step = len(v.frames)
+
+
+def test_board_colours_mean_one_thing_each(st):
+    v = st.view
+    cell_colours = {"tlb": set(TLB_COLORS), "slot": {_USED_SLOT},
+                    "state": set(STATE_COLORS.values())}
+    kinds = list(cell_colours)
+    for i, a in enumerate(kinds):
+        for b in kinds[i + 1:]:
+            assert not cell_colours[a] & cell_colours[b], (a, b)
+    # Names and headers are ink, never the violation red or a state colour.
+    for mark in (v.name_labels, v.header_labels, v.ack_text):
+        assert list(mark.colors) == [NEUTRAL_INK]
+    assert VIOLATION_COLOR not in TLB_COLORS and OKABE_ITO["orange"] not in TLB_COLORS
+
+
+@pytest.mark.parametrize("cpus", [8, 32])
+def test_board_keeps_every_column_and_arrow_on_it(cpus):
+    s = W.stepper(cpus=cpus, workload="single", seed=0)
+    v = s.view
+    assert s.status.kind == "ok", s.status.message
+    lo, hi = v.x_scale.min, v.x_scale.max
+    for k in range(len(v.frames)):
+        v.step = k
+        xs = np.concatenate([np.ravel(h.x) for h in v.ipi_heads.values()] + [np.zeros(0)])
+        assert np.all((xs > lo) & (xs < hi)), (k, xs.min(initial=0))
+    assert min(v.header_labels.x) > lo and max(v.ack_text.x) < hi
+    # The TLB header has its own room: the mailbox column starts >= 3 cells later.
+    assert v._x_slots[0] - v._x_tlb[0] >= 3
+    assert v.slider.min == 1 and v.slider.max == len(v.frames)
 
 
 def test_toggle_runs_the_fixed_protocol_on_the_same_scenario(st):

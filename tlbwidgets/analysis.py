@@ -29,10 +29,11 @@ from ._tables import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_POINTS", "BREAKDOWN_PHASES", "LANE_PRIORITY",
+    "DEFAULT_MAX_POINTS", "BREAKDOWN_PHASES",
     "cycles_to_us", "decimate_minmax", "stale_count_series", "latency_cycles",
     "shared_histogram", "initiator_breakdown", "lost_cycles_per_cpu",
-    "window_lengths", "lane_segments", "ipi_arrows", "violation_rows",
+    "window_lengths", "event_log_end", "lane_segments", "separable_marks", "ipi_arrows",
+    "violation_rows",
     "StepperFrames", "TLB_NONE", "TLB_VALID", "TLB_STALE", "TLB_INVALIDATED",
     "ACK_UNKNOWN", "ACK_FALSE", "ACK_TRUE", "stepper_frames", "narrate",
     "scaling_series", "involved_shootdowns",
@@ -48,11 +49,6 @@ BREAKDOWN_PHASES = (
     ("wait_cycles", "waiting for ACKs"),
 )
 """(SHOOTDOWN_DTYPE column, label) of each phase of the initiator's time."""
-
-# When a timeline column covers several states, show the one a learner is
-# looking for: interruptions and spinning beat ordinary user time.
-LANE_PRIORITY = (ST_HANDLER, ST_WAIT, ST_KERNEL, ST_IRQ_OFF, ST_USER, ST_IDLE)
-
 
 def cycles_to_us(cycles, clock_ghz):
     """Cycles (scalar or array) to float64 microseconds at ``clock_ghz``."""
@@ -224,57 +220,137 @@ def _state_runs(events, n_cpus, end_cycles):
     return cpu[keep], state[keep], t[keep], t_end[keep]
 
 
-def lane_segments(events, n_cpus, end_cycles, t0, t1, max_segments=DEFAULT_MAX_POINTS):
+def event_log_end(events, end_cycles, truncated):
+    """Last cycle the event log describes: ``end_cycles`` for a whole log,
+    the time of its last row when it was truncated (``truncated``: the
+    Result's ``"events" in truncated_logs``).  After that instant nobody
+    knows what a CPU did, so lanes must stop there."""
+    if not truncated:
+        return int(end_cycles)
+    if len(events) == 0:
+        return 0
+    return int(min(int(events["time"].max()), int(end_cycles)))
+
+
+def lane_segments(events, n_cpus, end_cycles, t0, t1, max_segments=DEFAULT_MAX_POINTS,
+                  log_end=None):
     """Timeline lanes: what each CPU does between cycles ``t0`` and ``t1``.
 
     Returns a dict of int64 arrays ``cpu``, ``state`` (ST_* codes),
     ``start``, ``end`` (cycles, clipped to the window) with at most
-    ``max_segments`` rows.  When the exact runs fit in the budget they are
-    returned exactly.  Otherwise the window is cut into columns and each
-    column of a lane shows the most telling state present in it (order of
-    LANE_PRIORITY: a handler run shorter than a column still shows); runs of
-    equal columns are merged.  ``exact`` says which case applied.
+    ``max_segments`` rows, plus ``exact`` (bool) and ``logged_until``
+    (cycles: lanes stop there).
+
+    ``log_end`` (default ``end_cycles``) is where the event log stops
+    (:func:`event_log_end`); no segment reaches past it.
+
+    When the exact runs fit in the budget they are returned exactly.
+    Otherwise the window is cut into equal columns and each column of a lane
+    is split among the states present in it *in proportion to the time spent
+    in each* (states ordered alternately forwards and backwards from column
+    to column, so a state that continues over a column edge stays one
+    segment).  Every state therefore keeps its exact time in every column,
+    up to whole cycles: a CPU's time shares over the window are those of the
+    exact runs, never inflated by a short handler run painting a whole
+    column.  ``exact`` says which case applied.
     """
     _check_budget("max_segments", max_segments, 16)
     if t1 <= t0:
         raise ValueError(f"window must have t1 > t0, got t0={t0}, t1={t1}")
-    cpu, state, start, end = _state_runs(events, n_cpus, end_cycles)
+    logged_until = int(end_cycles if log_end is None else min(log_end, end_cycles))
+    cpu, state, start, end = _state_runs(events, n_cpus, logged_until)
     inside = (end > t0) & (start < t1)
     cpu, state = cpu[inside], state[inside]
     start, end = np.maximum(start[inside], t0), np.minimum(end[inside], t1)
     if len(cpu) <= max_segments:
-        return {"cpu": cpu, "state": state, "start": start, "end": end, "exact": True}
-    n_states = len(STATE_NAMES)
-    n_cols = max(8, min(2000, max_segments // max(n_cpus, 1) * 2))
+        return {"cpu": cpu, "state": state, "start": start, "end": end, "exact": True,
+                "logged_until": logged_until}
+    n_cols = max(1, min(4000, max_segments // max(n_cpus, 1)))
     while True:
-        width = (t1 - t0) / n_cols
-        c0 = ((start - t0) / width).astype(np.int64)
-        c1 = np.minimum(((end - 1 - t0) / width).astype(np.int64), n_cols - 1)
-        cover = np.zeros((n_cpus, n_states, n_cols + 1), dtype=np.int32)
-        np.add.at(cover, (cpu, state, c0), 1)
-        np.add.at(cover, (cpu, state, c1 + 1), -1)
-        present = np.cumsum(cover, axis=2)[:, :, :n_cols] > 0
-        col_state = np.full((n_cpus, n_cols), -1, dtype=np.int64)
-        for s in LANE_PRIORITY[::-1]:      # highest priority written last
-            col_state[present[:, s, :]] = s
-        change = np.ones((n_cpus, n_cols), dtype=bool)
-        change[:, 1:] = col_state[:, 1:] != col_state[:, :-1]
-        lane_idx, col_idx = np.nonzero(change)
-        seg_state = col_state[lane_idx, col_idx]
-        # The run that starts at (lane, col) ends where the next run starts.
-        nxt = np.r_[col_idx[1:], n_cols]
-        nxt = np.where(np.r_[lane_idx[1:] != lane_idx[:-1], True], n_cols, nxt)
-        keep = seg_state >= 0
-        if keep.sum() <= max_segments or n_cols <= 8:
+        seg = _proportional_columns(cpu, state, start, end, n_cpus, t0, t1, n_cols)
+        if len(seg["cpu"]) <= max_segments or n_cols == 1:
             break
-        n_cols //= 2
-    lane_idx, seg_state = lane_idx[keep], seg_state[keep]
-    s_cyc = t0 + (col_idx[keep] * width)
-    e_cyc = t0 + (nxt[keep] * width)
-    order = np.arange(min(len(lane_idx), max_segments))
-    return {"cpu": lane_idx[order].astype(np.int64), "state": seg_state[order],
-            "start": np.round(s_cyc[order]).astype(np.int64),
-            "end": np.round(e_cyc[order]).astype(np.int64), "exact": False}
+        n_cols = max(1, int(n_cols * 0.7))
+    # One column per lane can still hold every state: the budget wins (rare:
+    # hundreds of CPUs with a tiny budget); the lanes then show their first states.
+    seg = {k: v[:max_segments] for k, v in seg.items()}
+    seg.update(exact=False, logged_until=logged_until)
+    return seg
+
+
+def _proportional_columns(cpu, state, start, end, n_cpus, t0, t1, n_cols):
+    """Cut [t0, t1) into ``n_cols`` columns; split each lane's column among its
+    states in proportion to their time there (see :func:`lane_segments`).
+
+    Input runs are disjoint per lane and clipped to the window.
+    """
+    n_states = len(STATE_NAMES)
+    edges = t0 + (np.arange(n_cols + 1, dtype=np.int64) * (t1 - t0)) // n_cols
+    # Time each lane spent in each state before each edge (cumulative), from
+    # runs sorted by (cpu, start): occupied[l, k, s] = cycles of state s in
+    # lane l during [t0, edges[k]).
+    order = np.lexsort((start, cpu))
+    cpu, state, start, end = cpu[order], state[order], start[order], end[order]
+    length = end - start
+    span = np.int64(t1 - t0 + 1)
+    key = cpu * span + (start - t0)
+    per_state = np.zeros((len(cpu) + 1, n_states), dtype=np.int64)
+    per_state[np.arange(1, len(cpu) + 1), state] = length
+    before = np.cumsum(per_state, axis=0)          # before[i]: runs 0..i-1
+    lanes = np.arange(n_cpus, dtype=np.int64)
+    lane_first = np.searchsorted(key, lanes * span, side="left")
+    q = lanes[:, None] * span + (edges - t0)[None, :]
+    idx = np.searchsorted(key, q, side="right") - 1          # last run starting <= edge
+    has = idx >= lane_first[:, None]
+    i = np.where(has, idx, 0)
+    occupied = before[i] - before[lane_first][:, None, :]
+    partial = np.clip(edges[None, :] - start[i], 0, length[i])
+    occupied[~has] = 0
+    li, ki = np.nonzero(has)
+    occupied[li, ki, state[i[li, ki]]] += partial[li, ki]
+    in_col = np.diff(occupied, axis=1)                       # (lane, col, state)
+    # Alternate the state order per column so a state spanning an edge merges.
+    forward = np.arange(n_states, dtype=np.int64)
+    ordered = np.where((np.arange(n_cols) % 2 == 0)[None, :, None],
+                       in_col[:, :, forward], in_col[:, :, forward[::-1]])
+    state_of = np.where((np.arange(n_cols) % 2 == 0)[:, None], forward[None, :],
+                        forward[::-1][None, :])              # (col, slot)
+    offset = np.cumsum(ordered, axis=2) - ordered            # start within the column
+    lane_i, col_i, slot_i = np.nonzero(ordered > 0)
+    seg_start = edges[col_i] + offset[lane_i, col_i, slot_i]
+    seg_end = seg_start + ordered[lane_i, col_i, slot_i]
+    seg_state = state_of[col_i, slot_i]
+    # Merge a segment into the previous one when it continues it exactly.
+    cont = np.r_[False, (lane_i[1:] == lane_i[:-1]) & (seg_state[1:] == seg_state[:-1])
+                 & (seg_start[1:] == seg_end[:-1])]
+    group = np.cumsum(~cont) - 1
+    heads = np.flatnonzero(~cont)
+    merged_end = np.zeros(len(heads), dtype=np.int64)
+    np.maximum.at(merged_end, group, seg_end)
+    return {"cpu": lane_i[heads].astype(np.int64), "state": seg_state[heads].astype(np.int64),
+            "start": seg_start[heads].astype(np.int64), "end": merged_end}
+
+
+def separable_marks(times, min_gap):
+    """Which marks (arrows, markers) can be told apart: those at least
+    ``min_gap`` from both neighbours in time (``times`` in any unit and
+    order, ``min_gap`` in the same unit).
+
+    Returns a boolean mask over ``times``.  A crowd of marks close together
+    (a broadcast to 63 CPUs) is left out whole rather than drawn as a black
+    mass; the caller says how many were left out.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    if len(times) == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(times, kind="stable")
+    s = times[order]
+    gap = np.diff(s)
+    far_left = np.r_[True, gap >= min_gap]
+    far_right = np.r_[gap >= min_gap, True]
+    mask = np.empty(len(times), dtype=bool)
+    mask[order] = far_left & far_right
+    return mask
 
 
 def ipi_arrows(events, t0, t1, max_arrows=DEFAULT_MAX_POINTS):
@@ -332,6 +408,7 @@ def scaling_series(rows, protocols, y_field):
     ``cpus`` is the sorted distinct CPU counts and ``values`` has shape
     ``(len(protocols), len(cpus))``, NaN where a combination is missing.
     """
+    rows = np.asarray(rows)      # a plain array: no subclass leaks into chart data
     if y_field not in rows.dtype.names:
         raise ValueError(f"y_field={y_field!r} is not a sweep column; columns: "
                          f"{list(rows.dtype.names)}")

@@ -27,13 +27,14 @@ from IPython.display import HTML
 import tlbwidgets as tw
 from .api import MACHINE_OPTIONS
 from .protocols import IMPLEMENTED, protocol_defaults
+from ._tables import OP_NAMES
 from .workloads import Workload, workload_params
 
 __all__ = [
     "CourseNotebook", "COURSE", "BINDER_REPO", "BINDER_BRANCH",
     "binder_url", "app_url", "course_map_html", "binder_badge_markdown",
     "reveal", "Reveal", "check_number", "CheckNumber", "check_choice", "CheckChoice",
-    "echo", "echo_line", "available", "parse_number", "table",
+    "echo", "echo_line", "workload_code", "ECHO_OPS_LIMIT", "available", "parse_number", "table",
 ]
 
 BINDER_REPO = "tlbwidgets/tlbwidgets"
@@ -160,9 +161,7 @@ def echo_line(result_or_config):
             value = config[key]
             shown = repr(value)
             if isinstance(value, Workload):
-                ops = value.params.get("ops")
-                shown = (f"<{value.name} workload of {ops} ops>" if ops is not None
-                         else f"<{value.name} workload>")
+                shown = workload_code(value)
             parts.append(f"{key}={shown}")
     for key, value in config.items():
         if key in _ALWAYS_ECHOED:
@@ -170,6 +169,34 @@ def echo_line(result_or_config):
         if value != _default_of(key, config):
             parts.append(f"{key}={value!r}")
     return "tw.simulate(" + ", ".join(parts) + ")"
+
+
+ECHO_OPS_LIMIT = 200
+"""A custom workload of at most this many ops is echoed op by op; a longer one
+would bury the call, so its echo says how to rebuild it instead."""
+
+
+def workload_code(workload):
+    """Python expression that rebuilds ``workload``: ``tw.workloads.<name>(...)``
+    for a named generator, ``tw.Workload.from_ops(...)`` for a custom one.
+
+    The expression runs as printed (with ``tw`` imported) unless a custom
+    workload has more than ``ECHO_OPS_LIMIT`` ops: then it is a placeholder
+    string that says so and cannot be mistaken for code.
+    """
+    arrays = getattr(workload, "_arrays", None)
+    if arrays is None:
+        args = ", ".join(f"{k}={v!r}" for k, v in workload.params.items())
+        return f"tw.workloads.{workload.name}({args})"
+    op_start, kind, vpn, pages, think = arrays
+    if len(kind) > ECHO_OPS_LIMIT:
+        return (f"<{workload.name} workload of {len(kind)} ops: too long to echo, "
+                f"rebuild it with tw.Workload.from_ops>")
+    cpu = np.repeat(np.arange(len(op_start) - 1), np.diff(op_start))
+    names = [OP_NAMES[int(k)] for k in kind]
+    name = "" if workload.name == "custom" else f", name={workload.name!r}"
+    return (f"tw.Workload.from_ops(cpu={cpu.tolist()}, kind={names}, vpn={vpn.tolist()}, "
+            f"pages={pages.tolist()}, think={think.tolist()}, cpus={workload.cpus}{name})")
 
 
 def echo(result, label="config"):
@@ -206,6 +233,10 @@ def _cell(value):
     return html.escape(str(value))
 
 
+TABLE_BAR_PX = 80
+"""Length of the longest bar ``table(bar=...)`` draws."""
+
+
 def table(rows, columns=None, bar=None, caption=""):
     """A small HTML table that renders in JupyterLab, Voila and static HTML
     (no pandas needed: the course runs on the package's own dependencies).
@@ -229,7 +260,10 @@ def table(rows, columns=None, bar=None, caption=""):
         raise ValueError(f"columns {missing} are not in the rows; available: {names}")
     top = max((float(r[bar]) for r in records if float(r[bar]) == float(r[bar])),
               default=0.0) if bar else 0.0
-    head = "".join(f"<th style='text-align:right;padding:2px 8px'>{html.escape(c)}</th>"
+    # Headers wrap (after an underscore too), so a table of many columns fits the
+    # width of a notebook on a 1024 px projector instead of hiding its last ones.
+    head = "".join(f"<th style='text-align:right;padding:2px 6px;max-width:8em;"
+                   f"white-space:normal'>{html.escape(c).replace('_', '_<wbr>')}</th>"
                    for c in columns)
     body = []
     for r in records:
@@ -237,10 +271,11 @@ def table(rows, columns=None, bar=None, caption=""):
         for c in columns:
             cell = _cell(r[c])
             if c == bar and top > 0 and float(r[c]) == float(r[c]):
-                width = max(1, int(160 * float(r[c]) / top))
+                width = max(1, int(TABLE_BAR_PX * float(r[c]) / top))
                 cell = (f"<span style='display:inline-block;width:{width}px;height:10px;"
                         f"background:#0072B2;margin-right:6px'></span>{cell}")
-            cells.append(f"<td style='text-align:right;padding:2px 8px'>{cell}</td>")
+            cells.append(f"<td style='text-align:right;padding:2px 6px;white-space:nowrap'>"
+                         f"{cell}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = (f"<caption style='caption-side:bottom;text-align:left;font-size:12px'>"
            f"{html.escape(caption)}</caption>") if caption else ""

@@ -141,6 +141,8 @@ _LAB_SETTINGS = {
     # No "fetch Jupyter news?" toast over the notebook in screenshots, and no news request.
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
         '{"fetchNews": "false", "checkForUpdates": false}',
+    # Lay out every cell, on screen or not, so the layout checks measure the whole notebook.
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
 }
 
 

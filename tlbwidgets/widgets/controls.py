@@ -15,7 +15,7 @@ from traitlets import Int, Float, Unicode, TraitError, validate
 
 import tlbwidgets as tw
 
-__all__ = ["ExploreControls", "NO_COMPARE", "workload_knobs"]
+__all__ = ["ExploreControls", "NO_COMPARE", "workload_knobs", "USEFUL_CPU_COUNTS", "cpu_stops"]
 
 NO_COMPARE = "(none)"
 """Value of ``compare`` that means: run one protocol only."""
@@ -24,6 +24,18 @@ MAX_SEED = 2**31 - 1
 """Largest seed the seed box takes."""
 
 _KNOBS = ("unmap_pages", "unmap_rate", "irq_off_share")
+
+USEFUL_CPU_COUNTS = tuple(sorted(
+    set(range(2, 9)) | {6, 10, 12, 20, 24, 40, 48, 96, 192}
+    | {n for k in range(4, 9) for n in (2**k - 1, 2**k, 2**k + 1) if n <= 256}))
+"""Stops of the CPU slider: every count up to 8, each power of two with its
+neighbours (63, 64, 65: one CPU more or less than a round machine) and the
+common core counts between; a drag always lands on one of them."""
+
+
+def cpu_stops(cpus):
+    """USEFUL_CPU_COUNTS plus ``cpus`` itself (a count set from code stays reachable)."""
+    return tuple(sorted(set(USEFUL_CPU_COUNTS) | {int(cpus)}))
 
 
 def workload_knobs(workload):
@@ -136,8 +148,8 @@ class ExploreControls(widgets.VBox):
         presets = tuple(cost_presets or tw.COST_PRESETS)
         presets += tuple(n for n in self._measured if n not in presets)
         w = {
-            "cpus": widgets.IntSlider(min=2, max=256, description="CPUs",
-                                      continuous_update=False),
+            "cpus": widgets.SelectionSlider(options=USEFUL_CPU_COUNTS, value=16,
+                                            description="CPUs", continuous_update=False),
             "sockets": widgets.Dropdown(options=[1, 2, 4, 8], description="sockets"),
             "protocol": widgets.Dropdown(options=protocols, description="protocol"),
             "compare": widgets.Dropdown(options=(NO_COMPARE,) + protocols,
@@ -204,6 +216,8 @@ class ExploreControls(widgets.VBox):
         self._syncing = True
         try:
             for name, widget in self.widgets.items():
+                if name == "cpus" and self.cpus not in widget.options:
+                    widget.options = cpu_stops(self.cpus)
                 if widget.value != getattr(self, name):
                     widget.value = getattr(self, name)
         finally:

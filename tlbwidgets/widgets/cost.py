@@ -6,8 +6,8 @@ import numpy as np
 from traitlets import Int, validate, TraitError
 
 from .. import analysis
-from ._style import (axis, figure, tooltip, table_html, legend_html, series_color,
-                     PHASE_COLORS)
+from ._style import (axis, figure, wrap_row, fit_ticks, tooltip, table_html, legend_html,
+                     series_color, PHASE_COLORS)
 
 __all__ = ["CostView", "draw_histogram"]
 
@@ -51,7 +51,7 @@ class CostView(widgets.VBox):
                                                       ["", ".3f"]))
         self.breakdown_fig = figure([self.breakdown_bars],
                                     [axis(bx, "protocol"),
-                                     axis(by, "mean initiator time per shootdown (µs)",
+                                     axis(by, "mean per shootdown (µs)",
                                           "vertical")],
                                     "Where the initiator's time goes")
 
@@ -64,7 +64,7 @@ class CostView(widgets.VBox):
                                    tooltip=tooltip(["CPU", "handler time (µs)"], [".0f", ".2f"]))
         self.lost_fig = figure([self.lost_lines],
                                [axis(lx, "CPU (id)", tick_format="d"),
-                                axis(ly, "time in shootdown handlers (µs)", "vertical")],
+                                axis(ly, "handler time (µs)", "vertical")],
                                "Time interrupted CPUs lose to others' shootdowns")
         self.legend = widgets.HTML()
         self.phase_legend = widgets.HTML(legend_html(
@@ -74,8 +74,8 @@ class CostView(widgets.VBox):
                         "lost": self.lost_fig}
         super().__init__(children=[
             self.legend, self.headline,
-            widgets.HBox([self.latency_fig,
-                          widgets.VBox([self.breakdown_fig, self.phase_legend])]),
+            wrap_row([self.latency_fig,
+                      widgets.VBox([self.breakdown_fig, self.phase_legend])]),
             self.lost_fig], **kwargs)
 
     def update(self, results):
@@ -106,6 +106,11 @@ class CostView(widgets.VBox):
             self.lost_lines.y = lost_arr
             self.lost_lines.colors = colors
             self.lost_lines.labels = labels
+        fit_ticks(self.latency_fig, x=self.latency_hist.x,
+                  y=np.r_[0.0, np.ravel(self.latency_hist.y)], integer_y=True)
+        fit_ticks(self.breakdown_fig, y=np.r_[0.0, phases.sum(axis=0)])
+        fit_ticks(self.lost_fig, x=[0, max(n_cpus - 1, 1)], y=np.r_[0.0, lost_arr.ravel()],
+                  integer_x=True)
         self.legend.value = legend_html(list(zip(labels, colors)))
         self.headline.value = _headline(results)
 

@@ -1,4 +1,8 @@
-"""The shootdown explorer: controls on the left, four views in tabs."""
+"""The shootdown explorer: controls above (collapsible), four views in tabs below.
+
+Laid out for a projector: at 1024 x 768 the controls wrap into a few rows above
+the tabs, so every view gets the whole width.
+"""
 
 import ipywidgets as widgets
 from traitlets import Dict, Bool
@@ -48,17 +52,43 @@ class Explorer(widgets.VBox):
         self.scaling = ScalingView(protocols=self.controls.protocols())
         self.views = {"Cost": self.cost, "Staleness": self.staleness,
                       "Timeline": self.timeline, "Scaling": self.scaling}
-        self.tabs = widgets.Tab(children=list(self.views.values()), titles=TAB_TITLES)
+        # Only the selected tab holds its view: a chart drawn inside a hidden
+        # tab has no width, and bqplot then draws negative-width rectangles.
+        # (A column box: its view stretches to the tab's whole width.)
+        self._holders = [widgets.VBox(layout=widgets.Layout(width="100%"))
+                         for _ in TAB_TITLES]
+        self.tabs = widgets.Tab(children=self._holders, titles=TAB_TITLES,
+                                layout=widgets.Layout(width="100%"))
+        self.controls.layout.flex_flow = "row wrap"
+        self.controls.layout.min_width = "0"
+        self.controls_toggle = widgets.ToggleButton(
+            value=True, description="controls", icon="sliders",
+            tooltip="Show or hide the controls (more room for the charts)",
+            layout=widgets.Layout(width="120px", flex="0 0 auto"))
         self.export_bar = ExportBar(lambda: self.results, self.current_figures)
         super().__init__(children=[
-            self.status,
-            widgets.HBox([self.controls, self.tabs]),
-            self.export_bar])
-        self.tabs.layout.flex = "1 1 auto"
+            widgets.HBox([self.controls_toggle, self.status],
+                         layout=widgets.Layout(align_items="center")),
+            self.controls, self.tabs, self.export_bar])
+        self.controls_toggle.observe(self._toggle_controls, names="value")
+        self.tabs.observe(self._show_tab, names="selected_index")
         self.controls.observe(self._on_revision, names="revision")
         self.controls.observe(self._on_refused, names="error")
         self._sync_scaling()
+        self._show_tab(None)
         self.run()
+        # The Scaling tab opens with data: a small sweep of the starting
+        # configuration (five CPU counts, one seed) runs before it is shown.
+        self.scaling.run()
+
+    def _toggle_controls(self, change):
+        self.controls.layout.display = "" if change["new"] else "none"
+
+    def _show_tab(self, _change):
+        shown = self.tabs.selected_index or 0
+        for i, holder in enumerate(self._holders):
+            view = self.views[TAB_TITLES[i]]
+            holder.children = (view,) if i == shown else ()
 
     def current_figures(self):
         """Figures of the tab on screen (what PNG/SVG export saves)."""

@@ -112,10 +112,13 @@ class RaceLab(widgets.VBox):
         self.comparison = widgets.HTML()
         self.seed_view = StepperView()
         self.fixed_view = StepperView()
+        self.picker.style.button_width = "auto"      # hazard names are never cut
+        wrap = widgets.Layout(flex_flow="row wrap")   # side by side only when both fit
         super().__init__(children=[
-            self.picker, widgets.HBox([self.cpu_slider, self.seed_slider, self.hunt_button]),
+            self.picker,
+            widgets.HBox([self.cpu_slider, self.seed_slider, self.hunt_button], layout=wrap),
             self.explanation, self.progress, self.status, self.comparison,
-            widgets.HBox([self.seed_view, self.fixed_view])])
+            widgets.HBox([self.seed_view, self.fixed_view], layout=wrap)])
         for k, v in initial.items():
             setattr(self, k, v)
         for w, name in ((self.picker, "hazard"), (self.cpu_slider, "cpus"),

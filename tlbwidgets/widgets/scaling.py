@@ -8,10 +8,10 @@ from traitlets import List, Int, Dict, Unicode, validate, TraitError
 import tlbwidgets as tw
 from .. import analysis
 from ._status import StatusBar
-from ._style import axis, figure, tooltip, legend_html, series_color
+from ._style import axis, figure, wrap_row, fit_ticks, tooltip, legend_html, series_color
 from ._gc import settle
 
-__all__ = ["ScalingView", "scaling", "parse_cpu_list"]
+__all__ = ["ScalingView", "scaling", "parse_cpu_list", "log_ticks"]
 
 
 def parse_cpu_list(text):
@@ -66,6 +66,9 @@ class ScalingView(widgets.VBox):
         choices = tuple(getattr(tw, "PROTOCOLS", ("mailbox",)))
         self.protocol_picker = widgets.SelectMultiple(options=choices, rows=min(6, len(choices)),
                                                       description="protocols")
+        self.picker_hint = widgets.HTML(
+            "<span style='font-size:13px;color:#555'>Ctrl-click (⌘-click on a Mac) to pick "
+            "several protocols</span>")
         self.cpu_text = widgets.Text(description="CPU counts", continuous_update=False)
         self.seed_slider = widgets.IntSlider(min=1, max=20, description="seeds",
                                              continuous_update=False)
@@ -85,22 +88,34 @@ class ScalingView(widgets.VBox):
                                    scales={"x": xs, "y": my},
                                    tooltip=tooltip(["CPUs", "machine time lost (%)"],
                                                    [".0f", ".3f"]))
+        # Ticks only at the swept counts (set in draw): a log axis left to
+        # itself prints every integer and crowds them into "78910".
+        self.cpu_axes = [axis(xs, "CPUs (count, log scale)", tick_format="d",
+                              tick_values=np.array(self.cpu_counts, dtype=float))
+                         for _ in range(2)]
         self.latency_fig = figure([self.latency_lines],
-                                  [axis(xs, "CPUs (count, log scale)", tick_format="d"),
-                                   axis(ly, "median initiator latency (µs)", "vertical")],
-                                  "Shootdown latency vs CPU count")
+                                  [self.cpu_axes[0],
+                                   axis(ly, "median latency (µs)", "vertical")],
+                                  "Latency vs CPU count")
         self.lost_fig = figure([self.lost_lines],
-                               [axis(xs, "CPUs (count, log scale)", tick_format="d"),
-                                axis(my, "CPU time in handlers + waiting (%)", "vertical")],
-                               "Machine time lost to shootdowns vs CPU count")
+                               [self.cpu_axes[1],
+                                axis(my, "CPU time lost (%)", "vertical")],
+                               "Machine time lost vs CPU count")
         self.legend = widgets.HTML()
         self.rows = None
         self.figures = {"scaling_latency": self.latency_fig, "scaling_lost": self.lost_fig}
+        # No empty 0-1 axes: until a sweep has run, a prompt stands in for the charts.
+        self.prompt = widgets.HTML(
+            "<div style='font-size:15px;padding:24px;border:1px dashed #999;color:#333'>"
+            "No sweep yet. Pick protocols and CPU counts above, then press "
+            "<b>Run sweep</b>: the charts show latency and lost machine time against the "
+            "CPU count.</div>")
+        self.charts = wrap_row([self.latency_fig, self.lost_fig])
+        self.charts.layout.display = "none"
         super().__init__(children=[
-            widgets.HBox([self.protocol_picker,
-                          widgets.VBox([self.cpu_text, self.seed_slider, self.run_button])]),
-            self.progress, self.status, self.legend,
-            widgets.HBox([self.latency_fig, self.lost_fig])], **kwargs)
+            wrap_row([widgets.VBox([self.protocol_picker, self.picker_hint]),
+                      widgets.VBox([self.cpu_text, self.seed_slider, self.run_button])]),
+            self.progress, self.status, self.legend, self.prompt, self.charts], **kwargs)
         if protocols:
             self.protocols = list(protocols)
         if cpu_counts:
@@ -157,6 +172,8 @@ class ScalingView(widgets.VBox):
         self.progress.bar_style = "success"
         self.rows = rows
         self.draw(rows)
+        self.status.show("ok", f"swept {n} runs: {', '.join(self.protocols)} on "
+                               f"{', '.join(map(str, self.cpu_counts))} CPUs")
         return True
 
     def draw(self, rows):
@@ -176,16 +193,40 @@ class ScalingView(widgets.VBox):
                 mark.colors = colors
                 mark.labels = protocols
         self.legend.value = legend_html(list(zip(protocols, colors)))
+        ticks = np.array(log_ticks(cpus), dtype=float)
+        for ax in self.cpu_axes:
+            ax.tick_values = ticks
+        fit_ticks(self.latency_fig, y=np.r_[0.0, np.ravel(latency)])
+        fit_ticks(self.lost_fig, y=np.r_[0.0, np.ravel(lost_pct)])
+        self.prompt.layout.display = "none"
+        self.charts.layout.display = ""
+
+
+def log_ticks(counts, min_ratio=1.3):
+    """The counts to label on a log axis: each at least ``min_ratio`` times the
+    previous label (the first and last always kept), so labels never crowd."""
+    counts = sorted(int(c) for c in counts)
+    if len(counts) <= 2:
+        return counts
+    kept = [counts[0]]
+    for c in counts[1:-1]:
+        if c >= kept[-1] * min_ratio and counts[-1] >= c * min_ratio:
+            kept.append(c)
+    return kept + [counts[-1]]
 
 
 def scaling(protocols=("mailbox",), cpu_counts=(2, 4, 8, 16, 32), workload="uniform",
-            costs="default", executor=None, **options):
+            costs="default", executor=None, run=True, **options):
     """The scaling view alone: pick protocols and CPU counts, press Run sweep.
 
     ``options`` are passed to every run (workload knobs, machine options);
-    ``executor`` to ``tw.sweep`` (None: its own process pool).
+    ``executor`` to ``tw.sweep`` (None: its own process pool).  With
+    ``run=True`` (default) the view opens with the sweep of its arguments
+    already drawn; with ``run=False`` it opens with a prompt to press Run.
     """
     view = ScalingView(protocols=list(protocols), cpu_counts=list(cpu_counts),
                        executor=executor)
     view.base_config = {"workload": workload, "costs": costs, **options}
+    if run:
+        view.run()
     return settle(view)

@@ -18,8 +18,8 @@ import tlbwidgets as tw
 from .. import analysis
 from .._tables import STATE_NAMES
 from ._status import StatusBar
-from ._style import (axis, figure, legend_html, STATE_COLORS, TLB_COLORS, ACK_COLORS,
-                     OKABE_ITO)
+from ._style import (axis, figure, legend_html, STATE_COLORS, TLB_COLORS, ACK_TEXT,
+                     NEUTRAL_INK)
 from ._gc import settle
 
 __all__ = ["StepperView", "Stepper", "stepper", "MAILBOX_SLOTS_SHOWN"]
@@ -28,7 +28,13 @@ MAILBOX_SLOTS_SHOWN = 16
 """Mailbox slots drawn per CPU: the seed kernel's queue holds 16 ops
 (strat9 kernel, arch/x86_64/tlb.rs); a longer queue is drawn as full."""
 
-_EMPTY_SLOT, _USED_SLOT = "#F4F4F4", OKABE_ITO["blue"]
+_EMPTY_SLOT, _USED_SLOT = "#F4F4F4", "#555555"
+"""Mailbox slots: a queued op is dark grey, a colour no other cell of the board uses."""
+TLB_COLUMNS_MIN = 3
+"""The TLB block is at least this many cells wide, so its header never runs into
+the mailbox's (the old "TLB: vpn 0…0mailbox")."""
+ARROW_SPAN = 4.0
+"""Board units left of the CPU names where IPI arrows are drawn side by side."""
 
 
 class StepperView(widgets.VBox):
@@ -53,59 +59,69 @@ class StepperView(widgets.VBox):
         self.frames = None
         self.result = None
         self._kinds = {}
-        xs, ys = bq.LinearScale(), bq.LinearScale(reverse=True)
+        xs, ys = bq.LinearScale(allow_padding=False), bq.LinearScale(reverse=True,
+                                                                     allow_padding=False)
         self.x_scale, self.y_scale = xs, ys
         sc = {"x": xs, "y": ys}
-        self.name_labels = bq.Label(x=np.zeros(0), y=np.zeros(0), text=np.array([], "U1"),
-                                    align="end", default_size=13, scales=sc)
-        self.header_labels = bq.Label(x=np.zeros(0), y=np.zeros(0), text=np.array([], "U1"),
-                                      align="start", default_size=12, scales=sc)
+
+        def label(align, size):
+            return bq.Label(x=np.zeros(0), y=np.zeros(0), text=np.array([], "U1"),
+                            align=align, default_size=size, colors=[NEUTRAL_INK], scales=sc)
+
+        self.name_labels = label("end", 13)
+        self.header_labels = label("start", 13)
+        self.header_labels.font_weight = "bold"
         self.state_cells = bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker="square", scales=sc)
-        self.state_text = bq.Label(x=np.zeros(0), y=np.zeros(0), text=np.array([], "U1"),
-                                   align="start", default_size=12, scales=sc)
+        self.state_text = label("start", 12)
         self.tlb_cells = bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker="square", scales=sc,
                                     stroke="#444444")
         self.slot_cells = bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker="square", scales=sc,
                                      stroke="#BBBBBB")
-        self.ack_cells = bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker="circle", scales=sc,
-                                    stroke="#444444")
+        self.ack_text = label("middle", 13)
         self.ipi_lines = bq.Lines(x=np.zeros(0), y=np.zeros(0), colors=["#000000"],
                                   stroke_width=2, scales=sc)
         self.ipi_heads = {d: bq.Scatter(x=np.zeros(0), y=np.zeros(0), marker=f"triangle-{d}",
                                         colors=["#000000"], default_size=50, scales=sc)
                           for d in ("down", "up")}
         marks = [self.header_labels, self.name_labels, self.state_cells, self.state_text,
-                 self.tlb_cells, self.slot_cells, self.ack_cells, self.ipi_lines,
+                 self.tlb_cells, self.slot_cells, self.ack_text, self.ipi_lines,
                  *self.ipi_heads.values()]
         self.board = figure(marks, [axis(xs, "board column (no unit)", visible=False),
                                     axis(ys, "CPU (id)", "vertical", visible=False)],
                             "", height_px=300)
         self.board.fig_margin = {"top": 30, "bottom": 10, "left": 10, "right": 10}
-        self.play = widgets.Play(interval=900, description="play")
-        self.slider = widgets.IntSlider(description="step", min=0, max=0,
-                                        layout=widgets.Layout(width="60%"))
+        self.board.layout.min_width = "600px"
+        # One numbering everywhere: the slider, the text and the title count
+        # steps from 1, as a learner does.
+        self.play = widgets.Play(interval=900, min=1, max=1, description="play")
+        self.slider = widgets.IntSlider(description="step", min=1, max=1,
+                                        layout=widgets.Layout(flex="1 1 200px",
+                                                              min_width="200px"))
         widgets.jslink((self.play, "value"), (self.slider, "value"))
         self.prev_button = widgets.Button(description="◀ Prev", tooltip="one step back",
-                                          layout=widgets.Layout(width="80px"))
+                                          layout=widgets.Layout(width="90px"))
         self.next_button = widgets.Button(description="Next ▶", tooltip="one step forward",
-                                          layout=widgets.Layout(width="80px"))
+                                          layout=widgets.Layout(width="90px"))
         self.narration = widgets.HTML()
         self.heading = widgets.HTML()
         self.legend = widgets.HTML(legend_html(
-            [("TLB: valid", TLB_COLORS[1]), ("stale", TLB_COLORS[2]),
+            [("TLB entry: valid", TLB_COLORS[1]), ("stale", TLB_COLORS[2]),
              ("invalidated", TLB_COLORS[3]), ("not cached", TLB_COLORS[0]),
-             ("mailbox op", _USED_SLOT), ("ACK true", ACK_COLORS[2]),
-             ("ACK false", ACK_COLORS[1]), ("IPI in flight / waiting", "#000")]))
+             ("queued mailbox op", _USED_SLOT), ("IPI in flight / waiting", "#000")])
+            + "<div style='font-size:14px'>ACK flag: 1 = acknowledged, 0 = cleared, "
+              "– = not used yet. CPU states are coloured as in the timeline.</div>")
         self.figures = {"stepper": self.board}
         super().__init__(children=[
             self.heading, self.legend, self.board,
-            widgets.HBox([self.play, self.prev_button, self.next_button, self.slider]),
+            widgets.HBox([self.play, self.prev_button, self.next_button, self.slider],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
             self.narration], **kwargs)
         self.slider.observe(self._slider_moved, names="value")
         self.prev_button.on_click(lambda _b: self.prev())
         self.next_button.on_click(lambda _b: self.next())
         self.observe(self._on_step, names="step")
-        self.observe(lambda c: setattr(self.heading, "value", f"<b>{html.escape(c['new'])}</b>"),
+        self.observe(lambda c: setattr(self.heading, "value",
+                                       f"<b style='font-size:14px'>{html.escape(c['new'])}</b>"),
                      names="title")
 
     # ---- navigation ---------------------------------------------------------
@@ -120,11 +136,11 @@ class StepperView(widgets.VBox):
             self.step -= 1
 
     def _slider_moved(self, change):
-        if self.frames is not None and change["new"] != self.step:
-            self.step = change["new"]
+        if self.frames is not None and change["new"] - 1 != self.step:
+            self.step = change["new"] - 1
 
     def _on_step(self, change):
-        self.slider.value = change["new"]
+        self.slider.value = change["new"] + 1
         self._draw(change["new"])
 
     # ---- loading ------------------------------------------------------------
@@ -143,42 +159,52 @@ class StepperView(widgets.VBox):
         self._kinds = {int(i): str(k) for i, k in zip(sd["id"], sd["kind"])}
         self.shootdown = sid
         self._layout(n_cpus, len(frames.vpns))
-        self.slider.max = len(frames) - 1
-        self.play.max = len(frames) - 1
+        self.slider.max = len(frames)
+        self.play.max = len(frames)
         if self.step == 0:
             self._draw(0)
         else:
             self.step = 0
 
     def _layout(self, n_cpus, n_pages):
-        """Place the static parts of the board: names, headers, cell positions."""
+        """Place the static parts of the board: names, headers, cell positions.
+
+        Columns, left to right: IPI arrows, CPU names, state, TLB entries of the
+        shown pages, mailbox slots, ACK flag.  Each header starts over its own
+        column and the next column starts after the longest header can end.
+        """
         self._x_tlb = 5.0 + np.arange(n_pages)
-        self._x_slots = 5.0 + n_pages + 1 + np.arange(MAILBOX_SLOTS_SHOWN) * 0.8
+        slots0 = 5.0 + max(n_pages, TLB_COLUMNS_MIN) + 0.8
+        self._x_slots = slots0 + np.arange(MAILBOX_SLOTS_SHOWN) * 0.8
         self._x_ack = float(self._x_slots[-1] + 2.0)
         rows = np.arange(n_cpus, dtype=np.float64)
-        self.x_scale.min, self.x_scale.max = -5.0, self._x_ack + 1.0
+        self.x_scale.min, self.x_scale.max = -ARROW_SPAN - 1.0, self._x_ack + 1.2
         self.y_scale.min, self.y_scale.max = -2.0, n_cpus - 0.4
-        height = int(np.clip(90 + 34 * n_cpus, 220, 760))
+        height = int(np.clip(90 + 28 * n_cpus, 220, 640))
         self.board.layout.height = f"{height}px"
         row_px = (height - 40) / (n_cpus + 1.6)
         cell = float(np.clip(0.62 * row_px, 6, 26))
+        font = int(np.clip(row_px * 0.7, 10, 13))
+        for mark in (self.name_labels, self.state_text, self.ack_text):
+            mark.default_size = font
         self.tlb_cells.default_size = int(cell ** 2)
         self.state_cells.default_size = int(cell ** 2)
         self.slot_cells.default_size = int((0.7 * cell) ** 2)
-        self.ack_cells.default_size = int(cell ** 2)
         vp = self.frames.vpns
         with self.name_labels.hold_sync():
             self.name_labels.x = np.full(n_cpus, 0.3)
             self.name_labels.y = rows + 0.15
             self.name_labels.text = np.array([f"CPU {c}" for c in range(n_cpus)])
+        pages = ("" if not n_pages else f" vpn {int(vp[0])}" if n_pages == 1
+                 else f" vpn {int(vp[0])}–{int(vp[-1])}")
         with self.header_labels.hold_sync():
-            hx = [0.6, float(self._x_tlb[0]) - 0.4 if n_pages else 5.0,
-                  float(self._x_slots[0]) - 0.4, self._x_ack - 0.4, -4.8]
+            hx = [-ARROW_SPAN - 0.8, 0.6, float(self._x_tlb[0]) - 0.4 if n_pages else 4.6,
+                  slots0 - 0.4, self._x_ack - 0.6]
             self.header_labels.x = np.array(hx)
             self.header_labels.y = np.full(len(hx), -1.0)
             self.header_labels.text = np.array(
-                ["state", f"TLB: vpn {int(vp[0])}…{int(vp[-1])}" if n_pages else "TLB",
-                 f"mailbox ({MAILBOX_SLOTS_SHOWN} slots)", "ACK", "IPIs"])
+                ["IPIs", "state", f"TLB{pages}", f"mailbox ({MAILBOX_SLOTS_SHOWN} slots)",
+                 "ACK"])
         for mark, xs in ((self.tlb_cells, self._x_tlb), (self.slot_cells, self._x_slots)):
             with mark.hold_sync():
                 mark.x = np.tile(xs, n_cpus)
@@ -189,9 +215,10 @@ class StepperView(widgets.VBox):
         with self.state_text.hold_sync():
             self.state_text.x = np.full(n_cpus, 1.5)
             self.state_text.y = rows + 0.15
-        with self.ack_cells.hold_sync():
-            self.ack_cells.x = np.full(n_cpus, self._x_ack)
-            self.ack_cells.y = rows
+        with self.ack_text.hold_sync():
+            self.ack_text.x = np.full(n_cpus, self._x_ack)
+            self.ack_text.y = rows + 0.15
+            self.ack_text.text = np.array([ACK_TEXT[0]] * n_cpus)
 
     # ---- drawing ------------------------------------------------------------
     def frame_state(self, k):
@@ -217,11 +244,13 @@ class StepperView(widgets.VBox):
         self.tlb_cells.colors = [TLB_COLORS[int(x)] for x in s["tlb"].ravel()] or ["#FFF"]
         used = np.arange(MAILBOX_SLOTS_SHOWN)[None, :] < s["queue"][:, None]
         self.slot_cells.colors = [(_USED_SLOT if u else _EMPTY_SLOT) for u in used.ravel()]
-        self.ack_cells.colors = [ACK_COLORS[int(x)] for x in s["ack"]]
+        self.ack_text.text = np.array([ACK_TEXT[int(x)] for x in s["ack"]])
         senders = s["pending_ipi"]
         targets = np.flatnonzero(senders >= 0)
-        # Arrows live left of the names, one column each so they do not overlap.
-        ax = -1.2 - 0.5 * np.arange(len(targets), dtype=np.float64)
+        # Arrows live left of the names, one column each so they do not
+        # overlap, squeezed so that even 31 of them stay on the board.
+        gap = min(0.5, (ARROW_SPAN - 0.4) / max(len(targets), 1))
+        ax = -0.8 - gap * np.arange(len(targets), dtype=np.float64)
         x = np.column_stack([ax, ax])
         y = np.column_stack([senders[targets], targets]).astype(np.float64)
         with self.ipi_lines.hold_sync():
