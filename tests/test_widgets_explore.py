@@ -236,6 +236,16 @@ def test_export_buttons_write_readable_files(ex, tmp_path):
     assert list(data) == list(ex.results)
 
 
+def test_a_rerun_takes_away_the_download_link_of_the_previous_run(ex):
+    ex.export_bar.buttons["JSON"].click()
+    assert "download=" in ex.export_bar.download.value
+    ex.controls.widgets["seed"].value = 1        # a new run replaces the results
+    assert ex.status.kind == "ok" and ex.controls.seed == 1
+    assert ex.export_bar.download.value == ""
+    ex.export_bar.buttons["JSON"].click()
+    assert "download=" in ex.export_bar.download.value
+
+
 def test_figure_export_is_wired_to_bqplot(ex, monkeypatch):
     called = []
     for fig in ex.current_figures().values():

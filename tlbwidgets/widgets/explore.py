@@ -122,6 +122,7 @@ class Explorer(widgets.VBox):
         ok, _ = self.status.guarded("drawing…", self._draw, results)
         if ok:
             self.results = results
+            self.export_bar.results_changed()
             self.status.show("ok", _echo(results))
         return ok
 

@@ -173,6 +173,13 @@ class ExportBar(widgets.VBox):
             self._refused = ""
             self.message.value = ""
 
+    def results_changed(self):
+        """The results were replaced: drop the download link, which holds the old ones
+        (a learner would otherwise download the previous run under the new run's view)."""
+        self.download.value = ""
+        if not self._refused:
+            self.message.value = ""
+
     def export(self, kind):
         """Export in ``kind`` ("CSV", "JSON", "PNG", "SVG"); returns the file names offered
         for download (CSV: one zip; PNG/SVG: those requested from the browser) followed by

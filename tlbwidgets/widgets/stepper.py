@@ -35,6 +35,9 @@ TLB_COLUMNS_MIN = 3
 the mailbox's (the old "TLB: vpn 0…0mailbox")."""
 ARROW_SPAN = 4.0
 """Board units left of the CPU names where IPI arrows are drawn side by side."""
+_ARROW_X0 = 1.6
+"""Board units left of x = 0 where the first arrow stands: clear of the
+right-aligned CPU names, which end at x = 0.3."""
 
 
 class StepperView(widgets.VBox):
@@ -247,10 +250,11 @@ class StepperView(widgets.VBox):
         self.ack_text.text = np.array([ACK_TEXT[int(x)] for x in s["ack"]])
         senders = s["pending_ipi"]
         targets = np.flatnonzero(senders >= 0)
-        # Arrows live left of the names, one column each so they do not
+        # Arrows live left of the names (which end at x = 0.3 and reach back
+        # about 1.4 units for "CPU 31"), one column each so they do not
         # overlap, squeezed so that even 31 of them stay on the board.
-        gap = min(0.5, (ARROW_SPAN - 0.4) / max(len(targets), 1))
-        ax = -0.8 - gap * np.arange(len(targets), dtype=np.float64)
+        gap = min(0.5, (ARROW_SPAN - _ARROW_X0 - 0.6) / max(len(targets), 1))
+        ax = -_ARROW_X0 - gap * np.arange(len(targets), dtype=np.float64)
         x = np.column_stack([ax, ax])
         y = np.column_stack([senders[targets], targets]).astype(np.float64)
         with self.ipi_lines.hold_sync():
