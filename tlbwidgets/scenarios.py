@@ -306,11 +306,11 @@ def _size_mutual(cpus, **_):
 
 
 def _size_two_unmappers(cpus, rounds, **_):
-    return cpus * (2 * rounds + 3), LIST_BYTES, "rounds"
+    return 6 + max(cpus - 2, 0) * (2 * rounds + 2), LIST_BYTES, "rounds"
 
 
 def _size_irq_off_window(cpus, **_):
-    return cpus * 3, LIST_BYTES, "cpus"
+    return cpus + 3, LIST_BYTES, "cpus"
 
 
 SCENARIOS = {

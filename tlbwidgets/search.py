@@ -37,8 +37,9 @@ from ._validate import check_int, check_cycles
 from .api import validate_args, run_machine
 from .engine import _layout as L
 from .result import Result
-from .schedule import Perturbation, check_schedule, describe
+from .schedule import Perturbation, STEP_KINDS, describe
 from .warm import engine_lock
+from .workloads import Workload
 
 __all__ = ["search_races", "SearchResult", "default_delays", "OUTCOMES"]
 
@@ -169,6 +170,10 @@ class _Runner:
     """Runs one validated configuration under schedules; keeps the counts."""
 
     def __init__(self, config, wl, costs, opts, result):
+        # Every run has the same ops: build them once (the generators are
+        # seeded, so these are the ops simulate builds for the replay).
+        built = wl.build(config["cpus"], config["seed"], opts["vm_pages"])
+        wl = Workload(wl.name, wl.params, arrays=built, cpus=config["cpus"])
         self.config, self.wl, self.costs, self.opts = config, wl, costs, opts
         self.r = result
         self.seen_orderings = set()
@@ -258,8 +263,13 @@ def _points(state, op_points):
 
 
 def _with(schedule, point, delay):
-    """``schedule`` plus one perturbation, in canonical order."""
-    return check_schedule(schedule + (Perturbation(*point, delay),), 1 << 20)
+    """``schedule`` plus one perturbation of a step it does not name yet, in
+    the canonical order of :func:`~tlbwidgets.schedule.check_schedule`."""
+    return tuple(sorted(schedule + (Perturbation(*point, delay),), key=_canonical))
+
+
+def _canonical(p):
+    return p.cpu, STEP_KINDS[p.what], p.occurrence
 
 
 def search_races(protocol, workload, cpus, *, bound=3, delay_cycles=None, budget_s=10,
