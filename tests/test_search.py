@@ -120,6 +120,7 @@ def _check_counterexample(s, protocol, workload, cpus, **options):
     replay = tw.simulate(**s.simulate_args, schedule=s.counterexample)
     _same_run(replay, s.counterexample_result)
     _same_run(replay, s.replay())
+    _same_run(replay, tw.simulate(**replay.config))     # the echo holds the schedule
     assert replay.summary()["violations"] >= 1
     return replay
 
@@ -196,3 +197,15 @@ def test_summary_is_plain_data():
 def test_search_arguments_are_checked_naming_the_parameter(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):
         tw.search_races("mailbox", "irq_off_window", 3, **kwargs)
+
+
+def test_model_md_states_the_counts_the_search_makes():
+    from pathlib import Path
+    text = (Path(__file__).parents[1] / "docs" / "model.md").read_text(encoding="utf-8")
+    s = tw.search_races("mailbox", "two_unmappers", 4, bound=3, budget_s=10)
+    assert (s.stopped, s.schedules, s.orderings) == ("violation", 9_873, 4_593)
+    assert "| `two_unmappers`, 4 CPUs | `mailbox` | 9,873 | 4,593 | 1 | violation |" in text
+    assert s.counterexample == (Perturbation(0, "ipi", 0, 1500),
+                                Perturbation(0, "push", 0, 1500),
+                                Perturbation(0, "push", 1, 1500))
+    assert "CPU 0's 1st and 2nd pushes took 1,500" in text.replace("\n", " ")
