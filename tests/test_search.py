@@ -209,3 +209,12 @@ def test_model_md_states_the_counts_the_search_makes():
                                 Perturbation(0, "push", 0, 1500),
                                 Perturbation(0, "push", 1, 1500))
     assert "CPU 0's 1st and 2nd pushes took 1,500" in text.replace("\n", " ")
+
+
+def test_a_run_that_violates_unperturbed_is_its_own_counterexample():
+    # ack_race's timings were chosen for the race on 8 CPUs
+    s = tw.search_races("mailbox", "ack_race", 8)
+    assert s.counterexample == () and s.schedules == 1 and s.stopped == "violation"
+    assert "violation with the unperturbed run" in str(s)
+    _same_run(s.replay(), tw.simulate(cpus=8, protocol="mailbox", workload="ack_race",
+                                      max_log_events=20_000, max_log_rows=2_000))

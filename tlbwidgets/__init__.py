@@ -32,7 +32,8 @@ def __getattr__(name):
 WORKLOADS = tuple(_WORKLOAD_FUNCS)
 
 __all__ = [
-    "simulate", "validate_args", "Result", "search_races", "SearchResult", "Costs", "Workload", "workloads",
+    "simulate", "validate_args", "Result", "search_races", "SearchResult", "Costs",
+    "Workload", "workloads",
     "sweep", "SweepResult", "check_sweep", "measure", "Measurement", "measured_costs",
     "explore", "stepper", "race_lab", "scaling", "diagnose",
     "PROTOCOLS", "PROTOCOL_INFO", "WORKLOADS", "COST_PRESETS", "MACHINE_OPTIONS",

@@ -82,8 +82,8 @@ class SearchResult:
     ``()`` if the unperturbed run already does; ``None`` if none was found),
     which ``tlbwidgets.simulate(**simulate_args, schedule=counterexample)``
     replays exactly (:meth:`replay`); ``counterexample_result``: the
-    :class:`~tlbwidgets.Result` of its run in the search; ``violating``: every violating schedule found (with
-    ``all=True``, else at most the first); ``stopped``: ``"violation"``,
+    :class:`~tlbwidgets.Result` of its run in the search; ``violating``:
+    every violating schedule found (with ``all=True``, else the first); ``stopped``: ``"violation"``,
     ``"budget"`` or ``"exhausted"`` (every schedule the strategy would make
     within the bound was made); ``elapsed_s``: seconds of searching, after
     the unperturbed run (which may first compile the engine)."""
@@ -315,17 +315,19 @@ def search_races(protocol, workload, cpus, *, bound=3, delay_cycles=None, budget
     with engine_lock(config["protocol"]):
         outcome, _, base_points = runner.run(())
         t0 = time.monotonic()
-        if outcome != "violation" or all:
-            explore = _exhaustive if strategy == "exhaustive" else _random
-            out.stopped = explore(runner, base_points, bound, delays, t0 + budget_s,
-                                  bool(all), int(config["seed"]))
-        else:
+        if outcome == "violation" and not all:
             out.stopped = "violation"
+        elif strategy == "exhaustive":
+            out.stopped = _exhaustive(runner, base_points, bound, delays, t0 + budget_s,
+                                      bool(all))
+        else:
+            out.stopped = _random(runner, base_points, bound, delays, t0 + budget_s,
+                                  bool(all), int(config["seed"]))
         out.elapsed_s = time.monotonic() - t0
     return out
 
 
-def _exhaustive(runner, base_points, bound, delays, deadline, keep_going, seed):
+def _exhaustive(runner, base_points, bound, delays, deadline, keep_going):
     """Level by level; a level's schedules extend the previous level's that
     reached a new ordering.  Returns why it stopped."""
     frontier = [((), base_points)]

@@ -4,7 +4,8 @@ The jitted core receives two namedtuples of NumPy arrays:
 
 * :class:`Machine` -- read-only inputs: scalar parameters (``params``,
   indexed by ``P_*``), costs (``costs``, indexed by ``C_*`` in
-  ``COST_FIELDS`` order), the topology and the workload in CSR form.
+  ``COST_FIELDS`` order), the topology, the workload in CSR form and a
+  schedule's perturbations (``sched``, zero rows for none).
 * :class:`State` -- everything the simulation mutates: one table per entity
   (CPUs, mailbox slots, TLB entries, pages, event nodes, shootdowns, log
   rows), each a plain int64 array whose last axis is indexed by the column
