@@ -103,11 +103,6 @@ class SearchResult:
     elapsed_s: float = 0.0
     simulate_args: dict = field(default_factory=dict, repr=False)
 
-    @property
-    def violations(self):
-        """Schedules whose run violated."""
-        return self.outcomes["violation"]
-
     def replay(self, schedule=None):
         """Run ``schedule`` (default: the counterexample) with the searched
         arguments; the :class:`~tlbwidgets.Result` is the one the search saw."""
