@@ -20,8 +20,10 @@ pytestmark = pytest.mark.slow
 # Versions compiled by each protocol's first run, after the protocols before
 # it in tw.PROTOCOLS' order (helpers compiled once are not compiled again).
 # Measured; a change that makes one grow must say why and update the figure.
+# mailbox 75: 74, plus the schedule's one lookup function (engine/_schedule.py),
+# called where a delayable step happens; every protocol shares its one version.
 COMPILES_BUDGET = {
-    "mailbox": 74,
+    "mailbox": 75,
     "mailbox_fixed": 0,
     "linux": 13,
     "broadcast": 9,

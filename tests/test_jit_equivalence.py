@@ -18,6 +18,16 @@ CASES = [
          irq_off_cycles=30_000),
     dict(cpus=8, protocol="mailbox", workload="ack_race"),
     dict(cpus=5, protocol="mailbox", workload="munmap_storm", unmaps=6, seed=2),
+    # schedules: the shared-ACK race and the give-up found by search_races, and
+    # every kind of delayed step on the other protocols
+    dict(cpus=4, protocol="mailbox", workload="two_unmappers",
+         schedule=[[0, "ipi", 0, 1500], [0, "push", 0, 1500], [0, "push", 1, 1500]]),
+    dict(cpus=3, protocol="mailbox", workload="irq_off_window", ack_timeout_spins=20,
+         schedule=[[0, "ipi", 0, 600], [0, "irq_off", 0, 3000]]),
+    dict(cpus=4, protocol="linux", workload="two_unmappers",
+         schedule=[[2, "handler", 0, 600], [1, "push", 1, 141], [0, "think", 1, 2682]]),
+    dict(cpus=4, protocol="global_lock", workload="two_unmappers",
+         schedule=[[3, "ipi", 1, 1500], [1, "think", 2, 600]]),
 ]
 
 _SCRIPT = textwrap.dedent("""

@@ -11,6 +11,7 @@ from .api import simulate, validate_args, MACHINE_OPTIONS
 from .costs import Costs, COST_PRESETS
 from .protocols import PROTOCOLS, PROTOCOL_INFO
 from .result import Result
+from .search import search_races, SearchResult
 from .sweep import sweep, SweepResult, check_sweep
 from .machine import measure, Measurement, measured_costs
 from .workloads import Workload, WORKLOADS as _WORKLOAD_FUNCS
@@ -31,7 +32,8 @@ def __getattr__(name):
 WORKLOADS = tuple(_WORKLOAD_FUNCS)
 
 __all__ = [
-    "simulate", "validate_args", "Result", "Costs", "Workload", "workloads",
+    "simulate", "validate_args", "Result", "search_races", "SearchResult", "Costs",
+    "Workload", "workloads",
     "sweep", "SweepResult", "check_sweep", "measure", "Measurement", "measured_costs",
     "explore", "stepper", "race_lab", "scaling", "diagnose",
     "PROTOCOLS", "PROTOCOL_INFO", "WORKLOADS", "COST_PRESETS", "MACHINE_OPTIONS",

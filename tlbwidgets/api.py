@@ -18,6 +18,7 @@ from .engine import run_engine, make_machine_state, PROTO_IDS
 from .engine import _layout as L
 from .protocols import PROTOCOLS, IMPLEMENTED, protocol_defaults
 from .result import Result
+from .schedule import check_schedule, schedule_table
 from .warm import engine_lock
 from .workloads import Workload, get_workload, workload_params
 
@@ -73,6 +74,9 @@ def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="defaul
     costs_obj = resolve_costs(costs)
 
     opts = dict(MACHINE_OPTIONS)
+    # schedule: delays of particular steps (tlbwidgets.schedule); not a
+    # workload parameter, and echoed only when given.
+    schedule = check_schedule(options.pop("schedule", None), cpus)
     wl_kwargs = {}
     if isinstance(workload, Workload):
         wl_obj = workload
@@ -146,6 +150,9 @@ def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="defaul
     else:
         config["workload"] = wl_obj
     config.update(opts)
+    if schedule is not None:
+        config["schedule"] = schedule
+    opts["schedule"] = schedule
     return config, wl_obj, costs_obj, opts
 
 
@@ -153,8 +160,12 @@ def simulate(cpus=16, protocol="mailbox", workload="uniform", costs="default",
              sockets=1, seed=0, **options):
     """Simulate ``workload`` on ``cpus`` CPUs under a shootdown ``protocol``.
 
-    ``options`` are the machine knobs of :data:`MACHINE_OPTIONS` and the
-    named workload's own parameters.  Always returns a :class:`Result` whose
+    ``options`` are the machine knobs of :data:`MACHINE_OPTIONS`, the named
+    workload's own parameters and ``schedule``: ``None`` (the default: every
+    step takes its cost) or perturbations ``(cpu, what, occurrence,
+    delay_cycles)`` that make particular steps longer
+    (:mod:`tlbwidgets.schedule`; :func:`tlbwidgets.search_races` finds
+    them).  Always returns a :class:`Result` whose
     ``outcome`` says how the run ended ("completed", "deadlock" or
     "event_limit"); the same arguments give the same result.
     """
@@ -170,6 +181,14 @@ def run_validated(config, wl, c, opts):
     (``warm`` holds it over several runs).  Only the validated values are used
     from here on: a NumPy scalar argument (np.uint8(200)) would compute in its
     own width."""
+    machine, state = run_machine(config, wl, c, opts)
+    return Result(config, c, machine, state)
+
+
+def run_machine(config, wl, c, opts):
+    """Build and run the machine of :func:`run_validated`; returns the
+    :class:`~tlbwidgets.engine.Machine` and the final
+    :class:`~tlbwidgets.engine.State` (the search reads its step counts)."""
     cpus, protocol, sockets, seed = (config[k] for k in ("cpus", "protocol", "sockets", "seed"))
     totals = {}
     op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"], totals)
@@ -198,10 +217,10 @@ def run_validated(config, wl, c, opts):
     online = np.ones(cpus, dtype=np.int64)
     online[list(opts["offline"])] = 0
     machine, state = make_machine_state(params, c.as_array(), socket, online, op_start,
-                                          blocks)
+                                          blocks, schedule_table(opts["schedule"]))
     _check_sim_time(machine, totals["think_cycles"], len(state.sd), c, opts, gives_up)
     run_engine(state, machine)
-    return Result(config, c, machine, state)
+    return machine, state
 
 
 def _physical_memory_bytes():
@@ -264,6 +283,7 @@ def _check_sim_time(machine, think, n_changes, c, opts, gives_up):
             float(n_changes) * (cpus + 1) * 2 * step,
         "the give-up waits (ack_timeout_spins x pause)": waits * wait,
         "the ticks (tick_cycles)": waits * opts["tick_cycles"],
+        "the schedule's delays (schedule)": float(machine.sched[:, L.SC_DELAY].sum()),
     }
     bound = sum(parts.values())
     if bound > MAX_SIM_CYCLES:

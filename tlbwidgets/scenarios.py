@@ -15,6 +15,10 @@ Each function validates its parameters and returns a :class:`Workload` spec
   initiators), ``broadcast`` queues them on the fabric only briefly.
 * :func:`threshold_edge` -- ranges one page under, at and over a full-flush
   threshold (33 pages in ``linux``, 64 elsewhere).
+* :func:`two_unmappers` and :func:`irq_off_window` -- small runs with no
+  violation at the default timings, for ``search_races`` to perturb: two
+  initiators at the same instant while the other CPUs keep reading their
+  pages; an unmap just before another CPU's interrupts-off section.
 """
 
 from ._tables import OP_ACCESS, OP_UNMAP, OP_IDLE, OP_IRQ_OFF
@@ -22,7 +26,7 @@ from ._validate import check_int as _int, check_cycles as _check_cycles, check_f
 from ._workload import Workload, LIST_BYTES, _csr
 
 __all__ = ["mutual_wait", "idle_cpus", "concurrent_initiators", "threshold_edge",
-           "SCENARIOS"]
+           "two_unmappers", "irq_off_window", "SCENARIOS"]
 
 
 # ---- idle CPUs ---------------------------------------------------------------------------
@@ -200,6 +204,88 @@ def mutual_wait(section_cycles=30_000):
                     size=_size_mutual)
 
 
+# ---- small runs for the schedule search -----------------------------------------------
+
+def _build_two_unmappers(cpus, rng, vm_pages, rounds, think_cycles):
+    if cpus < 3:
+        raise ValueError(f"two_unmappers needs at least 3 CPUs (two initiators and a "
+                         f"reader), got cpus={cpus}")
+    if vm_pages < 3:
+        raise ValueError(f"two_unmappers uses pages 1 and 2: vm_pages must be >= 3, "
+                         f"got {vm_pages}")
+    per_cpu = []
+    for c in range(cpus):
+        # everybody touches both pages; CPUs 0 and 1 then unmap pages 1 and 2
+        # at the same instant, while the others keep reading both
+        kinds, vpns, npages, thinks = [OP_ACCESS, OP_ACCESS], [1, 2], [1, 1], [1_000, 1_000]
+        if c < 2:
+            kinds.append(OP_UNMAP), vpns.append(1 + c), npages.append(1)
+            thinks.append(1_000)
+        else:
+            for _ in range(rounds):
+                kinds += [OP_ACCESS, OP_ACCESS]
+                vpns += [1, 2]
+                npages += [1, 1]
+                thinks += [think_cycles, think_cycles]
+        per_cpu.append((kinds, vpns, npages, thinks))
+    return _csr(per_cpu)
+
+
+def two_unmappers(rounds=40, think_cycles=200):
+    """Every CPU touches pages 1 and 2; then CPUs 0 and 1 unmap page 1 and
+    page 2 at the same instant while the other CPUs read both pages,
+    ``rounds`` times, ``think_cycles`` apart.
+
+    At the default timings no protocol violates (both pushes reach every
+    queue before its first drain).  ``search_races`` finds the seed's
+    shared-ACK race here by delaying a few steps (docs/model.md, "Searching
+    schedules").
+    """
+    rounds = _int("rounds", rounds, 1, 100_000)
+    think_cycles = _check_cycles("think_cycles", think_cycles)
+    return Workload("two_unmappers", dict(rounds=rounds, think_cycles=think_cycles),
+                    _build_two_unmappers, size=_size_two_unmappers)
+
+
+def _build_irq_off_window(cpus, rng, vm_pages, lead_cycles, section_cycles):
+    if cpus < 2:
+        raise ValueError(f"irq_off_window needs at least 2 CPUs, got cpus={cpus}")
+    if vm_pages < 2:
+        raise ValueError(f"irq_off_window uses page 1: vm_pages must be >= 2, got {vm_pages}")
+    per_cpu = []
+    for c in range(cpus):
+        kinds, vpns, npages, thinks = [OP_ACCESS], [1], [1], [1_000]
+        if c == 0:
+            # after lead_cycles, an interrupts-off section that reads page 1
+            # in its last cycles; then page 1 again
+            thinks[0] = lead_cycles
+            kinds += [OP_IRQ_OFF, OP_ACCESS]
+            vpns += [1, 1]
+            npages += [1, 1]
+            thinks += [section_cycles, 0]
+        elif c == 1:
+            kinds.append(OP_UNMAP), vpns.append(1), npages.append(1), thinks.append(0)
+        per_cpu.append((kinds, vpns, npages, thinks))
+    return _csr(per_cpu)
+
+
+def irq_off_window(lead_cycles=4_000, section_cycles=20_000):
+    """CPU 1 unmaps page 1 about 1,000 cycles in; CPU 0 enters an
+    interrupts-off section ``lead_cycles`` in, reads page 1 at its end
+    (``section_cycles`` later) and once more after it.
+
+    At the default timings CPU 0 serves the shootdown before its section
+    starts; an IPI that arrives later waits for the section's end, and a
+    seed whose ``ack_timeout_spins`` x ``pause`` is shorter than the rest of
+    the section gives up: the read at its end is a violation.
+    """
+    lead_cycles = _check_cycles("lead_cycles", lead_cycles)
+    section_cycles = _check_cycles("section_cycles", section_cycles, 1)
+    return Workload("irq_off_window", dict(lead_cycles=lead_cycles,
+                                           section_cycles=section_cycles),
+                    _build_irq_off_window, size=_size_irq_off_window)
+
+
 # ---- sizes: Workload.size, from the parameters alone -------------------------------
 
 def _size_idle(cpus, unmaps, **_):
@@ -219,9 +305,19 @@ def _size_mutual(cpus, **_):
     return cpus * 4, LIST_BYTES, "cpus"
 
 
+def _size_two_unmappers(cpus, rounds, **_):
+    return 6 + max(cpus - 2, 0) * (2 * rounds + 2), LIST_BYTES, "rounds"
+
+
+def _size_irq_off_window(cpus, **_):
+    return cpus + 3, LIST_BYTES, "cpus"
+
+
 SCENARIOS = {
     "mutual_wait": mutual_wait,
     "idle_cpus": idle_cpus,
     "concurrent_initiators": concurrent_initiators,
     "threshold_edge": threshold_edge,
+    "two_unmappers": two_unmappers,
+    "irq_off_window": irq_off_window,
 }

@@ -20,9 +20,10 @@ from ._layout import (
     K_LAST_TIME, K_COALESCED, K_HANDLER_CYCLES, EK_CPU, EK_IRQ, PRIO_CPU, PRIO_IRQ,
     MODE, MODE_SINCE, SAVED_MODE, SUSPEND_T, OP_IDX, NEXT_OP, BUSY, SPAN_END,
     IPI_PENDING, IN_POLL0, IN_DEADLINE, H_PHASE, H_T0, WAITING_ON, W_HEAD, W_NEXT,
-    W_PREV, CYC, CNT, CNT_IPIS, TL_LRU, TL_VER, PT_VER,
+    W_PREV, CYC, CNT, CNT_IPIS, TL_LRU, TL_VER, PT_VER, SW_HANDLER, SC_N_ENTRY,
 )
 from ._log import log_event
+from ._schedule import step_delay
 from ._tlb import tlb_find, tlb_fill, count_accesses, stale_use
 
 __all__ = [
@@ -192,7 +193,8 @@ def take_irq(s, m, c, t):
     cpu[c, H_PHASE] = 0
     cpu[c, H_T0] = t
     log_event(s.ev, s.counters, t, c, EV_IPI_TAKE, -1, -1, 0)
-    schedule_cpu(s, c, t + m.costs[C_IRQ_ENTRY])
+    entry = m.costs[C_IRQ_ENTRY] + step_delay(s, m, c, SW_HANDLER, SC_N_ENTRY)
+    schedule_cpu(s, c, t + entry)
 
 
 @jit

@@ -4,7 +4,8 @@ The jitted core receives two namedtuples of NumPy arrays:
 
 * :class:`Machine` -- read-only inputs: scalar parameters (``params``,
   indexed by ``P_*``), costs (``costs``, indexed by ``C_*`` in
-  ``COST_FIELDS`` order), the topology and the workload in CSR form.
+  ``COST_FIELDS`` order), the topology, the workload in CSR form and a
+  schedule's perturbations (``sched``, zero rows for none).
 * :class:`State` -- everything the simulation mutates: one table per entity
   (CPUs, mailbox slots, TLB entries, pages, event nodes, shootdowns, log
   rows), each a plain int64 array whose last axis is indexed by the column
@@ -24,7 +25,7 @@ from collections import namedtuple
 import numpy as np
 
 from .._jit import jit
-from .._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT
+from .._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF
 
 __all__ = ["Machine", "State", "make_machine", "make_state", "make_machine_state",
            "ops_block", "NEVER", "PROTO_IDS"]
@@ -187,6 +188,11 @@ LX_GEN = 55          # linux: this CPU's local tlb_gen (flushes its TLB is up to
 LX_QHEAD = 56        # linux: first request (node id) in this CPU's call queue, -1 none
 LX_QTAIL = 57        # linux: last request in the call queue, -1 none
 LX_RUN = 58          # linux: next request the running handler performs, -1 none
+# Occurrence counters of the steps a schedule may delay (_schedule): how many
+# of each this CPU has had so far.
+SC_N_IPI = 59        # IPIs sent to this CPU
+SC_N_ENTRY = 60      # interrupt handler entries of this CPU
+SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
 N_CPU_COLS = 64
 
 CNT_ACCESSES = 0
@@ -292,7 +298,20 @@ PRIO_CPU = 1
 PRIO_IPI = 2
 PRIO_IRQ = 3
 
-Machine = namedtuple("Machine", ["params", "costs", "topo", "op_start", "ops"])
+# ---- Machine.sched[row, *]: a schedule's perturbations (_schedule) --------------------
+SC_CPU = 0           # the CPU whose step is delayed
+SC_WHAT = 1          # SW_* step kind
+SC_OCC = 2           # which occurrence of it (0: the first), counted per CPU
+SC_DELAY = 3         # cycles added to that step
+N_SC_COLS = 4
+SW_IPI = 0           # the latency of the k-th IPI sent to the CPU
+SW_HANDLER = 1       # the entry of the CPU's k-th interrupt handler
+SW_PUSH = 2          # the cache-line transfers of the CPU's k-th queue push
+SW_THINK = 3         # the think time of the CPU's k-th op (an irq_off op: its length)
+SW_IRQ_OFF = 4       # the length of the CPU's k-th irq_off op
+# SW_THINK and SW_IRQ_OFF are applied to the op table when the Machine is built.
+
+Machine = namedtuple("Machine", ["params", "costs", "topo", "op_start", "ops", "sched"])
 State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "nd", "rl", "rb",
                              "far", "sd", "dv", "wn", "vi", "ev"])
 
@@ -334,7 +353,7 @@ def _write_ops(ops, op_start, c_lo, c_hi, vpn, think, at, at_kind, at_pages, fas
 
 
 def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
-                 op_pages, op_think):
+                 op_pages, op_think, sched=None):
     """Build the read-only :class:`Machine` from the workload as int64 CSR
     arrays (``op_start[0] == 0``, ``op_start[-1] == len(op_kind)``).
 
@@ -342,11 +361,12 @@ def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
     the next non-ACCESS op of the same CPU starts (every access hitting the
     TLB): a lower bound that lets a user CPU run its accesses without an
     event per access.  Every array of the Machine is a new one: the inputs
-    are only read.
+    are only read.  ``sched``: the schedule table (``SC_*`` columns, see
+    :func:`apply_think_delays`); None: no perturbation.
     """
     op_start = np.array(op_start, dtype=np.int64)
     block = (0, len(op_start) - 1, *ops_block(op_kind, op_vpn, op_pages, op_think))
-    return _build_machine(params, costs, socket, online, op_start, [block])[0]
+    return _build_machine(params, costs, socket, online, op_start, [block], sched)[0]
 
 
 def ops_block(kind, vpn, pages, think):
@@ -358,7 +378,7 @@ def ops_block(kind, vpn, pages, think):
     return vpn, think, at, kind[at], pages[at]
 
 
-def make_machine_state(params, costs, socket, online, op_start, blocks):
+def make_machine_state(params, costs, socket, online, op_start, blocks, sched=None):
     """A :class:`Machine` and a fresh :class:`State` for it, the workload
     given as blocks of consecutive CPUs (``Workload.build_blocks``).
 
@@ -374,17 +394,17 @@ def make_machine_state(params, costs, socket, online, op_start, blocks):
     The op table is written a block at a time (no whole-workload columns in
     between) and the state is sized from the UNMAP/PROTECT ops counted on
     the way: the same Machine as :func:`make_machine` and the same State as
-    :func:`make_state`.
+    :func:`make_state`.  ``sched`` as in :func:`make_machine`.
     """
     op_start = np.array(op_start, dtype=np.int64)
     # The tables that do not depend on the ops first: while a worker thread
     # makes the first blocks (Workload.build_blocks), if it does.
     tables = _fixed_tables(params, op_start)
-    m, n_changes = _build_machine(params, costs, socket, online, op_start, blocks)
+    m, n_changes = _build_machine(params, costs, socket, online, op_start, blocks, sched)
     return m, _state(tables, m.params, n_changes)
 
 
-def _build_machine(params, costs, socket, online, op_start, blocks):
+def _build_machine(params, costs, socket, online, op_start, blocks, sched=None):
     """The Machine for ``blocks`` (see :func:`make_machine_state`), plus the
     number of UNMAP/PROTECT ops.
 
@@ -412,8 +432,41 @@ def _build_machine(params, costs, socket, online, op_start, blocks):
     topo = np.zeros((len(socket), 2), dtype=np.int64)
     topo[:, T_SOCKET] = socket
     topo[:, T_ONLINE] = online
-    machine = Machine(params.astype(np.int64), costs.astype(np.int64), topo, op_start, ops)
+    if sched is None:
+        sched = np.zeros((0, N_SC_COLS), dtype=np.int64)
+    sched = np.array(sched, dtype=np.int64).reshape(-1, N_SC_COLS)
+    apply_think_delays(ops, op_start, sched)
+    machine = Machine(params.astype(np.int64), costs.astype(np.int64), topo, op_start, ops,
+                      sched)
     return machine, n_changes
+
+
+def apply_think_delays(ops, op_start, sched):
+    """Lengthen the think times a schedule delays (``SW_THINK`` and
+    ``SW_IRQ_OFF`` rows of ``sched``) in the op table, in place, keeping
+    every ``O_AHEAD`` bound exact: a delay is a workload change, so the
+    engine needs no lookup for it.  An access's bound includes its think
+    time and those of the accesses after it up to the next other op, so the
+    op's own bound and those of the accesses right before it grow by the
+    delay.  Occurrences past the CPU's last op (or irq_off op) change
+    nothing."""
+    for row in sched:
+        if row[SC_WHAT] != SW_THINK and row[SC_WHAT] != SW_IRQ_OFF:
+            continue
+        c, k, delay = int(row[SC_CPU]), int(row[SC_OCC]), int(row[SC_DELAY])
+        lo, hi = int(op_start[c]), int(op_start[c + 1])
+        if row[SC_WHAT] == SW_IRQ_OFF:
+            sections = lo + np.flatnonzero(ops[lo:hi, O_KIND] == OP_IRQ_OFF)
+            r = int(sections[k]) if k < len(sections) else hi
+        else:
+            r = lo + k
+        if r >= hi:
+            continue
+        ops[r, O_THINK] += delay
+        i = r
+        while i >= lo and ops[i, O_KIND] == OP_ACCESS:
+            ops[i, O_AHEAD] += delay
+            i -= 1
 
 
 def make_state(m):

@@ -69,7 +69,7 @@ from ._queue import eq_push
 from ._layout import (
     NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH,
     T_ONLINE, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
-    EK_ACK, PRIO_STORE,
+    EK_ACK, PRIO_STORE, SW_PUSH, SC_N_PUSH,
     MODE, SAVED_MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS,
     IN_STEP_START, BUSY, NEXT_OP, IPI_PENDING, H_PHASE, H_T0,
     CNT, CNT_ACCESSES, LX_GEN, LX_QHEAD, LX_QTAIL, LX_RUN,
@@ -78,6 +78,7 @@ from ._layout import (
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
+from ._schedule import step_delay
 from ._mailbox import wake_waiters
 from ._shootdown import (
     begin_shootdown, perform_flush, initiator_return, cacheline_cost, send_ipi,
@@ -250,7 +251,7 @@ def linux_initiator_step(s, m, c, t):
             return
         if ph == B_PUSH:
             j = s.pair[c, idx, TG_CPU]
-            nt = t + cacheline_cost(m, c, j)
+            nt = t + cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
             s.sd[sd, S_DISPATCH] += nt - t
             cpu[c, IN_PHASE] = D_PUSH
         elif ph == B_SEND:

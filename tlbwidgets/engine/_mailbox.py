@@ -52,9 +52,10 @@ from ._layout import (
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
     S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT,
-    DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT,
+    DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT, SW_PUSH, SC_N_PUSH,
 )
 from ._log import log_event, log_delivery
+from ._schedule import step_delay
 from ._shootdown import (
     perform_flush, initiator_return, cacheline_cost, start_with_online_targets, send_ipi,
     next_target, run_ahead,
@@ -195,7 +196,7 @@ def mailbox_initiator_step(s, m, c, t):
             acq = max(t, cpu[j, Q_LOCK_FREE])
             if acq > t:
                 log_event(s.ev, s.counters, t, c, EV_LOCK_WAIT, j, sd, acq - t)
-            nt = acq + 2 * cacheline_cost(m, c, j)
+            nt = acq + 2 * cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
             cpu[j, Q_LOCK_FREE] = nt
             s.sd[sd, S_DISPATCH] += nt - t
             cpu[c, IN_PHASE] = D_PUSH

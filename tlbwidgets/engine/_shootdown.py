@@ -16,9 +16,10 @@ from ._layout import (
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
     S_KIND, S_OP,
-    S_UPGRADED, S_LOCAL, S_TIMEOUTS,
+    S_UPGRADED, S_LOCAL, S_TIMEOUTS, SW_IPI, SC_N_IPI,
 )
 from ._log import log_event
+from ._schedule import step_delay
 from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
 
 __all__ = ["begin_shootdown", "perform_flush", "local_flush", "declare_safe",
@@ -83,7 +84,8 @@ def send_ipi(s, m, c, idx, t):
     and arrives ``ipi_latency`` later."""
     j = s.pair[c, idx, TG_CPU]
     sd = s.cpu[c, IN_SD]
-    eq_push(s, t + ipi_latency(m, c, j), PRIO_IPI, EK_IPI, j, c)
+    latency = ipi_latency(m, c, j) + step_delay(s, m, j, SW_IPI, SC_N_IPI)
+    eq_push(s, t + latency, PRIO_IPI, EK_IPI, j, c)
     s.counters[K_IPIS] += 1
     s.sd[sd, S_IPIS] += 1
     d = s.pair[c, idx, TG_DELIV]
