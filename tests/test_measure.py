@@ -453,12 +453,19 @@ def test_spinners_run_pinned_on_their_cpu():
 @needs_machine
 @pytest.mark.parametrize("op", ["madvise", "mprotect"])
 def test_a_real_measurement_on_this_machine(op):
-    start = time.monotonic()
-    m = tw.measure(cpus=two_cpus(), calls=400, op=op, progress=False, timeout_s=30)
-    seconds = time.monotonic() - start
-    assert seconds < 30
-    assert not spinner_threads()
-    one = next(p for p in m.points() if p["targets"] == 1)
+    # On a busy machine the spinner's CPU is sometimes taken by another process
+    # for a while, and a call made meanwhile sends no IPI (Linux skips a CPU
+    # that is not running the mm): then measure again with tw.measure's
+    # default number of calls, as a learner would.
+    for calls in (400, 2000):
+        start = time.monotonic()
+        m = tw.measure(cpus=two_cpus(), calls=calls, op=op, progress=False, timeout_s=30)
+        seconds = time.monotonic() - start
+        assert seconds < 30
+        assert not spinner_threads()
+        one = next(p for p in m.points() if p["targets"] == 1)
+        if one["sent"]["count"] >= MIN_LABELLED_CALLS:
+            break
     assert one["sent"]["count"] > 0, "no call sent an IPI to the spinner"
     if one["sent"]["count"] < MIN_LABELLED_CALLS:
         pytest.fail(f"too few labelled calls on this machine: {one['note']}")
