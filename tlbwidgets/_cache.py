@@ -23,13 +23,22 @@ reading from writing.  Guarantees:
   read by the next process of the same user too), with one warning; when
   even that cannot be made, it saves nothing (every new process compiles)
   and warns once.  A warm read-only install therefore runs without a word;
-* a directory it cannot read counts as empty.  It never raises at import.
+* a directory it cannot read counts as empty.  It never raises at import;
+* a cached kernel is used only if *every* jitted module of the package is
+  byte for byte what it was compiled from.  numba stamps a function's cache
+  with its own file's time and size alone, but a kernel's machine code holds
+  its callees from other files too: after an engine file changed (a
+  ``git pull``, an upgrade over an old ``__pycache__``) a caller in an
+  unchanged file would silently run the old callee.  The stamp here is a hash
+  of the contents of every module that uses the jit policy
+  (:func:`package_stamp`), so any such change recompiles everything once.
 
 When ``NUMBA_CACHE_LOCATOR_CLASSES`` is set, numba's own cache is used
 unchanged: the user chose the locators.
 """
 
 import functools
+import hashlib
 import inspect
 import os
 import stat
@@ -38,7 +47,11 @@ import warnings
 
 from numba.core import caching, config
 
-__all__ = ["EngineCache", "CacheFallbackWarning", "make_cache"]
+__all__ = ["EngineCache", "CacheFallbackWarning", "make_cache", "package_stamp"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_JIT_IMPORT = b"_jit import jit"
+"""What a module that defines jitted kernels says (``from .._jit import jit``)."""
 
 
 def _numba_class(name):
@@ -50,6 +63,32 @@ _USER_PROVIDED = _numba_class("UserProvidedCacheLocator")
 _IN_TREE = _numba_class("InTreeCacheLocator")
 _USER_WIDE = _numba_class("UserWideCacheLocator")
 _SOURCE_FILE_BACKED = _numba_class("SourceFileBackedLocatorMixin")
+
+
+@functools.lru_cache(maxsize=None)
+def package_stamp():
+    """SHA-256 (hex) of the jit policy and of every module of the package that
+    uses it, by path and contents: the source stamp of every cached kernel
+    (see the module docstring).  Computed once per process (a few ms)."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(_PACKAGE_DIR):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                text = f.read()
+            if _JIT_IMPORT in text or name in ("_jit.py", "_cache.py"):
+                digest.update(os.path.relpath(path, _PACKAGE_DIR).encode() + b"\0")
+                digest.update(hashlib.sha256(text).digest())
+    return digest.hexdigest()
+
+
+def _stamped(locator):
+    """``locator`` with the package-wide source stamp instead of its file's."""
+    locator.get_source_stamp = package_stamp
+    return locator
 
 
 class CacheFallbackWarning(UserWarning):
@@ -153,9 +192,9 @@ class EngineCache(caching._Cache):
     def __init__(self, py_func):
         self._py_func = py_func
         py_file = inspect.getfile(py_func)
-        in_tree = [_IN_TREE(py_func, py_file), _USER_WIDE(py_func, py_file)]
+        in_tree = [_stamped(_IN_TREE(py_func, py_file)), _stamped(_USER_WIDE(py_func, py_file))]
         if config.CACHE_DIR:        # the user's choice, and nothing else, is read
-            readable = [_USER_PROVIDED(py_func, py_file)]
+            readable = [_stamped(_USER_PROVIDED(py_func, py_file))]
             writable = readable + in_tree       # numba's order
         else:
             readable = writable = in_tree
@@ -168,7 +207,7 @@ class EngineCache(caching._Cache):
         # compiled is in the fallback; this process makes it on its first save.
         self._fallback = None
         if writer is None:
-            self._fallback = _FallbackLocator(py_func, py_file, _fallback_path())
+            self._fallback = _stamped(_FallbackLocator(py_func, py_file, _fallback_path()))
             if _private(_fallback_path()):
                 order.append(self._fallback)
         self._caches = [_CacheAt(py_func, loc) for loc in order]
@@ -194,7 +233,8 @@ class EngineCache(caching._Cache):
         if self._writer is None and self._fallback is not None:
             root = _fallback_root()
             if root is not None:
-                locator = _FallbackLocator(self._py_func, self._fallback._py_file, root)
+                locator = _stamped(_FallbackLocator(self._py_func, self._fallback._py_file,
+                                                    root))
                 if _writable(locator):
                     self._writer = _CacheAt(self._py_func, locator)
             self._fallback = None
