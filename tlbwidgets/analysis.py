@@ -44,11 +44,14 @@ DEFAULT_MAX_POINTS = 2000
 
 BREAKDOWN_PHASES = (
     ("local_cycles", "local flush"),
-    ("dispatch_cycles", "mailbox pushes"),
+    ("dispatch_cycles", "dispatch (pushes, INVLPGB, records)"),
     ("ipi_cycles", "IPI sends"),
     ("wait_cycles", "waiting for ACKs"),
+    ("serve_cycles", "serving other CPUs' IPIs"),
+    ("lock_cycles", "waiting for a lock"),
 )
-"""(SHOOTDOWN_DTYPE column, label) of each phase of the initiator's time."""
+"""(SHOOTDOWN_DTYPE column, label) of each part of the initiator's time: the
+parts of a shootdown sum to its latency, ``end - start``, exactly."""
 
 def cycles_to_us(cycles, clock_ghz):
     """Cycles (scalar or array) to float64 microseconds at ``clock_ghz``."""

@@ -50,14 +50,15 @@ from ._layout import (
     C_PAUSE, C_IRQ_EXIT, T_SOCKET, K_DELIVERIES, K_GL_NEXT, K_GL_SERVING, K_GL_FREE_AT,
     K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_GL_PENDING, K_LINE_FREE, K_LINE_OWNER,
     EK_ACK, PRIO_STORE,
-    MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_STEP_START,
+    MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0,
     IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_CPU, TG_DELIV,
-    S_DISPATCH, S_IPI, S_WAIT, S_KIND, S_VPN, S_PAGES,
+    S_DISPATCH, S_IPI, S_WAIT, S_LOCK, S_KIND, S_VPN, S_PAGES,
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
 from ._shootdown import (
     perform_flush, initiator_return, start_with_online_targets, send_ipi, run_ahead,
+    mark_step, span_cycles,
 )
 
 __all__ = ["global_lock_initiate", "global_lock_initiator_step",
@@ -172,12 +173,13 @@ def global_lock_initiator_step(s, m, c, t):
                 set_mode(s, c, ST_KERNEL, t)
                 nt = t + line_cost(m, k[K_GL_LOCK_OWNER], c)
                 k[K_GL_HOLDER] = c
-                s.sd[sd, S_DISPATCH] += nt - cpu[c, IN_STEP_START]
+                s.sd[sd, S_LOCK] += span_cycles(s, c, t)
+                s.sd[sd, S_DISPATCH] += nt - t
             else:
                 if k[K_GL_PENDING] > 0:
                     return
                 log_event(s.ev, k, t, c, EV_ACK_SEEN, -1, sd, 0)
-                s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
+                s.sd[sd, S_WAIT] = span_cycles(s, c, t)
                 _release(s, m, c, t)
                 initiator_return(s, m, c, t, True)
                 return
@@ -198,7 +200,7 @@ def global_lock_initiator_step(s, m, c, t):
                 cpu[c, IN_PHASE] = B_SEND
             else:
                 cpu[c, IN_PHASE] = B_WAIT
-                cpu[c, IN_STEP_START] = t
+                mark_step(s, c, t)
             continue
         else:
             # B_* phases begin a new step: a pending interrupt is taken first.
@@ -208,7 +210,7 @@ def global_lock_initiator_step(s, m, c, t):
             if ph == B_LOCK:
                 cpu[c, GL_TICKET] = k[K_GL_NEXT]
                 k[K_GL_NEXT] += 1
-                cpu[c, IN_STEP_START] = t
+                mark_step(s, c, t)
                 if not _lock_free_for(s, c):
                     log_event(s.ev, k, t, c, EV_LOCK_WAIT, k[K_GL_HOLDER], sd, -1)
                     start_polling(s, c, t, W_LOCK, NEVER)
@@ -222,7 +224,8 @@ def global_lock_initiator_step(s, m, c, t):
                 nt = acq + line_cost(m, k[K_LINE_OWNER], c)
                 k[K_LINE_FREE] = nt
                 k[K_LINE_OWNER] = c
-                s.sd[sd, S_DISPATCH] += nt - t
+                s.sd[sd, S_LOCK] += acq - t
+                s.sd[sd, S_DISPATCH] += nt - acq
                 cpu[c, IN_PHASE] = D_MASK
             elif ph == B_SEND:
                 nt = t + m.costs[C_IPI_SEND]
@@ -234,7 +237,7 @@ def global_lock_initiator_step(s, m, c, t):
                     return
                 if k[K_GL_PENDING] == 0:
                     log_event(s.ev, k, t, c, EV_ACK_SEEN, -1, sd, 0)
-                    s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
+                    s.sd[sd, S_WAIT] = span_cycles(s, c, t)
                     _release(s, m, c, t)
                     initiator_return(s, m, c, t, True)
                     return

@@ -193,6 +193,11 @@ LX_RUN = 58          # linux: next request the running handler performs, -1 none
 SC_N_IPI = 59        # IPIs sent to this CPU
 SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
+# Handler cycles of the initiator (its CYC + ST_HANDLER) when its shootdown
+# began and when its current span (IN_STEP_START) began: the time it spends
+# serving other CPUs' interrupts is taken out of the span and charged apart.
+IN_H0 = 62
+IN_STEP_H = 63
 N_CPU_COLS = 64
 
 CNT_ACCESSES = 0
@@ -266,6 +271,8 @@ S_TARGETS = 8
 S_IPIS = 9
 S_TIMEOUTS = 10
 S_UPGRADED = 11
+# The initiator's latency (S_END - S_START) is charged to exactly one of
+# S_LOCAL, S_DISPATCH, S_IPI, S_WAIT, S_SERVE and S_LOCK.
 S_LOCAL = 12
 S_DISPATCH = 13
 S_IPI = 14
@@ -274,7 +281,9 @@ S_UNAPPLIED = 16     # lazy protocols: CPUs yet to apply it
 S_REC_NEXT = 17      # latr: next published record (shootdown id), -1 none
 S_DV0 = 18           # first delivery row of this shootdown, -1 none
 S_GEN = 19           # linux: the mm tlb_gen this flush brings CPUs to
-N_SD_COLS = 20
+S_SERVE = 20         # initiator cycles in its interrupt handler during the shootdown
+S_LOCK = 21          # initiator cycles waiting for a lock or a resource another CPU holds
+N_SD_COLS = 22
 
 # ---- log tables ----------------------------------------------------------------------------
 DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)

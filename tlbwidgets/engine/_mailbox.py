@@ -47,18 +47,18 @@ from ._layout import (
     C_PAUSE, C_IRQ_EXIT,
     K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, PRIO_STORE, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
-    IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
+    IN_KIND, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
-    S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT,
+    S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT, S_LOCK,
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT, SW_PUSH, SC_N_PUSH,
 )
 from ._log import log_event, log_delivery
 from ._schedule import step_delay
 from ._shootdown import (
     perform_flush, initiator_return, cacheline_cost, start_with_online_targets, send_ipi,
-    next_target, run_ahead,
+    next_target, run_ahead, mark_step, span_cycles,
 )
 
 __all__ = ["mailbox_initiate", "mailbox_initiator_step", "mailbox_handler_step",
@@ -167,7 +167,7 @@ def mailbox_initiator_step(s, m, c, t):
         if ph == D_SEND:
             send_ipi(s, m, c, idx, t)
             if next_target(s, c, B_SEND, B_WAIT):
-                cpu[c, IN_STEP_START] = t
+                mark_step(s, c, t)
             continue
         if ph == D_POLL:
             wait_unregister(s, c)
@@ -198,7 +198,8 @@ def mailbox_initiator_step(s, m, c, t):
                 log_event(s.ev, s.counters, t, c, EV_LOCK_WAIT, j, sd, acq - t)
             nt = acq + 2 * cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
             cpu[j, Q_LOCK_FREE] = nt
-            s.sd[sd, S_DISPATCH] += nt - t
+            s.sd[sd, S_LOCK] += acq - t
+            s.sd[sd, S_DISPATCH] += nt - acq
             cpu[c, IN_PHASE] = D_PUSH
         elif ph == B_SEND:
             nt = t + m.costs[C_IPI_SEND]
@@ -206,7 +207,7 @@ def mailbox_initiator_step(s, m, c, t):
             cpu[c, IN_PHASE] = D_SEND
         else:  # B_WAIT
             if idx >= cpu[c, IN_NTARGETS]:
-                s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
+                s.sd[sd, S_WAIT] = span_cycles(s, c, t)
                 initiator_return(s, m, c, t, True)
                 return
             j = s.pair[c, idx, TG_CPU]
