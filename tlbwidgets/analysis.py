@@ -164,11 +164,13 @@ def shared_histogram(samples, n_bins=40):
 
 
 def initiator_breakdown(shootdowns):
-    """Mean initiator cycles per shootdown in each phase of BREAKDOWN_PHASES.
+    """Mean initiator cycles per returned shootdown in each phase of
+    BREAKDOWN_PHASES: they add up to the mean latency (:func:`latency_cycles`).
 
     Returns a float64 array of length ``len(BREAKDOWN_PHASES)`` (zeros when
-    there were no shootdowns).
+    no shootdown returned).
     """
+    shootdowns = shootdowns[shootdowns["end"] >= 0]
     if len(shootdowns) == 0:
         return np.zeros(len(BREAKDOWN_PHASES))
     return np.array([shootdowns[col].mean() for col, _ in BREAKDOWN_PHASES], dtype=np.float64)
