@@ -34,12 +34,12 @@ from ._cpu import set_mode, sync_all_users
 from ._layout import (
     P_NCPU, P_FULL_THRESHOLD, P_BCAST_MAX_PAGES, C_INVLPGB, C_TLBSYNC, T_ONLINE,
     K_DELIVERIES, K_SKIPPED, K_FABRIC_FREE, K_NDELIV,
-    IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_VPN, IN_PAGES, IN_KIND,
+    IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_VPN, IN_PAGES, IN_KIND, IN_STEP_START,
     S_TARGETS, S_DISPATCH, S_WAIT, S_LOCK, S_DV0,
     DV_SD, DV_PUSHED, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
-from ._shootdown import begin_shootdown, initiator_return, run_ahead, mark_step
+from ._shootdown import begin_shootdown, initiator_return, run_ahead
 from ._tlb import tlb_invalidate_page, tlb_flush_all
 
 __all__ = ["broadcast_initiate", "broadcast_initiator_step"]
@@ -90,7 +90,7 @@ def broadcast_initiate(s, m, c, t, op):
     cpu[c, IN_NTARGETS] = n       # here: INVLPGB instructions to issue
     cpu[c, IN_IDX] = 0
     cpu[c, IN_PHASE] = B_ISSUE
-    mark_step(s, c, t)
+    cpu[c, IN_STEP_START] = t
     return t
 
 

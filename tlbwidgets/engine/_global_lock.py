@@ -50,7 +50,7 @@ from ._layout import (
     C_PAUSE, C_IRQ_EXIT, T_SOCKET, K_DELIVERIES, K_GL_NEXT, K_GL_SERVING, K_GL_FREE_AT,
     K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_GL_PENDING, K_LINE_FREE, K_LINE_OWNER,
     EK_ACK, PRIO_STORE,
-    MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0,
+    MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_STEP_START,
     IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_CPU, TG_DELIV,
     S_DISPATCH, S_IPI, S_WAIT, S_LOCK, S_KIND, S_VPN, S_PAGES,
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
@@ -58,7 +58,6 @@ from ._layout import (
 from ._log import log_event, log_delivery
 from ._shootdown import (
     perform_flush, initiator_return, start_with_online_targets, send_ipi, run_ahead,
-    mark_step, span_cycles,
 )
 
 __all__ = ["global_lock_initiate", "global_lock_initiator_step",
@@ -173,13 +172,13 @@ def global_lock_initiator_step(s, m, c, t):
                 set_mode(s, c, ST_KERNEL, t)
                 nt = t + line_cost(m, k[K_GL_LOCK_OWNER], c)
                 k[K_GL_HOLDER] = c
-                s.sd[sd, S_LOCK] += span_cycles(s, c, t)
+                s.sd[sd, S_LOCK] += t - cpu[c, IN_STEP_START]
                 s.sd[sd, S_DISPATCH] += nt - t
             else:
                 if k[K_GL_PENDING] > 0:
                     return
                 log_event(s.ev, k, t, c, EV_ACK_SEEN, -1, sd, 0)
-                s.sd[sd, S_WAIT] = span_cycles(s, c, t)
+                s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
                 _release(s, m, c, t)
                 initiator_return(s, m, c, t, True)
                 return
@@ -200,7 +199,7 @@ def global_lock_initiator_step(s, m, c, t):
                 cpu[c, IN_PHASE] = B_SEND
             else:
                 cpu[c, IN_PHASE] = B_WAIT
-                mark_step(s, c, t)
+                cpu[c, IN_STEP_START] = t
             continue
         else:
             # B_* phases begin a new step: a pending interrupt is taken first.
@@ -210,7 +209,7 @@ def global_lock_initiator_step(s, m, c, t):
             if ph == B_LOCK:
                 cpu[c, GL_TICKET] = k[K_GL_NEXT]
                 k[K_GL_NEXT] += 1
-                mark_step(s, c, t)
+                cpu[c, IN_STEP_START] = t
                 if not _lock_free_for(s, c):
                     log_event(s.ev, k, t, c, EV_LOCK_WAIT, k[K_GL_HOLDER], sd, -1)
                     start_polling(s, c, t, W_LOCK, NEVER)
@@ -237,7 +236,7 @@ def global_lock_initiator_step(s, m, c, t):
                     return
                 if k[K_GL_PENDING] == 0:
                     log_event(s.ev, k, t, c, EV_ACK_SEEN, -1, sd, 0)
-                    s.sd[sd, S_WAIT] = span_cycles(s, c, t)
+                    s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
                     _release(s, m, c, t)
                     initiator_return(s, m, c, t, True)
                     return

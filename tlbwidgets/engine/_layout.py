@@ -160,7 +160,7 @@ IN_DEADLINE = 14     # give-up instant of the current wait (NEVER: none)
 IN_VPN = 15
 IN_PAGES = 16
 IN_KIND = 17         # SD_* flush kind decided at the start
-IN_STEP_START = 18   # when the ACK wait began
+IN_STEP_START = 18   # when the ACK (or lock) wait began, moved on by the handler time since
 H_PHASE = 19         # handler continuation step
 H_T0 = 20            # handler's take time
 H_SEQ = 21           # mailbox_fixed: highest ticket drained by this handler
@@ -193,11 +193,7 @@ LX_RUN = 58          # linux: next request the running handler performs, -1 none
 SC_N_IPI = 59        # IPIs sent to this CPU
 SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
-# Handler cycles of the initiator (its CYC + ST_HANDLER) when its shootdown
-# began and when its current span (IN_STEP_START) began: the time it spends
-# serving other CPUs' interrupts is taken out of the span and charged apart.
-IN_H0 = 62
-IN_STEP_H = 63
+IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when its shootdown began
 N_CPU_COLS = 64
 
 CNT_ACCESSES = 0

@@ -71,7 +71,7 @@ from ._layout import (
     T_ONLINE, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
     EK_ACK, PRIO_STORE, SW_PUSH, SC_N_PUSH,
     MODE, SAVED_MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS,
-    BUSY, NEXT_OP, IPI_PENDING, H_PHASE, H_T0,
+    IN_STEP_START, BUSY, NEXT_OP, IPI_PENDING, H_PHASE, H_T0,
     CNT, CNT_ACCESSES, LX_GEN, LX_QHEAD, LX_QTAIL, LX_RUN,
     TG_CPU, TG_DELIV, TG_DONE, TG_NEXT, TG_IPI,
     S_TARGETS, S_DISPATCH, S_IPI, S_WAIT, S_LOCAL, S_GEN, S_KIND, S_VPN, S_PAGES,
@@ -82,7 +82,7 @@ from ._schedule import step_delay
 from ._mailbox import wake_waiters
 from ._shootdown import (
     begin_shootdown, perform_flush, initiator_return, cacheline_cost, send_ipi,
-    next_target, run_ahead, mark_step, span_cycles,
+    next_target, run_ahead,
 )
 from ._tlb import tlb_flush_all
 
@@ -175,7 +175,7 @@ def linux_initiate(s, m, c, t, op):
     s.sd[sd, S_TARGETS] = n
     cpu[c, IN_IDX] = 0
     cpu[c, IN_PHASE] = B_PUSH if n > 0 else B_LOCAL
-    mark_step(s, c, t)
+    cpu[c, IN_STEP_START] = t
     return t
 
 
@@ -234,7 +234,7 @@ def linux_initiator_step(s, m, c, t):
         if ph == D_LOCAL:
             cpu[c, IN_IDX] = 0
             cpu[c, IN_PHASE] = B_WAIT
-            mark_step(s, c, t)
+            cpu[c, IN_STEP_START] = t
             continue
         if ph == D_POLL:
             wait_unregister(s, c)
@@ -272,7 +272,7 @@ def linux_initiator_step(s, m, c, t):
             cpu[c, IN_PHASE] = D_LOCAL
         else:  # B_WAIT
             if idx >= cpu[c, IN_NTARGETS]:
-                s.sd[sd, S_WAIT] = span_cycles(s, c, t)
+                s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
                 initiator_return(s, m, c, t, True)
                 return
             if s.pair[c, idx, TG_DONE] == 1:

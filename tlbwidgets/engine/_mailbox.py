@@ -47,7 +47,7 @@ from ._layout import (
     C_PAUSE, C_IRQ_EXIT,
     K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, PRIO_STORE, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
-    IN_KIND, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
+    IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
@@ -58,7 +58,7 @@ from ._log import log_event, log_delivery
 from ._schedule import step_delay
 from ._shootdown import (
     perform_flush, initiator_return, cacheline_cost, start_with_online_targets, send_ipi,
-    next_target, run_ahead, mark_step, span_cycles,
+    next_target, run_ahead,
 )
 
 __all__ = ["mailbox_initiate", "mailbox_initiator_step", "mailbox_handler_step",
@@ -167,7 +167,7 @@ def mailbox_initiator_step(s, m, c, t):
         if ph == D_SEND:
             send_ipi(s, m, c, idx, t)
             if next_target(s, c, B_SEND, B_WAIT):
-                mark_step(s, c, t)
+                cpu[c, IN_STEP_START] = t
             continue
         if ph == D_POLL:
             wait_unregister(s, c)
@@ -207,7 +207,7 @@ def mailbox_initiator_step(s, m, c, t):
             cpu[c, IN_PHASE] = D_SEND
         else:  # B_WAIT
             if idx >= cpu[c, IN_NTARGETS]:
-                s.sd[sd, S_WAIT] = span_cycles(s, c, t)
+                s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
                 initiator_return(s, m, c, t, True)
                 return
             j = s.pair[c, idx, TG_CPU]

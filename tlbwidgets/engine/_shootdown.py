@@ -16,7 +16,7 @@ from ._layout import (
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
     S_KIND, S_OP,
-    S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0, IN_STEP_H,
+    S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0,
 )
 from ._log import log_event
 from ._schedule import step_delay
@@ -24,27 +24,7 @@ from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
 
 __all__ = ["begin_shootdown", "perform_flush", "local_flush", "declare_safe",
            "initiator_return", "cacheline_cost", "ipi_latency", "list_online_targets",
-           "send_ipi", "next_target", "run_ahead", "start_with_online_targets",
-           "mark_step", "span_cycles"]
-
-
-@jit
-def mark_step(s, c, t):
-    """The initiator c starts a span at t (a wait for ACKs or for a lock)
-    that :func:`span_cycles` measures.  Called when c is not in its handler,
-    so its handler cycles are up to date."""
-    cpu = s.cpu
-    cpu[c, IN_STEP_START] = t
-    cpu[c, IN_STEP_H] = cpu[c, CYC + ST_HANDLER]
-
-
-@jit
-def span_cycles(s, c, t):
-    """Cycles from the start of c's span (:func:`mark_step`) to t that c did
-    not spend in its interrupt handler: that time is the shootdown's
-    ``S_SERVE`` (charged at :func:`initiator_return`), never twice."""
-    cpu = s.cpu
-    return (t - cpu[c, IN_STEP_START]) - (cpu[c, CYC + ST_HANDLER] - cpu[c, IN_STEP_H])
+           "send_ipi", "next_target", "run_ahead", "start_with_online_targets"]
 
 
 @jit
@@ -94,7 +74,7 @@ def start_with_online_targets(s, m, c, t, op, first_phase, no_target_phase):
     k = list_online_targets(s, m, c, sd)
     end = local_flush(s, m, c, t)
     s.cpu[c, IN_PHASE] = first_phase if k > 0 else no_target_phase
-    mark_step(s, c, end)
+    s.cpu[c, IN_STEP_START] = end
     return end
 
 
@@ -239,6 +219,7 @@ def initiator_return(s, m, c, t, synchronous):
     cpu = s.cpu
     sd = cpu[c, IN_SD]
     s.sd[sd, S_END] = t
+    # The time it spent in its handler meanwhile (its other parts leave it out).
     s.sd[sd, S_SERVE] = cpu[c, CYC + ST_HANDLER] - cpu[c, IN_H0]
     log_event(s.ev, s.counters, t, c, EV_RETURN, -1, sd, s.sd[sd, S_TIMEOUTS])
     if synchronous:
