@@ -4,6 +4,8 @@ every protocol and every named workload, and the part for the time spent
 serving other CPUs' IPIs is the handler time an independent replay of the
 event log finds."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -12,10 +14,11 @@ import tlbwidgets as tw
 from tlbwidgets import analysis
 from tlbwidgets._tables import EV_LOCK_WAIT, EV_STATE, ST_HANDLER
 
+ROOT = Path(__file__).parents[1]
 C = tw.COST_PRESETS["default"]
 PARTS = ("local_cycles", "dispatch_cycles", "ipi_cycles", "wait_cycles",
          "serve_cycles", "lock_cycles")
-PROTOCOLS = ("mailbox", "mailbox_fixed", "linux", "broadcast", "latr", "global_lock")
+PROTOCOLS = tw.PROTOCOLS
 
 
 def _returned(r):
@@ -83,6 +86,10 @@ def test_uniform_at_63_cpus_every_cycle_is_named(protocol):
     # Serving is handler time: never more than the initiator's handler total.
     served = np.bincount(sd["initiator"], weights=sd["serve_cycles"], minlength=63)
     assert (served <= r.cpu_stats["handler"]).all()
+    # docs/model.md shows these means.
+    means = [latency / len(sd)] + [sd[p].mean() for p in PARTS]
+    row = f"| `{protocol}` | " + " | ".join(f"{round(x):,}" for x in means) + " |"
+    assert row in (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("protocol", ["mailbox", "mailbox_fixed", "linux", "global_lock"])

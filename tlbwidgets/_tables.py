@@ -109,7 +109,7 @@ SHOOTDOWN_DTYPE = np.dtype([
     ("ipi_cycles", np.int64),       # initiator: IPI sends
     ("wait_cycles", np.int64),      # initiator: waiting for ACKs / sync
     ("serve_cycles", np.int64),     # initiator: in its handler, serving other CPUs' IPIs
-    ("lock_cycles", np.int64),      # initiator: waiting for a lock, line or fabric held by another CPU
+    ("lock_cycles", np.int64),      # initiator: waiting for a lock, line or fabric held elsewhere
 ])
 
 DELIVERY_DTYPE = np.dtype([
