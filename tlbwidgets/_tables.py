@@ -102,10 +102,14 @@ SHOOTDOWN_DTYPE = np.dtype([
     ("ipis", np.int32),       # IPIs it sent
     ("timed_out", np.int32),  # targets it gave up on
     ("upgraded", np.bool_),   # a range turned into Full (>threshold or bad range)
+    # The initiator's time: for a shootdown that returned, these six parts
+    # sum to its latency, end - start, exactly.
     ("local_cycles", np.int64),     # initiator: local flush
-    ("dispatch_cycles", np.int64),  # initiator: pushes, ACK clears, lock waits
+    ("dispatch_cycles", np.int64),  # initiator: pushes, ACK clears, lock and line transfers
     ("ipi_cycles", np.int64),       # initiator: IPI sends
     ("wait_cycles", np.int64),      # initiator: waiting for ACKs / sync
+    ("serve_cycles", np.int64),     # initiator: in its handler, serving other CPUs' IPIs
+    ("lock_cycles", np.int64),      # initiator: waiting for a lock, line or fabric held elsewhere
 ])
 
 DELIVERY_DTYPE = np.dtype([

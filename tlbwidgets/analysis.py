@@ -44,11 +44,14 @@ DEFAULT_MAX_POINTS = 2000
 
 BREAKDOWN_PHASES = (
     ("local_cycles", "local flush"),
-    ("dispatch_cycles", "mailbox pushes"),
+    ("dispatch_cycles", "dispatch (pushes, INVLPGB, records)"),
     ("ipi_cycles", "IPI sends"),
     ("wait_cycles", "waiting for ACKs"),
+    ("serve_cycles", "serving other CPUs' IPIs"),
+    ("lock_cycles", "waiting for a lock"),
 )
-"""(SHOOTDOWN_DTYPE column, label) of each phase of the initiator's time."""
+"""(SHOOTDOWN_DTYPE column, label) of each part of the initiator's time: the
+parts of a shootdown sum to its latency, ``end - start``, exactly."""
 
 def cycles_to_us(cycles, clock_ghz):
     """Cycles (scalar or array) to float64 microseconds at ``clock_ghz``."""
@@ -161,11 +164,13 @@ def shared_histogram(samples, n_bins=40):
 
 
 def initiator_breakdown(shootdowns):
-    """Mean initiator cycles per shootdown in each phase of BREAKDOWN_PHASES.
+    """Mean initiator cycles per returned shootdown in each phase of
+    BREAKDOWN_PHASES: they add up to the mean latency (:func:`latency_cycles`).
 
     Returns a float64 array of length ``len(BREAKDOWN_PHASES)`` (zeros when
-    there were no shootdowns).
+    no shootdown returned).
     """
+    shootdowns = shootdowns[shootdowns["end"] >= 0]
     if len(shootdowns) == 0:
         return np.zeros(len(BREAKDOWN_PHASES))
     return np.array([shootdowns[col].mean() for col, _ in BREAKDOWN_PHASES], dtype=np.float64)

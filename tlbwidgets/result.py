@@ -124,6 +124,7 @@ class Result:
             "upgraded": lambda block, lo: block[:, L.S_UPGRADED].astype(bool),
             "local_cycles": L.S_LOCAL, "dispatch_cycles": L.S_DISPATCH,
             "ipi_cycles": L.S_IPI, "wait_cycles": L.S_WAIT,
+            "serve_cycles": L.S_SERVE, "lock_cycles": L.S_LOCK,
         })
 
     @cached_property

@@ -35,7 +35,7 @@ from ._layout import (
     P_NCPU, P_FULL_THRESHOLD, P_BCAST_MAX_PAGES, C_INVLPGB, C_TLBSYNC, T_ONLINE,
     K_DELIVERIES, K_SKIPPED, K_FABRIC_FREE, K_NDELIV,
     IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_VPN, IN_PAGES, IN_KIND, IN_STEP_START,
-    S_TARGETS, S_DISPATCH, S_WAIT, S_DV0,
+    S_TARGETS, S_DISPATCH, S_WAIT, S_LOCK, S_DV0,
     DV_SD, DV_PUSHED, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
@@ -132,7 +132,8 @@ def broadcast_initiator_step(s, m, c, t):
                 _set_rows(s, sd, DV_PUSHED, acq)
             nt = acq + m.costs[C_INVLPGB]
             k[K_FABRIC_FREE] = nt
-            s.sd[sd, S_DISPATCH] += nt - t
+            s.sd[sd, S_LOCK] += acq - t
+            s.sd[sd, S_DISPATCH] += nt - acq
             cpu[c, IN_PHASE] = D_ISSUE
         elif ph == D_ISSUE:
             _invalidate(s, m, c, t)

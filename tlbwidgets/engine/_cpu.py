@@ -19,7 +19,7 @@ from ._layout import (
     P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY, C_TLB_HIT, C_PAGE_WALK, O_KIND, O_VPN, O_THINK, O_AHEAD,
     K_LAST_TIME, K_COALESCED, K_HANDLER_CYCLES, EK_CPU, EK_IRQ, PRIO_CPU, PRIO_IRQ,
     MODE, MODE_SINCE, SAVED_MODE, SUSPEND_T, OP_IDX, NEXT_OP, BUSY, SPAN_END,
-    IPI_PENDING, IN_POLL0, IN_DEADLINE, H_PHASE, H_T0, WAITING_ON, W_HEAD, W_NEXT,
+    IPI_PENDING, IN_POLL0, IN_DEADLINE, IN_STEP_START, H_PHASE, H_T0, WAITING_ON, W_HEAD, W_NEXT,
     W_PREV, CYC, CNT, CNT_IPIS, TL_LRU, TL_VER, PT_VER, SW_HANDLER, SC_N_ENTRY,
 )
 from ._log import log_event
@@ -251,6 +251,9 @@ def handler_exit(s, m, c, t):
         schedule_cpu(s, c, user_bound(s, m, c))
     elif mode == ST_KERNEL or mode == ST_WAIT:
         cpu[c, IN_DEADLINE] += delay
+        # A wait measured from IN_STEP_START leaves the handler's time out: an
+        # initiator's time serving others is its shootdown's S_SERVE.
+        cpu[c, IN_STEP_START] += delay
         cpu[c, IN_POLL0] = t
         schedule_cpu(s, c, t)
     elif mode == ST_IDLE:

@@ -52,7 +52,7 @@ from ._layout import (
     EK_ACK, PRIO_STORE,
     MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_STEP_START,
     IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_CPU, TG_DELIV,
-    S_DISPATCH, S_IPI, S_WAIT, S_KIND, S_VPN, S_PAGES,
+    S_DISPATCH, S_IPI, S_WAIT, S_LOCK, S_KIND, S_VPN, S_PAGES,
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
 )
 from ._log import log_event, log_delivery
@@ -172,7 +172,8 @@ def global_lock_initiator_step(s, m, c, t):
                 set_mode(s, c, ST_KERNEL, t)
                 nt = t + line_cost(m, k[K_GL_LOCK_OWNER], c)
                 k[K_GL_HOLDER] = c
-                s.sd[sd, S_DISPATCH] += nt - cpu[c, IN_STEP_START]
+                s.sd[sd, S_LOCK] += t - cpu[c, IN_STEP_START]
+                s.sd[sd, S_DISPATCH] += nt - t
             else:
                 if k[K_GL_PENDING] > 0:
                     return
@@ -222,7 +223,8 @@ def global_lock_initiator_step(s, m, c, t):
                 nt = acq + line_cost(m, k[K_LINE_OWNER], c)
                 k[K_LINE_FREE] = nt
                 k[K_LINE_OWNER] = c
-                s.sd[sd, S_DISPATCH] += nt - t
+                s.sd[sd, S_LOCK] += acq - t
+                s.sd[sd, S_DISPATCH] += nt - acq
                 cpu[c, IN_PHASE] = D_MASK
             elif ph == B_SEND:
                 nt = t + m.costs[C_IPI_SEND]

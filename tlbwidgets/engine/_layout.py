@@ -160,7 +160,7 @@ IN_DEADLINE = 14     # give-up instant of the current wait (NEVER: none)
 IN_VPN = 15
 IN_PAGES = 16
 IN_KIND = 17         # SD_* flush kind decided at the start
-IN_STEP_START = 18   # when the ACK wait began
+IN_STEP_START = 18   # when the ACK (or lock) wait began, moved on by the handler time since
 H_PHASE = 19         # handler continuation step
 H_T0 = 20            # handler's take time
 H_SEQ = 21           # mailbox_fixed: highest ticket drained by this handler
@@ -193,6 +193,7 @@ LX_RUN = 58          # linux: next request the running handler performs, -1 none
 SC_N_IPI = 59        # IPIs sent to this CPU
 SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
+IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when its shootdown began
 N_CPU_COLS = 64
 
 CNT_ACCESSES = 0
@@ -266,6 +267,8 @@ S_TARGETS = 8
 S_IPIS = 9
 S_TIMEOUTS = 10
 S_UPGRADED = 11
+# The initiator's latency (S_END - S_START) is charged to exactly one of
+# S_LOCAL, S_DISPATCH, S_IPI, S_WAIT, S_SERVE and S_LOCK.
 S_LOCAL = 12
 S_DISPATCH = 13
 S_IPI = 14
@@ -274,7 +277,9 @@ S_UNAPPLIED = 16     # lazy protocols: CPUs yet to apply it
 S_REC_NEXT = 17      # latr: next published record (shootdown id), -1 none
 S_DV0 = 18           # first delivery row of this shootdown, -1 none
 S_GEN = 19           # linux: the mm tlb_gen this flush brings CPUs to
-N_SD_COLS = 20
+S_SERVE = 20         # initiator cycles in its interrupt handler during the shootdown
+S_LOCK = 21          # initiator cycles waiting for a lock or a resource another CPU holds
+N_SD_COLS = 22
 
 # ---- log tables ----------------------------------------------------------------------------
 DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)

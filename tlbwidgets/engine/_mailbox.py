@@ -51,7 +51,7 @@ from ._layout import (
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
-    S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT,
+    S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT, S_LOCK,
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT, SW_PUSH, SC_N_PUSH,
 )
 from ._log import log_event, log_delivery
@@ -198,7 +198,8 @@ def mailbox_initiator_step(s, m, c, t):
                 log_event(s.ev, s.counters, t, c, EV_LOCK_WAIT, j, sd, acq - t)
             nt = acq + 2 * cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
             cpu[j, Q_LOCK_FREE] = nt
-            s.sd[sd, S_DISPATCH] += nt - t
+            s.sd[sd, S_LOCK] += acq - t
+            s.sd[sd, S_DISPATCH] += nt - acq
             cpu[c, IN_PHASE] = D_PUSH
         elif ph == B_SEND:
             nt = t + m.costs[C_IPI_SEND]

@@ -3,7 +3,7 @@ PTEs, decide the flush kind), flush locally, declare the pages safe, return."""
 
 from .._jit import jit
 from .._tables import (
-    OP_IRQ_OFF, SD_PAGE, SD_RANGE, SD_FULL, ST_KERNEL, ST_USER, ST_IRQ_OFF,
+    OP_IRQ_OFF, SD_PAGE, SD_RANGE, SD_FULL, ST_KERNEL, ST_USER, ST_IRQ_OFF, ST_HANDLER,
     EV_PTE_CHANGE, EV_LOCAL_FLUSH, EV_RETURN, EV_SAFE, EV_WARNING, EV_IPI_SEND,
 )
 from ._queue import eq_push, eq_top_time
@@ -16,7 +16,7 @@ from ._layout import (
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
     S_KIND, S_OP,
-    S_UPGRADED, S_LOCAL, S_TIMEOUTS, SW_IPI, SC_N_IPI,
+    S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0,
 )
 from ._log import log_event
 from ._schedule import step_delay
@@ -182,6 +182,7 @@ def begin_shootdown(s, m, c, t, op, threshold):
     cpu[c, IN_IDX] = 0
     cpu[c, IN_NTARGETS] = 0
     set_mode(s, c, ST_KERNEL, t)
+    cpu[c, IN_H0] = cpu[c, CYC + ST_HANDLER]
     return sd
 
 
@@ -218,6 +219,8 @@ def initiator_return(s, m, c, t, synchronous):
     cpu = s.cpu
     sd = cpu[c, IN_SD]
     s.sd[sd, S_END] = t
+    # The time it spent in its handler meanwhile (its other parts leave it out).
+    s.sd[sd, S_SERVE] = cpu[c, CYC + ST_HANDLER] - cpu[c, IN_H0]
     log_event(s.ev, s.counters, t, c, EV_RETURN, -1, sd, s.sd[sd, S_TIMEOUTS])
     if synchronous:
         declare_safe(s, m, sd, t)

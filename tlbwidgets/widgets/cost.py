@@ -6,10 +6,16 @@ import numpy as np
 from traitlets import Int, validate, TraitError
 
 from .. import analysis
+from .._tables import ST_HANDLER
 from ._style import (axis, figure, wrap_row, fit_ticks, tooltip, table_html, legend_html,
-                     series_color, PHASE_COLORS)
+                     series_color, PHASE_COLORS, STATE_COLORS, OKABE_ITO)
 
-__all__ = ["CostView", "draw_histogram"]
+__all__ = ["CostView", "draw_histogram", "BREAKDOWN_COLORS"]
+
+BREAKDOWN_COLORS = PHASE_COLORS + (STATE_COLORS[ST_HANDLER], OKABE_ITO["yellow"])
+"""One colour per part of analysis.BREAKDOWN_PHASES: the four phases', then
+serving other CPUs' IPIs in the timeline's handler colour, then waiting for a
+lock."""
 
 
 class CostView(widgets.VBox):
@@ -43,8 +49,9 @@ class CostView(widgets.VBox):
 
         bx, by = bq.OrdinalScale(), bq.LinearScale(min=0)
         # Stacked bars (one bar per protocol) render reliably; grouped do not.
-        self.breakdown_bars = bq.Bars(x=np.array(["-"]), y=np.zeros((4, 1)), type="stacked",
-                                      colors=list(PHASE_COLORS),
+        self.breakdown_bars = bq.Bars(x=np.array(["-"]),
+                                      y=np.zeros((len(analysis.BREAKDOWN_PHASES), 1)),
+                                      type="stacked", colors=list(BREAKDOWN_COLORS),
                                       labels=[lab for _, lab in analysis.BREAKDOWN_PHASES],
                                       scales={"x": bx, "y": by},
                                       tooltip=tooltip(["protocol", "µs per shootdown"],
@@ -68,7 +75,8 @@ class CostView(widgets.VBox):
                                "Time interrupted CPUs lose to others' shootdowns")
         self.legend = widgets.HTML()
         self.phase_legend = widgets.HTML(legend_html(
-            [(lab, c) for (_, lab), c in zip(analysis.BREAKDOWN_PHASES, PHASE_COLORS)]))
+            [(lab, c) for (_, lab), c in zip(analysis.BREAKDOWN_PHASES, BREAKDOWN_COLORS,
+                                             strict=True)]))
         self.headline = widgets.HTML()
         self.figures = {"latency": self.latency_fig, "breakdown": self.breakdown_fig,
                         "lost": self.lost_fig}
