@@ -30,6 +30,7 @@ instead of recompiling (see ``docs/performance.md``, "Sweeps").
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import csv
 import hashlib
 import itertools
@@ -41,6 +42,8 @@ import pickle
 import sys
 
 import numpy as np
+
+from ._progress import CliCompileLine
 
 __all__ = ["sweep", "check_sweep", "SweepResult", "to_frame", "format_table", "main_sweep",
            "check_output_path", "SWEEP_ORDER", "INLINE_MAX_ROWS"]
@@ -816,7 +819,12 @@ def main_sweep(argv=None):
 
     finished = False
     try:
-        table = sweep(progress=progress, executor=executor, **sweep_args)
+        # The first run of each protocol compiles its engine here (before
+        # the pool starts): one line on stderr says so while it does.
+        compiling = (contextlib.nullcontext() if args.no_progress
+                     else CliCompileLine(args.protocol))
+        with compiling:
+            table = sweep(progress=progress, executor=executor, **sweep_args)
         names = table.dtype.names
         columns = list(names[:names.index("seed") + 1])     # the config columns
         missing = [c for c in args.columns or () if c not in table.dtype.names]
