@@ -149,7 +149,7 @@ _COLD_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_a_cold_explorer_shows_compile_progress_then_its_run(tmp_path):
+def test_a_cold_explorer_and_cli_say_they_compile_and_a_warm_one_does_not(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
     env.pop("NUMBA_DISABLE_JIT", None)
 
@@ -169,6 +169,14 @@ def test_a_cold_explorer_shows_compile_progress_then_its_run(tmp_path):
     warm = explore()                                    # the same cache, now full
     assert [s for s in warm["seen"] if s[1] == "compiling"] == []
     assert warm["final"][0] == "ok", warm["final"]
-    cli = subprocess.run([sys.executable, "-m", "tlbwidgets", "simulate", "--cpus", "4"],
-                         env=env, capture_output=True, text=True, timeout=1200)
-    assert cli.returncode == 0 and "compiling" not in cli.stderr
+    def simulate(protocol):
+        cli = subprocess.run([sys.executable, "-m", "tlbwidgets", "simulate", "--cpus", "4",
+                              "--protocol", protocol],
+                             env=env, capture_output=True, text=True, timeout=1200)
+        assert cli.returncode == 0, cli.stderr
+        return cli.stderr
+
+    assert "compiling" not in simulate("mailbox")       # compiled by the explorer
+    line = simulate("linux")                            # never run in this cache
+    assert line.startswith("compiling the engine for linux (first run on this machine)")
+    assert line.count("\n") == 1 and line.endswith(" s\n")

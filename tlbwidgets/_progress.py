@@ -91,6 +91,7 @@ class CliCompileLine:
         self._done = 0
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._ctx = None
+        self._ended = False
 
     def __enter__(self):
         self._expected = expected_compiles(self.protocols) or 1
@@ -100,17 +101,26 @@ class CliCompileLine:
 
     def __exit__(self, *exc):
         self._ctx.__exit__(*exc)
-        if self.started is not None:
+        self.end()
+        return False
+
+    def end(self):
+        """Close the line now (when something else is about to write to the
+        stream, such as a progress bar); later compiles are not reported."""
+        if self.started is not None and not self._ended:
             took = time.monotonic() - self.started
             end = f"{self._head()}: done, {self._done} functions in {took:.1f} s"
-            self.stream.write(("\r" + end + "\033[K\n") if self._tty else f" done in {took:.1f} s\n")
+            self.stream.write(("\r" + end + "\033[K\n") if self._tty
+                              else f" done in {took:.1f} s\n")
             self.stream.flush()
-        return False
+        self._ended = True
 
     def _head(self):
         return compiling_message(self.protocols)
 
     def _on_compile(self, done):
+        if self._ended:
+            return
         self._done = done
         now = time.monotonic()
         if self.started is None:

@@ -805,8 +805,17 @@ def main_sweep(argv=None):
         executor = cf.ProcessPoolExecutor(max_workers=args.workers)
     bar = None
 
+    # The first protocol's engine compiles before the first row is done:
+    # one line says so (CliCompileLine), then the bar takes over the stream.
+    compiling = (contextlib.nullcontext() if args.no_progress
+                 else CliCompileLine(args.protocol))
+
     def progress(done, total):
         nonlocal bar
+        if done == 0 and bar is None:
+            return
+        if not args.no_progress:
+            compiling.end()
         if bar is None:
             try:
                 from tqdm import tqdm
@@ -819,10 +828,6 @@ def main_sweep(argv=None):
 
     finished = False
     try:
-        # The first run of each protocol compiles its engine here (before
-        # the pool starts): one line on stderr says so while it does.
-        compiling = (contextlib.nullcontext() if args.no_progress
-                     else CliCompileLine(args.protocol))
         with compiling:
             table = sweep(progress=progress, executor=executor, **sweep_args)
         names = table.dtype.names
