@@ -113,12 +113,15 @@ class ScalingView(DisplayFirst, widgets.VBox):
             "No sweep yet. Pick protocols and CPU counts above, then press "
             "<b>Run sweep</b>: the charts show latency and lost machine time against the "
             "CPU count.</div>")
+        # The charts join the view only once drawn: a bqplot figure first laid
+        # out hidden (display none, no width) draws NaN positions and
+        # negative widths, errors in the browser's console.
         self.charts = wrap_row([self.latency_fig, self.lost_fig])
         self.charts.layout.display = "none"
         super().__init__(children=[
             wrap_row([widgets.VBox([self.protocol_picker, self.picker_hint]),
                       widgets.VBox([self.cpu_text, self.seed_slider, self.run_button])]),
-            self.progress, self.status, self.legend, self.prompt, self.charts], **kwargs)
+            self.progress, self.status, self.legend, self.prompt], **kwargs)
         if protocols:
             self.protocols = list(protocols)
         if cpu_counts:
@@ -213,6 +216,8 @@ class ScalingView(DisplayFirst, widgets.VBox):
         fit_ticks(self.lost_fig, y=np.r_[0.0, np.ravel(lost_pct)])
         self.prompt.layout.display = "none"
         self.charts.layout.display = ""
+        if self.charts not in self.children:
+            self.children = (*self.children, self.charts)
 
 
 def log_ticks(counts, min_ratio=1.3):
