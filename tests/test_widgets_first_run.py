@@ -46,8 +46,22 @@ def test_a_run_that_compiles_says_so_with_a_progress_bar():
     compiling = [s for s in seen if s[0] == "compiling"]
     assert compiling, seen
     assert compiling[0][1] == "compiling the engine for linux (first run on this machine)"
-    assert all("<progress" in html for _, _, html in compiling)
+    # A bar when this process has not compiled linux's engine yet (its
+    # estimate is known), else a count: either way the number moves.
+    assert all("<progress" in html or "functions compiled" in html
+               for _, _, html in compiling)
     assert status.compiled >= 1 and status.kind == "ok"
+
+
+def test_the_progress_bar_shows_the_share_of_the_expected_functions_compiled():
+    status = StatusBar()
+    status.show("running", "running…")
+    status.expected = 80
+    status._on_compile(["mailbox"], 20)
+    assert status.kind == "compiling"
+    assert '<progress value="25" max="100"' in status.value and "25%" in status.value
+    status._on_compile(["mailbox"], 95)             # more than estimated: never full
+    assert '<progress value="99"' in status.value
 
 
 def test_a_run_that_compiles_nothing_shows_only_its_busy_message():

@@ -55,6 +55,8 @@ class StatusBar(widgets.HTML):
             pct = min(99, 100 * self.compiled // self.expected)
             bar = (f' <progress value="{pct}" max="100" style="width:160px;'
                    f'vertical-align:middle"></progress> {pct}%')
+        elif kind == "compiling":       # no estimate (the engine was compiled here)
+            bar = f" ({self.compiled} functions compiled)"
         self.value = (f'<span style="color:{_COLORS[kind]};font-size:13px">'
                       f'{icon}{html.escape(self.message)}{bar}</span>')
 
