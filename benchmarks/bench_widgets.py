@@ -25,7 +25,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
-    ex = W.explore(cpus=args.cpus)           # first run: compiles the simulator
+    ex = W.explore(cpus=args.cpus)
+    ex.wait()                                # first run: compiles the simulator
     first_s = time.perf_counter() - t0
     assert ex.status.kind == "ok", ex.status.message
     seed = ex.controls.widgets["seed"]

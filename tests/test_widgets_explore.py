@@ -14,7 +14,9 @@ from tlbwidgets.widgets._payload import marks_of, synced_bytes
 
 @pytest.fixture(scope="module")
 def ex():
-    return W.explore(cpus=16, workload="uniform")
+    view = W.explore(cpus=16, workload="uniform")
+    assert view.wait(timeout=600)
+    return view
 
 
 def _primary(ex):

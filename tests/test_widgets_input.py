@@ -16,7 +16,9 @@ from tlbwidgets.widgets.scaling import parse_cpu_list
 
 @pytest.fixture(scope="module")
 def ex():
-    return W.explore(cpus=4, workload="uniform")
+    view = W.explore(cpus=4, workload="uniform")
+    assert view.wait(timeout=600)
+    return view
 
 
 @pytest.mark.parametrize("field,value", [
@@ -44,6 +46,7 @@ def test_a_seed_out_of_range_is_refused_and_later_changes_still_run(ex):
 
 def test_the_explorer_shows_an_empty_stale_chart_when_nothing_is_stale():
     view = W.explore(cpus=4, unmap_rate=0.0)
+    assert view.wait(timeout=600)
     assert view.status.kind == "ok", view.status.message
     r = next(iter(view.results.values()))
     assert r.summary()["stale_windows"] == 0

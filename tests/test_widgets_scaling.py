@@ -63,6 +63,8 @@ def test_bad_cpu_list_shows_message_and_keeps_counts():
 def test_scaling_opens_with_its_sweep_drawn():
     view = W.scaling(protocols=["mailbox"], cpu_counts=[2, 3], workload="single",
                      executor=InlineExecutor())
+    assert view.rows is None                # nothing runs before the view is shown
+    assert view.wait(timeout=600)
     assert view.status.kind == "ok" and "swept 2 runs" in view.status.message
     assert view.rows is not None and view.charts.layout.display == ""
     np.testing.assert_allclose(np.atleast_2d(view.latency_lines.x)[0], [2, 3])

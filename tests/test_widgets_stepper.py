@@ -15,7 +15,9 @@ from tlbwidgets.widgets.stepper import MAILBOX_SLOTS_SHOWN, _USED_SLOT
 
 @pytest.fixture(scope="module")
 def st():
-    return W.stepper(cpus=4, workload="single", seed=0)
+    view = W.stepper(cpus=4, workload="single", seed=0)
+    assert view.wait(timeout=600)
+    return view
 
 
 def test_steps_are_the_event_log_of_the_same_run(st):
@@ -107,6 +109,7 @@ def test_board_colours_mean_one_thing_each(st):
 @pytest.mark.parametrize("cpus", [8, 32])
 def test_board_keeps_every_column_and_arrow_on_it(cpus):
     s = W.stepper(cpus=cpus, workload="single", seed=0)
+    assert s.wait(timeout=600)
     v = s.view
     assert s.status.kind == "ok", s.status.message
     lo, hi = v.x_scale.min, v.x_scale.max

@@ -80,8 +80,12 @@ def _simulate(argv):
             raise _UsageError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         options[k.strip()] = parse_value(v.strip())
-    r = tw.simulate(cpus=args.cpus, protocol=args.protocol, workload=args.workload,
-                    costs=args.costs, sockets=args.sockets, seed=args.seed, **options)
+    from ._progress import CliCompileLine
+    # A first run compiles the engine (tens of seconds): one line on stderr
+    # says so, so the command never looks frozen.
+    with CliCompileLine([args.protocol] if args.protocol in tw.PROTOCOLS else []):
+        r = tw.simulate(cpus=args.cpus, protocol=args.protocol, workload=args.workload,
+                        costs=args.costs, sockets=args.sockets, seed=args.seed, **options)
     if args.json:
         print(r.to_json(indent=2))
         return 0

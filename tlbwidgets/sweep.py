@@ -30,6 +30,7 @@ instead of recompiling (see ``docs/performance.md``, "Sweeps").
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import csv
 import hashlib
 import itertools
@@ -41,6 +42,8 @@ import pickle
 import sys
 
 import numpy as np
+
+from ._progress import CliCompileLine
 
 __all__ = ["sweep", "check_sweep", "SweepResult", "to_frame", "format_table", "main_sweep",
            "check_output_path", "SWEEP_ORDER", "INLINE_MAX_ROWS"]
@@ -802,8 +805,17 @@ def main_sweep(argv=None):
         executor = cf.ProcessPoolExecutor(max_workers=args.workers)
     bar = None
 
+    # The first protocol's engine compiles before the first row is done:
+    # one line says so (CliCompileLine), then the bar takes over the stream.
+    compiling = (contextlib.nullcontext() if args.no_progress
+                 else CliCompileLine(args.protocol))
+
     def progress(done, total):
         nonlocal bar
+        if done == 0 and bar is None:
+            return
+        if not args.no_progress:
+            compiling.end()
         if bar is None:
             try:
                 from tqdm import tqdm
@@ -816,7 +828,8 @@ def main_sweep(argv=None):
 
     finished = False
     try:
-        table = sweep(progress=progress, executor=executor, **sweep_args)
+        with compiling:
+            table = sweep(progress=progress, executor=executor, **sweep_args)
         names = table.dtype.names
         columns = list(names[:names.index("seed") + 1])     # the config columns
         missing = [c for c in args.columns or () if c not in table.dtype.names]

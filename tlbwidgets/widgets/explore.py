@@ -1,5 +1,12 @@
 """The shootdown explorer: controls above (collapsible), four views in tabs below.
 
+The explorer is on screen before anything runs: its first simulation (and
+the Scaling tab's first small sweep) starts once it is displayed, in a
+background thread, so the status line says what is happening, "compiling the
+engine for mailbox (first run on this machine)" with a progress bar on a cold
+cache.  ``explorer.wait()`` blocks until that first run has ended (scripts and
+tests call it before reading ``results``).
+
 Laid out for a projector: at 1024 x 768 the controls wrap into a few rows above
 the tabs, so every view gets the whole width.
 """
@@ -8,7 +15,7 @@ import ipywidgets as widgets
 from traitlets import Dict, Bool
 
 import tlbwidgets as tw
-from ._status import StatusBar
+from ._status import DisplayFirst, StatusBar
 from .controls import ExploreControls
 from .cost import CostView
 from .staleness import StalenessView
@@ -31,13 +38,14 @@ def run_all(controls):
     return {p: tw.simulate(**controls.config(p)) for p in controls.protocols()}
 
 
-class Explorer(widgets.VBox):
+class Explorer(DisplayFirst, widgets.VBox):
     """Controls, status line, Cost/Staleness/Timeline/Scaling tabs, export bar.
 
     Any accepted control change reruns the simulation(s) and redraws the
     three run views; the Scaling tab sweeps only when its button is pressed.
     A refused change or a failed run shows its message in the status line and
-    leaves every chart on the last good run.
+    leaves every chart on the last good run.  Building it runs nothing:
+    the first run starts when it is displayed (or at :meth:`wait`).
     """
 
     results = Dict(help="label -> tw.Result of the last good run (what the charts show).")
@@ -76,9 +84,12 @@ class Explorer(widgets.VBox):
         self.controls.observe(self._on_refused, names="error")
         self._sync_scaling()
         self._show_tab(None)
+        self._init_display_first(self.status)
+
+    def _first_run(self):
         self.run()
         # The Scaling tab opens with data: a small sweep of the starting
-        # configuration (five CPU counts, one seed) runs before it is shown.
+        # configuration (five CPU counts, one seed) runs after the first run.
         self.scaling.run()
 
     def _toggle_controls(self, change):
@@ -111,10 +122,15 @@ class Explorer(widgets.VBox):
 
     def run(self):
         """Simulate with the current controls and redraw; True on success."""
+        with self.run_lock:     # never two runs drawing at once (see DisplayFirst)
+            return self._run()
+
+    def _run(self):
         c = self.controls
         label = " vs ".join(c.protocols())
         ok, results = self.status.guarded(
-            f"running {label} on {c.cpus} CPUs, workload {c.workload!r}…", run_all, c)
+            f"running {label} on {c.cpus} CPUs, workload {c.workload!r}…", run_all, c,
+            for_protocols=c.protocols())
         if not ok:
             return False
         # Draw inside the guard too: a chart that cannot draw a result must
@@ -144,5 +160,7 @@ def explore(**initial):
 
     Keyword arguments set the starting controls (cpus, sockets, protocol,
     compare, workload, unmap_pages, unmap_rate, irq_off_share, costs, seed).
+    The first run starts when the explorer is displayed; outside a notebook,
+    call ``.wait()`` on it before reading ``results``.
     """
     return settle(Explorer(**initial))

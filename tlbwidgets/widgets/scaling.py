@@ -3,11 +3,11 @@
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
-from traitlets import List, Int, Dict, Unicode, validate, TraitError
+from traitlets import Bool, List, Int, Dict, Unicode, validate, TraitError
 
 import tlbwidgets as tw
 from .. import analysis
-from ._status import StatusBar
+from ._status import DisplayFirst, StatusBar
 from ._style import axis, figure, wrap_row, fit_ticks, tooltip, legend_html, series_color
 from ._gc import settle
 
@@ -34,12 +34,14 @@ def parse_cpu_list(text):
     return sorted(set(counts))
 
 
-class ScalingView(widgets.VBox):
+class ScalingView(DisplayFirst, widgets.VBox):
     """Runs ``tw.sweep`` over CPU counts on the button, with a progress bar.
 
     ``base_config`` holds the other simulate arguments (workload, knobs,
     costs, sockets=1); the explorer keeps it in step with its controls.
-    The sweep only runs when asked: it is the one slow thing here.
+    The sweep only runs when asked: it is the one slow thing here.  With
+    ``sweep_when_shown`` the first sweep starts once the view is displayed
+    (or at :meth:`wait`), in a background thread.
     """
 
     protocols = List(Unicode(), default_value=["mailbox"],
@@ -48,6 +50,7 @@ class ScalingView(widgets.VBox):
                       help="CPU counts swept (x axis, log scale).")
     seeds = Int(1, help="Seeds per point (results are averaged over seeds).")
     base_config = Dict(help="Other tw.simulate arguments: workload, its knobs, costs.")
+    sweep_when_shown = Bool(False, help="Sweep once the view is first displayed.")
 
     @validate("seeds")
     def _valid_seeds(self, proposal):
@@ -110,12 +113,15 @@ class ScalingView(widgets.VBox):
             "No sweep yet. Pick protocols and CPU counts above, then press "
             "<b>Run sweep</b>: the charts show latency and lost machine time against the "
             "CPU count.</div>")
+        # The charts join the view only once drawn: a bqplot figure first laid
+        # out hidden (display none, no width) draws NaN positions and
+        # negative widths, errors in the browser's console.
         self.charts = wrap_row([self.latency_fig, self.lost_fig])
         self.charts.layout.display = "none"
         super().__init__(children=[
             wrap_row([widgets.VBox([self.protocol_picker, self.picker_hint]),
                       widgets.VBox([self.cpu_text, self.seed_slider, self.run_button])]),
-            self.progress, self.status, self.legend, self.prompt, self.charts], **kwargs)
+            self.progress, self.status, self.legend, self.prompt], **kwargs)
         if protocols:
             self.protocols = list(protocols)
         if cpu_counts:
@@ -125,6 +131,11 @@ class ScalingView(widgets.VBox):
         self.cpu_text.observe(self._from_widgets, names="value")
         self.seed_slider.observe(self._from_widgets, names="value")
         self.run_button.on_click(lambda _b: self.run())
+        self._init_display_first(self.status, "")
+
+    def _first_run(self):
+        if self.sweep_when_shown:
+            self.run()
 
     def _to_widgets(self):
         self.protocol_picker.value = tuple(p for p in self.protocols
@@ -150,6 +161,10 @@ class ScalingView(widgets.VBox):
 
     def run(self):
         """Run the sweep and redraw; returns True on success (errors shown)."""
+        with self.run_lock:     # the button never starts a second sweep meanwhile
+            return self._sweep()
+
+    def _sweep(self):
         sweep = getattr(tw, "sweep", None)
         if not callable(sweep):      # absent, or the submodule rather than the function
             try:        # not re-exported yet: import it where it lives
@@ -165,7 +180,8 @@ class ScalingView(widgets.VBox):
         ok, rows = self.status.guarded(
             f"sweeping {n} runs…", sweep, cpus=list(self.cpu_counts),
             protocol=list(self.protocols), seeds=list(range(self.seeds)),
-            progress=self._progress, executor=self.executor, **cfg)
+            progress=self._progress, executor=self.executor, for_protocols=self.protocols,
+            **cfg)
         if not ok:
             self.progress.bar_style = "danger"
             return False
@@ -200,6 +216,8 @@ class ScalingView(widgets.VBox):
         fit_ticks(self.lost_fig, y=np.r_[0.0, np.ravel(lost_pct)])
         self.prompt.layout.display = "none"
         self.charts.layout.display = ""
+        if self.charts not in self.children:
+            self.children = (*self.children, self.charts)
 
 
 def log_ticks(counts, min_ratio=1.3):
@@ -221,12 +239,14 @@ def scaling(protocols=("mailbox",), cpu_counts=(2, 4, 8, 16, 32), workload="unif
 
     ``options`` are passed to every run (workload knobs, machine options);
     ``executor`` to ``tw.sweep`` (None: its own process pool).  With
-    ``run=True`` (default) the view opens with the sweep of its arguments
-    already drawn; with ``run=False`` it opens with a prompt to press Run.
+    ``run=True`` (default) the sweep of its arguments starts once the view is
+    displayed (``.wait()`` blocks until it is drawn); with ``run=False`` it
+    opens with a prompt to press Run.
     """
     view = ScalingView(protocols=list(protocols), cpu_counts=list(cpu_counts),
                        executor=executor)
     view.base_config = {"workload": workload, "costs": costs, **options}
+    view.sweep_when_shown = bool(run)
     if run:
-        view.run()
+        view.status.show("running", "starting the sweep…")
     return settle(view)

@@ -17,7 +17,7 @@ from traitlets import Int, Unicode, validate, TraitError
 import tlbwidgets as tw
 from .. import analysis
 from .._tables import STATE_NAMES
-from ._status import StatusBar
+from ._status import DisplayFirst, StatusBar
 from ._style import (axis, figure, legend_html, STATE_COLORS, TLB_COLORS, ACK_TEXT,
                      NEUTRAL_INK)
 from ._gc import settle
@@ -275,11 +275,12 @@ class StepperView(widgets.VBox):
                             f"step {k + 1}/{n}")
 
 
-class Stepper(widgets.VBox):
+class Stepper(DisplayFirst, widgets.VBox):
     """A scenario stepped through with the seed protocol or the fixed one.
 
     ``config`` is the ``tw.simulate`` arguments of the scenario without the
     protocol; the toggle runs it with ``protocols[0]`` or ``protocols[1]``.
+    The first run starts once the view is displayed (or at ``wait()``).
     """
 
     protocol = Unicode("mailbox", help="Protocol currently shown.")
@@ -303,7 +304,10 @@ class Stepper(widgets.VBox):
             style={"button_width": "230px"})
         super().__init__(children=[self.toggle, self.status, self.view])
         self.toggle.observe(lambda c: self.load(c["new"]), names="value")
-        self.load(protocols[0])
+        self._init_display_first(self.status)      # loads protocols[0] once shown
+
+    def _first_run(self):
+        self.load(self.protocols[0])
 
     def load(self, protocol):
         """Run the scenario with ``protocol`` and step through it; True on success."""
@@ -311,7 +315,8 @@ class Stepper(widgets.VBox):
             r = tw.simulate(protocol=protocol, **self.config)
             self.view.show(r, self.shootdown_choice)
             return r
-        ok, _ = self.status.guarded(f"running {protocol}…", run)
+        with self.run_lock:
+            ok, _ = self.status.guarded(f"running {protocol}…", run, for_protocols=[protocol])
         if ok:
             self.protocol = protocol
             self.view.title = f"{protocol}: {_config_echo(self.config)}"
