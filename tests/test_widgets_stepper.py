@@ -213,3 +213,13 @@ def test_race_lab_refuses_a_bad_bound_and_keeps_the_last_good_one():
     with pytest.raises(Exception, match="bound=9"):
         lab.bound = 9
     assert lab.bound == 2
+
+
+def test_race_lab_hides_only_the_steppers_before_a_hunt():
+    lab = W.race_lab()
+    assert lab.views.layout.display == "none" and lab.jump_bar.layout.display == "none"
+    shown = [lab.hunt_button, lab.cpu_slider, lab.progress, lab.status, lab.comparison]
+    for w in shown:                      # nor any box that holds them
+        assert w.layout.display != "none"
+    boxes = [c for c in lab.children if c not in (lab.views, lab.jump_bar)]
+    assert all(b.layout.display != "none" for b in boxes)

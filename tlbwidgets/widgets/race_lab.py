@@ -27,6 +27,8 @@ __all__ = ["Hazard", "HAZARDS", "RaceLab", "race_lab", "find_evidence"]
 
 MAX_BUDGET_S = 120.0
 """Longest search the lab's budget slider allows (seconds)."""
+STEPPER_MIN_PX = 600
+"""Narrowest a stepper of the lab gets (its board's own minimum width)."""
 STEPS_SHOWN = 1000
 """Steps the lab's steppers hold: in a 32-CPU unmap storm the first overflow
 comes some 440 steps after the first event of the shootdowns around it."""
@@ -161,20 +163,25 @@ class RaceLab(widgets.VBox):
         self.jump_button = widgets.Button(description="⚑ Jump to the violation",
                                           tooltip="show the guilty step in both steppers",
                                           layout=widgets.Layout(width="auto"))
-        self.back_button = widgets.Button(description="⏮ Back to step 1",
+        self.back_button = widgets.Button(description="↩ Back to step 1",
                                           tooltip="show the first step in both steppers",
                                           layout=widgets.Layout(width="auto"))
-        self.seed_view = StepperView()
-        self.fixed_view = StepperView()
+        # Each stepper takes half the row when two boards of STEPPER_MIN_PX fit,
+        # else the row wraps and they stack.
+        self.seed_view, self.fixed_view = (
+            StepperView(layout=widgets.Layout(flex=f"1 1 {STEPPER_MIN_PX}px",
+                                              min_width=f"{STEPPER_MIN_PX}px"))
+            for _ in range(2))
         self.picker.style.button_width = "auto"      # hazard names are never cut
-        wrap = widgets.Layout(flex_flow="row wrap")   # side by side only when both fit
-        self.jump_bar = widgets.HBox([self.jump_button, self.back_button], layout=wrap)
-        self.views = widgets.HBox([self.seed_view, self.fixed_view], layout=wrap)
+        def wrap():      # side by side only when both fit; one Layout each, as some hide
+            return widgets.Layout(flex_flow="row wrap")
+        self.jump_bar = widgets.HBox([self.jump_button, self.back_button], layout=wrap())
+        self.views = widgets.HBox([self.seed_view, self.fixed_view], layout=wrap())
         super().__init__(children=[
             self.picker,
             widgets.HBox([self.cpu_slider, self.bound_slider, self.budget_slider,
-                          self.seed_slider, self.hunt_button], layout=wrap),
-            self.explanation, widgets.HBox([self.progress, self.progress_text], layout=wrap),
+                          self.seed_slider, self.hunt_button], layout=wrap()),
+            self.explanation, widgets.HBox([self.progress, self.progress_text], layout=wrap()),
             self.status, self.comparison, self.schedule_text, self.jump_bar, self.views])
         if "hazard" in initial:                       # first: it sets the default CPUs
             self.hazard = initial.pop("hazard")

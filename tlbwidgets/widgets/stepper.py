@@ -30,14 +30,16 @@ MAILBOX_SLOTS_SHOWN = 16
 
 _EMPTY_SLOT, _USED_SLOT = "#F4F4F4", "#555555"
 """Mailbox slots: a queued op is dark grey, a colour no other cell of the board uses."""
-TLB_COLUMNS_MIN = 3
+TLB_COLUMNS_MIN = 4
 """The TLB block is at least this many cells wide, so its header never runs into
-the mailbox's (the old "TLB: vpn 0…0mailbox")."""
+the mailbox's (the old "TLB: vpn 0…0mailbox"; 3 were too few for "TLB vpn 1–2" on
+a 600-px board, the race lab's side-by-side steppers)."""
 ARROW_SPAN = 4.0
 """Board units left of the CPU names where IPI arrows are drawn side by side."""
-_ARROW_X0 = 1.6
+_ARROW_X0 = 2.2
 """Board units left of x = 0 where the first arrow stands: clear of the
-right-aligned CPU names, which end at x = 0.3."""
+right-aligned CPU names, which end at x = 0.3 (on a 600-px board "CPU 5"
+reaches back some 2 units)."""
 
 
 class StepperView(widgets.VBox):
@@ -256,7 +258,7 @@ class StepperView(widgets.VBox):
         senders = s["pending_ipi"]
         targets = np.flatnonzero(senders >= 0)
         # Arrows live left of the names (which end at x = 0.3 and reach back
-        # about 1.4 units for "CPU 31"), one column each so they do not
+        # up to about 2 units on a narrow board), one column each so they do not
         # overlap, squeezed so that even 31 of them stay on the board.
         gap = min(0.5, (ARROW_SPAN - _ARROW_X0 - 0.6) / max(len(targets), 1))
         ax = -_ARROW_X0 - gap * np.arange(len(targets), dtype=np.float64)
