@@ -59,21 +59,19 @@ HAZARDS = (
     Hazard("shared ACK flag", "two_unmappers", "violation",
            "One ACK flag per CPU serves every initiator: a handler's ACK for A's op "
            "also releases B, whose op it never performed. B returns while the target "
-           "still holds the stale entry. Hunt searches the timings of two CPUs unmapping "
-           "different pages at the same instant, which at the default costs is clean.",
+           "still holds the stale entry. The scenario: two CPUs unmap different pages at "
+           "the same instant; at the default costs no violation happens.",
            cpus=4),
     Hazard("interrupts-off timeout", "irq_off_window", "violation",
            "A target runs with interrupts off for longer than the initiator is willing "
            "to spin. The initiator gives up and returns: a hang became silent "
-           "incoherence. The timeout is cut to 20 spins (2,800 cycles) so that it can "
-           "end inside the scenario's 20,000-cycle section; Hunt searches the timings "
-           "for a run where the section covers the shootdown.",
+           "incoherence. The scenario's timeout is cut to 20 spins (2,800 cycles), so "
+           "that it can end inside its 20,000-cycle interrupts-off section.",
            cpus=3, options={"ack_timeout_spins": 20}),
     Hazard("queue overflow", "munmap_storm", "overflow",
            "Many initiators push into one CPU's 16-slot mailbox faster than it drains; "
            "the 17th push turns the whole queue into one Full flush. A schedule search "
-           "cannot find this one: no small run has 17 pushes pending at one CPU, so Hunt "
-           "runs a 32-CPU unmap storm seed after seed.",
+           "cannot find this one: no small run has 17 pushes pending at one CPU.",
            cpus=32, search=False),
 )
 
@@ -280,6 +278,8 @@ class RaceLab(widgets.VBox):
         s = tw.search_races(self.protocols[0], h.workload, self.cpus, bound=self.bound,
                             budget_s=self.budget_s, progress=self._searching, **h.options)
         self.search = s
+        if s.stopped != "budget":         # done before the budget ran out
+            self.progress.value = 100
         if s.counterexample is not None:
             return s.counterexample_result, s.counterexample
         return s.replay(()), None
