@@ -223,3 +223,13 @@ def test_race_lab_hides_only_the_steppers_before_a_hunt():
         assert w.layout.display != "none"
     boxes = [c for c in lab.children if c not in (lab.views, lab.jump_bar)]
     assert all(b.layout.display != "none" for b in boxes)
+
+
+def test_race_lab_says_when_the_unperturbed_run_already_shows_the_hazard():
+    # On 8 CPUs irq_off_window's section already covers the shootdown at default costs.
+    lab = W.race_lab(hazard="interrupts-off timeout", cpus=8)
+    assert lab.hunt(), lab.status.message
+    assert lab.search.counterexample == ()
+    assert "found: the unperturbed run" in lab.status.message
+    assert "already shows it" in lab.schedule_text.value
+    assert lab.seed_view.note == "" and lab.at_violation

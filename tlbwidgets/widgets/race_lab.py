@@ -263,8 +263,8 @@ class RaceLab(widgets.VBox):
         if not ok:
             return False
         self.found = True
-        where = (f"{len(schedule)} perturbation(s)" if schedule is not None and h.search
-                 else f"seed {self.found_seed}")
+        where = (f"seed {self.found_seed}" if not h.search else
+                 f"{len(schedule)} perturbation(s)" if schedule else "the unperturbed run")
         self.status.show("ok", f"found: {where}, shootdown #{sid}; the steppers show the "
                                f"guilty step")
         return True
