@@ -223,3 +223,21 @@ def test_narration_names_cpus_and_time(single4):
     e = single4.events[single4.events["kind"] != EV_STATE][0]
     s = A.narrate(e, single4.costs.clock_ghz)
     assert f"CPU {int(e['cpu'])}" in s and "µs" in s and f"cycle {int(e['time'])}" in s
+
+
+def test_evidence_step_and_step_at_time_find_the_guilty_moment():
+    r = tw.simulate(cpus=3, protocol="mailbox", workload="irq_off_window",
+                    ack_timeout_spins=20, schedule=[(0, "ipi", 0, 600)])
+    sid = A.evidence_shootdown(r.events, "violation")
+    v = r.violations
+    assert sid == int(v["shootdown"][np.argmin(v["time"])])
+    f = A.stepper_frames(r.events, r.shootdowns, r.stale_windows, 3, sid)
+    k = A.evidence_step(f, "violation")
+    assert f.events["kind"][k] == A.EVIDENCE_KINDS["violation"]
+    assert (f.events["kind"][:k] != A.EVIDENCE_KINDS["violation"]).all()
+    assert A.evidence_step(f, "overflow") is None
+    t = int(f.events["time"][k])
+    assert A.step_at_time(f, t) >= k and f.events["time"][A.step_at_time(f, t)] == t
+    assert A.step_at_time(f, int(f.events["time"][0]) - 1) == 0
+    with pytest.raises(ValueError, match="evidence='stale'"):
+        A.evidence_step(f, "stale")

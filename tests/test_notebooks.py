@@ -257,3 +257,16 @@ def test_binder_and_app_links_follow_the_url_patterns():
     assert course.app_url("04_races.ipynb") == "voila/render/04_races.ipynb"
     with pytest.raises(ValueError, match="notebook"):
         course.binder_url("../etc/passwd.ipynb")
+
+
+def test_search_section_asks_for_a_prediction_before_the_search_and_hides_the_answer():
+    nb = nbformat.read(NOTEBOOKS_DIR / "04_races.ipynb", as_version=4)
+    src = [c.source for c in nb.cells]
+    asked = [i for i, s in enumerate(src) if "**Predict, then check.**" in s]
+    checked = [i for i, s in enumerate(src)
+               if 'for protocol in ("mailbox", "mailbox_fixed")' in s and "search_races" in s]
+    answered = [i for i, s in enumerate(src) if "course.reveal(" in s and "exhausted" in s]
+    assert len(asked) == len(checked) == len(answered) == 1, (asked, checked, answered)
+    assert asked[0] < checked[0] < answered[0]
+    assert nb.cells[asked[0]].cell_type == "markdown"
+    assert "hide-input" in nb.cells[answered[0]].metadata.get("tags", [])

@@ -218,3 +218,17 @@ def test_a_run_that_violates_unperturbed_is_its_own_counterexample():
     assert "violation with the unperturbed run" in str(s)
     _same_run(s.replay(), tw.simulate(cpus=8, protocol="mailbox", workload="ack_race",
                                       max_log_events=20_000, max_log_rows=2_000))
+
+
+def test_progress_sees_the_counts_grow_and_ends_with_the_result(monkeypatch):
+    monkeypatch.setattr(tw.search, "PROGRESS_INTERVAL_S", 0.0)
+    seen = []
+    s = tw.search_races("mailbox", "irq_off_window", 3, bound=2, budget_s=10, all=True,
+                        progress=lambda r: seen.append((r.schedules, r.orderings)), **GIVE_UP)
+    assert len(seen) >= s.schedules          # every run reported, then the end
+    assert seen == sorted(seen) and seen[-1] == (s.schedules, s.orderings)
+
+
+def test_progress_must_be_callable():
+    with pytest.raises(TypeError, match="progress"):
+        tw.search_races("mailbox", "irq_off_window", 3, progress=5)

@@ -1,5 +1,7 @@
 """stepper() and race_lab(): steps follow the event log, forward and back."""
 
+import html
+
 import numpy as np
 import pytest
 
@@ -136,24 +138,101 @@ def test_toggle_runs_the_fixed_protocol_on_the_same_scenario(st):
     assert st.protocol == "mailbox"
 
 
-def test_race_lab_finds_and_replays_a_hazard():
-    lab = W.race_lab(hazard="shared ACK flag", cpus=8, max_seeds=3)
-    ok = lab.hunt()
-    if not ok and "mailbox_fixed" in lab.status.message:
-        pytest.skip(lab.status.message)
-    assert ok, lab.status.message
-    r = lab.results["mailbox"]
-    assert len(r.violations) > 0
-    assert lab.seed_view.shootdown in r.violations["shootdown"]
+@pytest.fixture(scope="module")
+def hunted():
+    """Every hazard hunted once from the lab's defaults: hazard name -> lab."""
+    labs = {}
+    for h in W.HAZARDS:
+        lab = W.race_lab(hazard=h.name)
+        lab.hunt()
+        labs[h.name] = lab
+    return labs
+
+
+@pytest.mark.parametrize("hazard", [h.name for h in W.HAZARDS])
+def test_race_lab_finds_every_hazard_from_its_defaults(hunted, hazard):
+    lab = hunted[hazard]
+    h = lab.current()
+    assert lab.found and lab.status.kind == "ok", lab.status.message
+    assert lab.cpus == h.cpus
+    seed_run = lab.results["mailbox"]
+    assert A.evidence_shootdown(seed_run.events, h.evidence) == lab.seed_view.shootdown
+    # the steppers open at the guilty step, not at step 1
+    assert lab.at_violation and lab.seed_view.step > 0
+    assert lab.seed_view.frames.events["kind"][lab.seed_view.step] == A.EVIDENCE_KINDS[
+        h.evidence]
+    assert f"Step {lab.seed_view.step + 1} of" in lab.seed_view.narration.value
+    t = lab.seed_view.frames.events["time"][lab.seed_view.step]
+    fixed = lab.fixed_view.frames.events["time"]
+    assert fixed[lab.fixed_view.step] <= t
+    assert lab.fixed_view.step == len(fixed) - 1 or fixed[lab.fixed_view.step + 1] > t
     assert lab.results["mailbox_fixed"].summary()["violations"] == 0
-    assert "violations" in lab.comparison.value
+    assert html.escape(repr(h.workload)) in lab.comparison.value
+    if h.search:
+        s = lab.search
+        assert s.counterexample is not None and len(s.counterexample) <= lab.bound
+        # the seed row is the counterexample's replay, the same run the search saw
+        assert seed_run.summary() == s.replay().summary()
+        assert lab.results["mailbox_fixed"].config["schedule"] == s.counterexample
+        for p in s.counterexample:       # the perturbations are named in words
+            assert html.escape(p.describe()) in lab.seed_view.narration.value
+            assert html.escape(p.describe()) in lab.schedule_text.value
+        assert f"{s.schedules:,} schedules explored" in lab.progress_text.value
 
 
-def test_race_lab_gives_up_with_a_message(monkeypatch):
-    lab = W.race_lab(hazard="queue overflow", cpus=2, max_seeds=1)
-    # Two CPUs cannot overflow a 16-slot mailbox from one initiator.
-    ok = lab.hunt()
-    if ok:
-        pytest.skip("overflow found even on 2 CPUs")
+def test_race_lab_jumps_back_to_step_1_and_to_the_violation_again(hunted):
+    lab = hunted["shared ACK flag"]
+    guilty = lab.seed_view.step, lab.fixed_view.step
+    lab.back_button.click()
+    assert (lab.seed_view.step, lab.fixed_view.step) == (0, 0) and not lab.at_violation
+    assert "Step 1 of" in lab.seed_view.narration.value
+    lab.jump_button.click()
+    assert (lab.seed_view.step, lab.fixed_view.step) == guilty and lab.at_violation
+    assert "VIOLATION" in lab.seed_view.narration.value
+
+
+def test_picking_a_hazard_sets_its_cpus_and_a_failed_hunt_shows_what_was_hunted(hunted):
+    lab = W.race_lab(hazard="queue overflow")
+    assert lab.cpus == 32
+    lab.hunt()
+    assert lab.found
+    lab.picker.value = "shared ACK flag"
+    assert lab.cpus == 4 and lab.cpu_slider.value == 4
+    lab.bound = 0                        # the unperturbed run alone: clean at default costs
+    assert not lab.hunt()
     assert lab.status.kind == "error"
-    assert "no overflow" in lab.status.message or "Error" in lab.status.message
+    assert "no violation in any of the 1 schedules explored within bound 0" in (
+        lab.status.message)
+    table = lab.comparison.value
+    assert "two_unmappers" in table and "munmap_storm" not in table
+    assert "unperturbed" in table
+    assert lab.views.layout.display == "none"           # no steppers of the previous hunt
+
+
+def test_race_lab_refuses_a_bad_bound_and_keeps_the_last_good_one():
+    lab = W.race_lab()
+    lab.bound_slider.value = 2
+    assert lab.bound == 2
+    with pytest.raises(Exception, match="bound=9"):
+        lab.bound = 9
+    assert lab.bound == 2
+
+
+def test_race_lab_hides_only_the_steppers_before_a_hunt():
+    lab = W.race_lab()
+    assert lab.views.layout.display == "none" and lab.jump_bar.layout.display == "none"
+    shown = [lab.hunt_button, lab.cpu_slider, lab.progress, lab.status, lab.comparison]
+    for w in shown:                      # nor any box that holds them
+        assert w.layout.display != "none"
+    boxes = [c for c in lab.children if c not in (lab.views, lab.jump_bar)]
+    assert all(b.layout.display != "none" for b in boxes)
+
+
+def test_race_lab_says_when_the_unperturbed_run_already_shows_the_hazard():
+    # On 8 CPUs irq_off_window's section already covers the shootdown at default costs.
+    lab = W.race_lab(hazard="interrupts-off timeout", cpus=8)
+    assert lab.hunt(), lab.status.message
+    assert lab.search.counterexample == ()
+    assert "found: the unperturbed run" in lab.status.message
+    assert "already shows it" in lab.schedule_text.value
+    assert lab.seed_view.note == "" and lab.at_violation

@@ -37,6 +37,7 @@ __all__ = [
     "StepperFrames", "TLB_NONE", "TLB_VALID", "TLB_STALE", "TLB_INVALIDATED",
     "ACK_UNKNOWN", "ACK_FALSE", "ACK_TRUE", "stepper_frames", "narrate",
     "scaling_series", "involved_shootdowns",
+    "EVIDENCE_KINDS", "evidence_shootdown", "evidence_step", "step_at_time",
 ]
 
 DEFAULT_MAX_POINTS = 2000
@@ -642,3 +643,35 @@ def narrate(event, clock_ghz, kinds_by_shootdown=None):
         EV_LOCK_WAIT: lambda: f"CPU {c} finds a lock held and waits {arg} cycles.",
     }.get(kind, lambda: f"CPU {c}: event {kind}.")()
     return f"t = {cycles_to_us(t, clock_ghz):.3f} µs (cycle {t}): {text}"
+
+
+EVIDENCE_KINDS = {"violation": EV_VIOLATION, "timeout": EV_TIMEOUT, "overflow": EV_OVERFLOW}
+"""What shows a hazard -> the event kind that logs it: a stale translation used
+after the safe time, an initiator giving up on a target, a mailbox overflowing
+into a Full flush."""
+
+
+def _evidence_kind(evidence):
+    if evidence not in EVIDENCE_KINDS:
+        raise ValueError(f"evidence={evidence!r} is not one of {list(EVIDENCE_KINDS)}")
+    return EVIDENCE_KINDS[evidence]
+
+
+def evidence_shootdown(events, evidence):
+    """Id of the shootdown of the earliest ``evidence`` event in ``events``
+    (an EVENT_DTYPE log), or None when the log holds none."""
+    ev = events[events["kind"] == _evidence_kind(evidence)]
+    return int(ev["shootdown"][np.argmin(ev["time"])]) if len(ev) else None
+
+
+def evidence_step(frames, evidence):
+    """Index of the first step of ``frames`` (:class:`StepperFrames`) that
+    logs ``evidence``, or None when the stretch shown holds none."""
+    hits = np.flatnonzero(frames.events["kind"] == _evidence_kind(evidence))
+    return int(hits[0]) if len(hits) else None
+
+
+def step_at_time(frames, time_cycles):
+    """Index of the last step of ``frames`` at or before ``time_cycles`` (0
+    if the stretch starts later): where another run stands at that instant."""
+    return max(int(np.searchsorted(frames.events["time"], time_cycles, side="right")) - 1, 0)

@@ -41,7 +41,8 @@ from .schedule import Perturbation, STEP_KINDS, describe
 from .warm import engine_lock
 from .workloads import Workload
 
-__all__ = ["search_races", "SearchResult", "default_delays", "OUTCOMES"]
+__all__ = ["search_races", "SearchResult", "default_delays", "OUTCOMES",
+           "PROGRESS_INTERVAL_S"]
 
 OUTCOMES = ("completed", "violation", "timeout", "deadlock", "event_limit")
 """How a schedule's run ended, in :attr:`SearchResult.outcomes`: a violation
@@ -59,6 +60,8 @@ MAX_BUDGET_S = 3600.0
 SEARCH_LOG_OPTIONS = {"max_log_events": 20_000, "max_log_rows": 2_000}
 # random: stop after this many draws in a row that repeat a schedule already run
 _RANDOM_STALE_DRAWS = 2000
+PROGRESS_INTERVAL_S = 0.25
+"""Seconds between two calls of a search's ``progress`` callback."""
 
 
 def default_delays(costs):
@@ -164,7 +167,7 @@ def _check_budget(budget_s):
 class _Runner:
     """Runs one validated configuration under schedules; keeps the counts."""
 
-    def __init__(self, config, wl, costs, opts, result):
+    def __init__(self, config, wl, costs, opts, result, progress=None):
         # Every run has the same ops: build them once (the generators are
         # seeded, so these are the ops simulate builds for the replay).
         built = wl.build(config["cpus"], config["seed"], opts["vm_pages"])
@@ -174,6 +177,8 @@ class _Runner:
         self.seen_orderings = set()
         self.seen_schedules = set()
         self.op_points = None
+        self.progress = progress
+        self.t0 = self.last_report = time.monotonic()
 
     def run(self, schedule):
         """Run ``schedule`` (a sorted tuple of Perturbation); returns
@@ -199,6 +204,12 @@ class _Runner:
             r.violating.append(schedule)
         if self.op_points is None:
             self.op_points = _op_points(machine)
+        if self.progress is not None:
+            now = time.monotonic()
+            if now - self.last_report >= PROGRESS_INTERVAL_S:
+                self.last_report = now
+                r.elapsed_s = now - self.t0
+                self.progress(r)
         return outcome, new, _points(state, self.op_points)
 
 
@@ -269,7 +280,7 @@ def _canonical(p):
 
 def search_races(protocol, workload, cpus, *, bound=3, delay_cycles=None, budget_s=10,
                  strategy="exhaustive", seed=0, all=False, costs="default", sockets=1,
-                 **options):
+                 progress=None, **options):
     """Search the timings of one run of ``workload`` on ``cpus`` CPUs under
     ``protocol`` for a violation (a stale translation used after its
     shootdown declared the pages safe); see the module docstring.
@@ -279,6 +290,9 @@ def search_races(protocol, workload, cpus, *, bound=3, delay_cycles=None, budget
     costs); ``budget_s``: seconds of searching; ``strategy``: ``"exhaustive"``
     or ``"random"``; ``seed``: the run's seed (as ``simulate``'s) and the
     random strategy's; ``all``: keep searching after the first violation;
+    ``progress``: None or a callable given the :class:`SearchResult` so far
+    (counts and ``elapsed_s`` up to date) every :data:`PROGRESS_INTERVAL_S`
+    seconds of searching, e.g. to update a progress display;
     ``costs``, ``sockets`` and ``options``: as for :func:`tlbwidgets.simulate`
     (``schedule`` excepted: the search makes them; ``max_log_events`` and
     ``max_log_rows`` default to :data:`SEARCH_LOG_OPTIONS`, and
@@ -299,6 +313,9 @@ def search_races(protocol, workload, cpus, *, bound=3, delay_cycles=None, budget
         raise ValueError(f"strategy={strategy!r} is unknown; choose one of {list(STRATEGIES)}")
     if not isinstance(all, (bool, np.bool_)):
         raise TypeError(f"all must be True or False, got {all!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be None or a callable taking the SearchResult, "
+                        f"got {progress!r}")
     config, wl, c, opts = validate_args(cpus, protocol, workload, costs, sockets, seed,
                                         **options)
     delays = _check_delays(delay_cycles, c)
@@ -306,10 +323,10 @@ def search_races(protocol, workload, cpus, *, bound=3, delay_cycles=None, budget
                        bound=bound, delay_cycles=delays,
                        simulate_args=dict(cpus=cpus, protocol=protocol, workload=workload,
                                           costs=costs, sockets=sockets, seed=seed, **options))
-    runner = _Runner(config, wl, c, opts, out)
+    runner = _Runner(config, wl, c, opts, out, progress)
     with engine_lock(config["protocol"]):
         outcome, _, base_points = runner.run(())
-        t0 = time.monotonic()
+        t0 = runner.t0 = runner.last_report = time.monotonic()
         if outcome == "violation" and not all:
             out.stopped = "violation"
         elif strategy == "exhaustive":
@@ -319,6 +336,8 @@ def search_races(protocol, workload, cpus, *, bound=3, delay_cycles=None, budget
             out.stopped = _random(runner, base_points, bound, delays, t0 + budget_s,
                                   bool(all), int(config["seed"]))
         out.elapsed_s = time.monotonic() - t0
+    if progress is not None:
+        progress(out)
     return out
 
 

@@ -30,14 +30,16 @@ MAILBOX_SLOTS_SHOWN = 16
 
 _EMPTY_SLOT, _USED_SLOT = "#F4F4F4", "#555555"
 """Mailbox slots: a queued op is dark grey, a colour no other cell of the board uses."""
-TLB_COLUMNS_MIN = 3
+TLB_COLUMNS_MIN = 4
 """The TLB block is at least this many cells wide, so its header never runs into
-the mailbox's (the old "TLB: vpn 0…0mailbox")."""
+the mailbox's (the old "TLB: vpn 0…0mailbox"; 3 were too few for "TLB vpn 1–2" on
+a 600-px board, the race lab's side-by-side steppers)."""
 ARROW_SPAN = 4.0
 """Board units left of the CPU names where IPI arrows are drawn side by side."""
-_ARROW_X0 = 1.6
+_ARROW_X0 = 2.2
 """Board units left of x = 0 where the first arrow stands: clear of the
-right-aligned CPU names, which end at x = 0.3."""
+right-aligned CPU names, which end at x = 0.3 (on a 600-px board "CPU 5"
+reaches back some 2 units)."""
 
 
 class StepperView(widgets.VBox):
@@ -49,6 +51,8 @@ class StepperView(widgets.VBox):
     step = Int(0, help="Index of the step shown; 0 is the first event of the shootdown.")
     shootdown = Int(-1, help="Id of the shootdown being stepped through (-1: none loaded).")
     title = Unicode("", help="Heading above the board (e.g. the protocol name).")
+    note = Unicode("", help="A sentence above every step's narration (e.g. the "
+                            "schedule the run was made under).")
 
     @validate("step")
     def _valid_step(self, proposal):
@@ -123,6 +127,7 @@ class StepperView(widgets.VBox):
         self.prev_button.on_click(lambda _b: self.prev())
         self.next_button.on_click(lambda _b: self.next())
         self.observe(self._on_step, names="step")
+        self.observe(lambda _c: self._draw(self.step), names="note")
         self.observe(lambda c: setattr(self.heading, "value",
                                        f"<b style='font-size:14px'>{html.escape(c['new'])}</b>"),
                      names="title")
@@ -147,8 +152,9 @@ class StepperView(widgets.VBox):
         self._draw(change["new"])
 
     # ---- loading ------------------------------------------------------------
-    def show(self, result, shootdown=None):
-        """Load ``result`` and step through ``shootdown`` (default: the first one).
+    def show(self, result, shootdown=None, max_steps=400):
+        """Load ``result`` and step through ``shootdown`` (default: the first one),
+        at most ``max_steps`` steps of it.
 
         Raises ValueError if the run has no shootdown or the id is unknown.
         """
@@ -157,7 +163,8 @@ class StepperView(widgets.VBox):
             raise ValueError("this run performed no shootdown: nothing to step through")
         sid = int(sd["id"][np.argmin(sd["start"])]) if shootdown is None else int(shootdown)
         n_cpus = len(result.cpu_stats)
-        frames = analysis.stepper_frames(result.events, sd, result.stale_windows, n_cpus, sid)
+        frames = analysis.stepper_frames(result.events, sd, result.stale_windows, n_cpus, sid,
+                                         max_steps=max_steps)
         self.result, self.frames = result, frames
         self._kinds = {int(i): str(k) for i, k in zip(sd["id"], sd["kind"])}
         self.shootdown = sid
@@ -251,7 +258,7 @@ class StepperView(widgets.VBox):
         senders = s["pending_ipi"]
         targets = np.flatnonzero(senders >= 0)
         # Arrows live left of the names (which end at x = 0.3 and reach back
-        # about 1.4 units for "CPU 31"), one column each so they do not
+        # up to about 2 units on a narrow board), one column each so they do not
         # overlap, squeezed so that even 31 of them stay on the board.
         gap = min(0.5, (ARROW_SPAN - _ARROW_X0 - 0.6) / max(len(targets), 1))
         ax = -_ARROW_X0 - gap * np.arange(len(targets), dtype=np.float64)
@@ -269,8 +276,10 @@ class StepperView(widgets.VBox):
         prev = [analysis.narrate(e, self.result.costs.clock_ghz, self._kinds)
                 for e in self.frames.events[max(0, k - 2):k]]
         hist = "".join(f"<div style='color:#888'>{html.escape(p)}</div>" for p in prev)
-        self.narration.value = (f"<div style='font-size:13px'>{hist}<div><b>Step {k + 1} of "
-                                f"{n}:</b> {html.escape(s['sentence'])}</div></div>")
+        note = (f"<div style='font-style:italic'>{html.escape(self.note)}</div>"
+                if self.note else "")
+        self.narration.value = (f"<div style='font-size:13px'>{note}{hist}<div><b>Step "
+                                f"{k + 1} of {n}:</b> {html.escape(s['sentence'])}</div></div>")
         self.board.title = (f"shootdown #{self.shootdown} on {n_cpus} CPUs — "
                             f"step {k + 1}/{n}")
 
