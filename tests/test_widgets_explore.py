@@ -328,3 +328,15 @@ def test_staleness_marks_only_shootdowns_that_can_be_told_apart_and_remarks_on_z
     assert f"{len(inside)} shootdowns in view" in st.marker_note.value
     ticks = st.count_fig.axes[0].tick_values
     assert len(ticks) >= 2 and ticks.min() >= lo and ticks.max() <= hi
+
+
+def test_no_x_tick_label_stands_in_the_corner_under_the_lowest_y_label():
+    from tlbwidgets.widgets._style import fit_ticks, figure, axis, X_CORNER_SHARE
+    import bqplot as bq
+    xs, ys = bq.LinearScale(), bq.LinearScale()
+    fig = figure([bq.Lines(x=[11.0, 11.4], y=[0.0, 1.0], scales={"x": xs, "y": ys})],
+                 [axis(xs, "x"), axis(ys, "y", orientation="vertical")], "t")
+    fit_ticks(fig, x=[11.0, 11.4], y=[0.0, 1.0], integer_y=True)
+    ticks = np.asarray(fig.axes[0].tick_values)
+    assert len(ticks) >= 2 and ticks.min() >= 11.0 + X_CORNER_SHARE * 0.4   # 11 is left out
+    assert list(fig.axes[1].tick_values) == [0.0, 1.0]

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from layout_check import layout_problems
-from widget_page import move_slider, save_screenshot, wait_for_figure_or_cell_error
+from widget_page import move_slider, save_screenshot
 
 RACE_LAB_NOTEBOOK = Path(__file__).parent / "notebooks" / "race_lab.ipynb"
 FIRST_RENDER_TIMEOUT_MS = 180_000
@@ -63,7 +63,10 @@ def test_hunt_finds_every_hazard_and_opens_the_steppers_at_the_guilty_step(
     page.set_viewport_size({"width": 1280, "height": 720})
     server = voila(RACE_LAB_NOTEBOOK)
     page.goto(server.url)
-    wait_for_figure_or_cell_error(page, timeout_ms=FIRST_RENDER_TIMEOUT_MS)
+    # Before a hunt the lab holds no board (the steppers join the page once they
+    # have something to show), so wait for its Hunt button.
+    page.locator(".widget-button", has_text="Hunt").first.wait_for(
+        timeout=FIRST_RENDER_TIMEOUT_MS)
     save_screenshot(page, screenshot_dir, "race-lab-before-hunt-1280")
     for hazard, caption, evidence in HUNTS:
         page.locator(".widget-toggle-button", has_text=hazard).first.click()

@@ -109,6 +109,10 @@ MAX_TICKS = 5
 """Ticks per numeric axis: 14 px labels on a 300 px figure stay apart."""
 
 
+X_CORNER_SHARE = 0.06
+"""Share of an x axis' data range, from its left end, kept free of tick labels."""
+
+
 def nice_ticks(lo, hi, max_ticks=MAX_TICKS, integer=False):
     """At most ``max_ticks`` round values (steps of 1, 2, 2.5 or 5 x 10^k)
     covering ``[lo, hi]``; whole numbers only when ``integer``."""
@@ -137,7 +141,13 @@ def fit_ticks(fig, x=None, y=None, integer_x=False, integer_y=False):
         values = np.asarray(data, dtype=np.float64).ravel()
         values = values[np.isfinite(values)]
         if len(values):
-            ax.tick_values = nice_ticks(values.min(), values.max(), integer=integer)
+            lo, hi = values.min(), values.max()
+            ticks = nice_ticks(lo, hi, integer=integer)
+            if ax is fig.axes[0] and len(ticks) > 2:
+                # An x tick at the very left of the data stands in the corner, under
+                # the y axis' lowest label ("11" over "0"): leave it out.
+                ticks = ticks[ticks >= lo + X_CORNER_SHARE * (hi - lo)]
+            ax.tick_values = ticks
 
 
 def tick_step(n_values, height_px, min_gap_px=24):

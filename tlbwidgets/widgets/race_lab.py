@@ -175,12 +175,13 @@ class RaceLab(widgets.VBox):
             return widgets.Layout(flex_flow="row wrap")
         self.jump_bar = widgets.HBox([self.jump_button, self.back_button], layout=wrap())
         self.views = widgets.HBox([self.seed_view, self.fixed_view], layout=wrap())
-        super().__init__(children=[
+        self._controls = (
             self.picker,
             widgets.HBox([self.cpu_slider, self.bound_slider, self.budget_slider,
                           self.seed_slider, self.hunt_button], layout=wrap()),
             self.explanation, widgets.HBox([self.progress, self.progress_text], layout=wrap()),
-            self.status, self.comparison, self.schedule_text, self.jump_bar, self.views])
+            self.status, self.comparison, self.schedule_text)
+        super().__init__(children=self._controls)
         if "hazard" in initial:                       # first: it sets the default CPUs
             self.hazard = initial.pop("hazard")
         for k, v in initial.items():
@@ -316,8 +317,11 @@ class RaceLab(widgets.VBox):
 
     # ---- showing ------------------------------------------------------------
     def _show_results(self, visible):
+        # The steppers join the page only when shown: a bqplot board first laid
+        # out hidden draws with negative widths (browser console errors).
         for w in (self.jump_bar, self.views):
             w.layout.display = None if visible else "none"
+        self.children = self._controls + ((self.jump_bar, self.views) if visible else ())
 
     def _table(self, schedule):
         h = self.current()
