@@ -3,7 +3,6 @@ returns a row count or a ValueError/TypeError naming a parameter, and a
 sweep over any checkpoint gives the table of a fresh sweep (never a NaN row,
 never a float count, never a row taken from a record that is not valid)."""
 
-import concurrent.futures as cf
 import json
 
 import numpy as np
@@ -15,6 +14,7 @@ from tlbwidgets.api import MACHINE_OPTIONS
 from tlbwidgets.result import SUMMARY_TYPES
 from tlbwidgets.sweep import check_sweep, sweep
 
+from inline_executor import CountingInline
 from fuzz_values import anything, fuzz_settings, huge_ints, names_in
 
 FAST = dict(workload="uniform", accesses=100)
@@ -47,22 +47,11 @@ def test_check_sweep_counts_rows_or_names_the_bad_parameter(args, tmp_path_facto
     assert isinstance(n, int) and n >= 1
 
 
-class Counting(cf.Executor):
-    def __init__(self):
-        self.runs = 0
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.runs += 1
-        f = cf.Future()
-        f.set_result(fn(*args, **kwargs))
-        return f
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """A fresh two-row sweep and its checkpoint records."""
     ckpt = tmp_path_factory.mktemp("ref") / "runs.jsonl"
-    table = sweep(cpus=[2, 3], checkpoint=str(ckpt), executor=Counting(), **FAST)
+    table = sweep(cpus=[2, 3], checkpoint=str(ckpt), executor=CountingInline(), **FAST)
     return table, [json.loads(line) for line in ckpt.read_text().splitlines()]
 
 
@@ -103,7 +92,7 @@ def test_a_sweep_over_any_checkpoint_gives_the_fresh_table(reference, tmp_path_f
             lines.append(text[:data.draw(st.integers(0, len(text) - 1))])
     ckpt = tmp_path_factory.mktemp("fuzz") / "runs.jsonl"
     ckpt.write_bytes(b"\n".join(lines))
-    executor = Counting()
+    executor = CountingInline()
     got = sweep(cpus=[2, 3], checkpoint=str(ckpt), executor=executor, **FAST)
     assert got.dtype == table.dtype
     for name in table.dtype.names:

@@ -2,7 +2,6 @@
 finishes, with any executor; Ctrl-C keeps what is done; only valid
 checkpoint records are reused; bad output paths fail before any run."""
 
-import concurrent.futures as cf
 import json
 import os
 import subprocess
@@ -14,6 +13,8 @@ import pytest
 import tlbwidgets as tw
 from tlbwidgets.result import SUMMARY_TYPES
 from tlbwidgets.sweep import sweep, check_sweep, main_sweep, _InlineExecutor
+
+from inline_executor import CountingInline
 
 FAST = dict(workload="uniform", accesses=200)
 
@@ -28,19 +29,6 @@ def _same(a, b):
 
 def _lines(path):
     return path.read_bytes().splitlines() if path.exists() else []
-
-
-class CountingInline(cf.Executor):
-    """Runs each call inside submit(), like `--workers 1`, counting them."""
-
-    def __init__(self):
-        self.runs = 0
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.runs += 1
-        future = cf.Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
 
 
 def test_an_in_process_executor_checkpoints_and_reports_each_row_as_it_finishes(tmp_path):
