@@ -113,7 +113,7 @@ def save_screenshot(page, directory: Path, name: str) -> Path:
 _MARKS_SNAPSHOT_JS = """() => [...document.querySelectorAll('.bqplot svg')]
     .filter(svg => svg.getBoundingClientRect().width > 0)
     .map(svg => [...svg.querySelectorAll('path, rect, circle, text')]
-        .filter(e => !e.closest('.axis') && !e.closest('.g_legend')
+        .filter(e => !e.closest('.axis') && !e.closest('.g_legend') && !e.closest('defs')
                   && !e.classList.contains('plotarea_background')
                   && !e.classList.contains('plotarea_events')
                   && !e.classList.contains('mainheading'))
@@ -126,7 +126,12 @@ _MARKS_SNAPSHOT_JS = """() => [...document.querySelectorAll('.bqplot svg')]
 
 
 def marks_snapshot(page) -> str:
-    """A string that changes whenever any visible figure draws different data."""
+    """A string that changes whenever any visible figure draws different data.
+
+    Clip-path rectangles (inside ``<defs>``) are left out: they follow the figure's
+    layout size, which JupyterLab may still be settling while a test steps a chart,
+    and they draw no data.
+    """
     return page.evaluate(_MARKS_SNAPSHOT_JS)
 
 
