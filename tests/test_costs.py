@@ -2,8 +2,10 @@
 
 The citation test parses ``docs/costs.md``: each preset has a ``### `name` ``
 heading followed by a markdown table with one row per field (``clock_ghz`` and
-every entry of ``COST_FIELDS``) whose value matches the preset and whose source
-cell is non-trivial.  An uncited or stale number therefore fails here.
+every entry of ``COST_FIELDS``) whose value matches the preset, whose tag says
+what kind of source it is, and whose source cell is non-trivial; every
+``[KEY]`` a row cites is defined under "References".  An uncited, untagged or
+stale number therefore fails here.
 """
 
 import re
@@ -18,13 +20,19 @@ from tlbwidgets.costs import COST_FIELDS, COST_PRESETS, Costs, resolve_costs
 __all__ = []
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "costs.md"
-REQUIRED_PRESETS = ("default", "intel_2socket", "large_8socket", "amd_broadcast")
+REQUIRED_PRESETS = ("default", "intel_2socket", "large_8socket", "amd_broadcast",
+                    "kvm_guest")
+# The tags docs/costs.md defines for the kind of source behind a number.
+TAGS = ("fit", "derived", "vendor", "kernel", "estimate", "choice")
 # A source must say more than a word: at least this many characters of text.
 MIN_SOURCE_CHARS = 20
 
 
 def _parse_cost_tables(text):
-    """Return {preset: {field: (value_text, source_text)}} from the markdown."""
+    """Return {preset: {field: (value_text, source_text)}} from the markdown.
+
+    The source cell is the last one; with five cells the one before it is the
+    tag (see :func:`_parse_tags`)."""
     tables = {}
     current = None
     for line in text.splitlines():
@@ -44,9 +52,35 @@ def _parse_cost_tables(text):
     return tables
 
 
+def _parse_tags(text):
+    """Return {preset: {field: tag_text}} from the five-column preset tables."""
+    tags = {}
+    current = None
+    for line in text.splitlines():
+        heading = re.match(r"^###\s+`([A-Za-z0-9_]+)`\s*$", line)
+        if heading:
+            current = tags.setdefault(heading.group(1), {})
+            continue
+        if line.startswith("#"):
+            current = None
+            continue
+        if current is None or not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        field = re.fullmatch(r"`([a-z_]+)`", cells[0])
+        if field:
+            current[field.group(1)] = cells[3] if len(cells) == 5 else ""
+    return tags
+
+
 @pytest.fixture(scope="module")
-def doc_tables():
-    return _parse_cost_tables(DOC_PATH.read_text(encoding="utf-8"))
+def doc_text():
+    return DOC_PATH.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def doc_tables(doc_text):
+    return _parse_cost_tables(doc_text)
 
 
 def test_required_presets_exist():
@@ -162,6 +196,35 @@ def test_every_preset_number_is_cited_in_docs(name, doc_tables):
         assert number == float(getattr(c, field)), (
             f"docs/costs.md says {name}.{field} = {value_text}, preset has {getattr(c, field)}")
         assert len(source) >= MIN_SOURCE_CHARS, f"{name}.{field} has no real source: {source!r}"
+
+
+@pytest.mark.parametrize("name", sorted(COST_PRESETS))
+def test_every_preset_number_says_what_kind_of_source_it_has(name, doc_text):
+    tags = _parse_tags(doc_text).get(name, {})
+    for field in ("clock_ghz",) + tuple(COST_FIELDS):
+        assert tags.get(field) in TAGS, (
+            f"docs/costs.md row {name}.{field} has tag {tags.get(field)!r}; allowed: {TAGS}")
+
+
+def test_every_cited_reference_is_defined(doc_text, doc_tables):
+    body, references = doc_text.split("\n## References", 1)
+    defined = set(re.findall(r"^- \[([A-Z0-9]+)\]", references, flags=re.MULTILINE))
+    cited = {key for table in doc_tables.values() for _, source in table.values()
+             for key in re.findall(r"\[([A-Z0-9]+)\]", source)}
+    cited |= set(re.findall(r"\[([A-Z0-9]+)\]", body))
+    assert cited, "the parser found no citation at all"
+    assert not cited - defined, f"cited but not under References: {sorted(cited - defined)}"
+
+
+def test_estimates_give_their_reason(doc_text, doc_tables):
+    # An estimate must say why no measurement backs it.
+    tags = _parse_tags(doc_text)
+    for name, table in tags.items():
+        for field, tag in table.items():
+            if tag == "estimate":
+                source = doc_tables[name][field][1].lower()
+                assert re.search(r"no |not |assum|what-if|as `", source), (
+                    f"{name}.{field} is an estimate without a reason: {source!r}")
 
 
 def test_doc_parser_rejects_an_uncited_row():
