@@ -15,7 +15,7 @@ def test_the_ack_race_example_of_model_md_shows_one_violation_after_the_safe_tim
     r = tw.simulate(cpus=8, protocol="mailbox", workload="ack_race")
     assert r.summary()["violations"] == 1
     v = r.violations[0]
-    assert (v["cpu"], v["vpn"], v["time"]) == (1, 2, 26_402)
+    assert (v["cpu"], v["vpn"], v["time"]) == (1, 2, 25_677)
     sd = r.shootdowns[v["shootdown"]]
     assert sd["initiator"] == 7 and v["time"] >= sd["safe"]
     d = r.deliveries

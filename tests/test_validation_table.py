@@ -1,11 +1,14 @@
-"""The validation table: every published row is cited, and docs/validation.md is the
-script's output.
+"""The validation table: every published row is cited, docs/validation.md is the
+script's output, and the held-out primary rows stay within 0.67-1.5x of the simulator.
 
-``benchmarks/validation.py`` holds the published figures (``PUBLISHED``) and prints the
-table pasted into ``docs/validation.md``.  These tests fail if a row loses its citation
-or evidence kind, if an increment row's published figure is not the difference it claims
-to be, or if the page's table drifts from what the script computes (every row's
-engine-free cells; the simulator cells of a few cheap rows, one per protocol).
+``benchmarks/validation.py`` holds the published figures (``PUBLISHED``) and writes the
+table block of ``docs/validation.md`` (``--write-doc``).  These tests fail if a row loses
+its citation, evidence kind or role, if an increment row's published figure is not the
+difference it claims to be, if the page's table drifts from what the script computes
+(every row's engine-free cells; the simulator cells of a few cheap rows, one per
+protocol, and of every checked row; the summary line), or if a held-out primary row
+leaves ``HELD_OUT_BAND``.  Only the checked rows and the sample are simulated, all
+single shootdowns, so this stays within seconds once the engine is compiled.
 """
 
 import importlib.util
@@ -28,7 +31,7 @@ MIN_SOURCE_CHARS = 60
 # all small machines, so the check stays within seconds once the engine is compiled.
 SIMULATED_SAMPLE_IDS = ("IPI-2x", "A22-2d", "MK-32")
 REQUIRED_KEYS = ("id", "what", "machine", "unit", "preset", "protocol", "cpus", "sockets",
-                 "pages", "source", "evidence", "circular")
+                 "pages", "source", "evidence", "role")
 # Columns of HEADER that do not need the engine: id .. formula / published.
 ENGINE_FREE_COLUMNS = 7
 
@@ -41,12 +44,14 @@ def _load_validation():
 
 
 validation = _load_validation()
+# The rows whose figure must stay within HELD_OUT_BAND: held out and primary.
+CHECKED_ROWS = [row for row in validation.PUBLISHED if validation.is_checked(row)]
 
 
 def _doc_table():
     """{id: cells} of the markdown table under '## Results' in docs/validation.md."""
     text = DOC_PATH.read_text(encoding="utf-8")
-    section = text.split("## Results", 1)[1].split("\n## ", 1)[0]
+    section = text.split(validation.DOC_BEGIN, 1)[1].split(validation.DOC_END, 1)[0]
     table = {}
     header = None
     for line in section.splitlines():
@@ -77,6 +82,10 @@ def test_every_published_row_is_cited_and_well_formed():
         if row["evidence"] == "secondary":
             # A secondary figure must say so in its citation, not only in a column.
             assert row["source"].startswith("Secondary"), row["id"]
+        if row["evidence"] == "project":
+            assert row["source"].startswith("Project measurement"), row["id"]
+        assert row["role"] in validation.ROLES, row["id"]
+        assert row.get("quantity", "latency") in ("latency", "send_to_handler"), row["id"]
         assert row["unit"] in ("cycles", "us"), row["id"]
         assert ("value" in row) != ("low" in row and "high" in row), row["id"]
         assert row["preset"] in COST_PRESETS, row["id"]
@@ -84,7 +93,9 @@ def test_every_published_row_is_cited_and_well_formed():
         assert 1 <= row["sockets"] <= row["cpus"], row["id"]
         if "minus" in row:
             assert "derived" in row, f"{row['id']}: an increment must show its arithmetic"
-            assert 1 <= row["minus"]["sockets"] <= row["minus"]["cpus"] < row["cpus"]
+            m = row["minus"]
+            assert 1 <= m["sockets"] <= m["cpus"] <= row["cpus"], row["id"]
+            assert (m["cpus"], m.get("pages", row["pages"])) != (row["cpus"], row["pages"])
 
 
 def _number(text):
@@ -113,8 +124,9 @@ def test_doc_table_has_every_row_in_order_with_the_scripts_published_cells():
     for row in validation.PUBLISHED:
         expected = validation.cells(_engine_free_result(row))[:ENGINE_FREE_COLUMNS]
         assert table[row["id"]][:ENGINE_FREE_COLUMNS] == expected, row["id"]
-        # The evidence column does not need the engine either.
+        # The evidence and role columns do not need the engine either.
         assert table[row["id"]][header.index("evidence")] == row["evidence"], row["id"]
+        assert table[row["id"]][header.index("role")] == row["role"], row["id"]
 
 
 @pytest.mark.parametrize("row_id", SIMULATED_SAMPLE_IDS)
@@ -122,3 +134,56 @@ def test_doc_simulator_cells_match_a_fresh_run(row_id):
     _, table = _doc_table()
     row = next(r for r in validation.PUBLISHED if r["id"] == row_id)
     assert table[row_id] == validation.cells(validation.row_result(row))
+
+
+@pytest.fixture(scope="module")
+def checked_results():
+    return {row["id"]: validation.row_result(row) for row in CHECKED_ROWS}
+
+
+def test_there_are_held_out_primary_rows_to_check():
+    assert len(CHECKED_ROWS) >= 5
+    # Fitted, context and secondary rows never count.
+    assert not validation.is_checked(dict(role="fitted", evidence="primary"))
+    assert not validation.is_checked(dict(role="context", evidence="primary"))
+    assert not validation.is_checked(dict(role="held out", evidence="secondary"))
+
+
+@pytest.mark.parametrize("row", CHECKED_ROWS, ids=lambda r: r["id"])
+def test_held_out_primary_rows_stay_within_the_band(row, checked_results):
+    result = checked_results[row["id"]]
+    if result["sim"] is None and "unknown option" in result["note"]:
+        pytest.skip(f"{row['id']} needs an option this engine does not have yet "
+                    f"({result['note']})")
+    assert result["sim"] is not None, f"{row['id']}: {result['note']}"
+    low, high = validation.HELD_OUT_BAND
+    ratio = validation.ratio(result)
+    assert low <= ratio <= high, (
+        f"{row['id']}: simulator / published = {ratio:.2f}, outside {low}-{high}x "
+        f"({result['sim']:.4g} against {row['value']:g} {row['unit']})")
+
+
+@pytest.mark.parametrize("row", CHECKED_ROWS, ids=lambda r: r["id"])
+def test_doc_cells_of_checked_rows_match_a_fresh_run(row, checked_results):
+    _, table = _doc_table()
+    assert table[row["id"]] == validation.cells(checked_results[row["id"]])
+
+
+def test_doc_summary_line_matches_a_fresh_run(checked_results):
+    text = DOC_PATH.read_text(encoding="utf-8")
+    block = text.split(validation.DOC_BEGIN, 1)[1].split(validation.DOC_END, 1)[0]
+    expected = validation.summary_line(list(checked_results.values()))
+    assert expected in block.splitlines()
+
+
+def test_write_doc_replaces_only_the_generated_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(validation, "rows", lambda: iter(()))
+    page = tmp_path / "validation.md"
+    page.write_text(f"before\n{validation.DOC_BEGIN}\nold\n{validation.DOC_END}\nafter\n")
+    validation.write_doc(page)
+    text = page.read_text()
+    assert text.startswith("before\n") and text.endswith("\nafter\n") and "old" not in text
+    assert validation.HEADER[0] in text
+    page.write_text("no markers here\n")
+    with pytest.raises(ValueError, match="generated block"):
+        validation.write_doc(page)
