@@ -227,7 +227,7 @@ def test_narration_names_cpus_and_time(single4):
 
 def test_evidence_step_and_step_at_time_find_the_guilty_moment():
     r = tw.simulate(cpus=3, protocol="mailbox", workload="irq_off_window",
-                    ack_timeout_spins=20, schedule=[(0, "ipi", 0, 600)])
+                    ack_timeout_spins=20, schedule=[(0, "ipi", 0, 2_117)])
     sid = A.evidence_shootdown(r.events, "violation")
     v = r.violations
     assert sid == int(v["shootdown"][np.argmin(v["time"])])

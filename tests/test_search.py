@@ -62,9 +62,9 @@ def test_a_delayed_think_time_moves_the_shootdown_start():
 
 def test_a_longer_interrupts_off_section_delays_the_handler_that_waits_for_it():
     kw = dict(cpus=3, workload="irq_off_window", ack_timeout_spins=None,
-              schedule=[(0, "ipi", 0, 600)])
+              schedule=[(0, "ipi", 0, 2_117)])
     a = tw.simulate(**kw)
-    b = tw.simulate(**dict(kw, schedule=[(0, "ipi", 0, 600), (0, "irq_off", 0, 5_000)]))
+    b = tw.simulate(**dict(kw, schedule=[(0, "ipi", 0, 2_117), (0, "irq_off", 0, 5_000)]))
     late = [x.shootdowns[0]["end"] - x.shootdowns[0]["start"] for x in (a, b)]
     assert late[1] - late[0] in range(5_000, 5_000 + C.pause)
 

@@ -318,7 +318,9 @@ def test_staleness_marks_only_shootdowns_that_can_be_told_apart_and_remarks_on_z
     assert np.all(np.diff(marks) >= end_us * MARKER_GAP_PX / PLOT_WIDTH_PX)
     assert f"{n} shootdowns in view, {len(marks)} marked" in st.marker_note.value
     starts_us = A.cycles_to_us(np.sort(r.shootdowns["start"]), r.costs.clock_ghz)
-    lo, hi = end_us / 2, end_us / 2 + end_us / 100   # what the mouse wheel does
+    # Zoom to 1% of the run (what the mouse wheel does), around the middle shootdown.
+    mid = starts_us[n // 2]
+    lo, hi = mid - end_us / 200, mid + end_us / 200
     st.x_scale.min, st.x_scale.max = lo, hi
     inside = starts_us[(starts_us >= lo) & (starts_us <= hi)]
     zoomed = np.sort(st.shootdown_marks[0].x)
