@@ -66,16 +66,13 @@ PROGRESS_INTERVAL_S = 0.25
 
 def default_delays(costs):
     """Delays that reorder steps: the cost of one cache-line transfer, an
-    interrupt entry, an IPI from its send to its arrival, and a whole
-    shootdown round trip (that IPI + entry + exit + two transfers), i.e. the
-    durations of the steps whose order a race depends on.  An IPI counts its
-    send too: the presets measure only send + delivery as one interval and
-    split it by estimate (docs/costs.md), so the delays do not depend on
-    where that split falls."""
+    interrupt entry, an IPI's latency and a whole shootdown round trip from
+    the send (IPI send + latency + entry + exit + two transfers), i.e. the
+    durations of the steps whose order a race depends on."""
     c = costs
-    ipi = c.ipi_send + c.ipi_latency
-    return tuple(sorted({c.cacheline, c.irq_entry, ipi,
-                         ipi + c.irq_entry + c.irq_exit + 2 * c.cacheline} - {0}))
+    return tuple(sorted({c.cacheline, c.irq_entry, c.ipi_latency,
+                         c.ipi_send + c.ipi_latency + c.irq_entry + c.irq_exit
+                         + 2 * c.cacheline} - {0}))
 
 
 @dataclass
