@@ -22,7 +22,8 @@ from .schedule import check_schedule, schedule_table
 from .warm import engine_lock
 from .workloads import Workload, get_workload, workload_params
 
-__all__ = ["simulate", "validate_args", "MACHINE_OPTIONS", "SEED_ACK_TIMEOUT_SPINS", "MAX_OPS"]
+__all__ = ["simulate", "validate_args", "MACHINE_OPTIONS", "APIC_MODES", "SEED_ACK_TIMEOUT_SPINS",
+           "MAX_OPS"]
 
 # The largest workload: ops of all CPUs together.  The op table alone is 40
 # bytes an op (80 GiB at this limit); a run must also fit in the machine's
@@ -33,6 +34,9 @@ MAX_OPS = 2**31
 SEED_ACK_TIMEOUT_SPINS = 10_000_000
 # The seed's per-CPU queue holds 16 ops (TlbQueue::ops).
 SEED_QUEUE_SLOTS = 16
+
+# linux's IPI destination modes (docs/protocols.md): the engine's P_APIC_MODE codes.
+APIC_MODES = {"x2apic_cluster": L.APIC_X2APIC_CLUSTER, "physical": L.APIC_PHYSICAL}
 
 MACHINE_OPTIONS = {
     "vm_pages": 4096,              # pages of the shared address space
@@ -48,6 +52,7 @@ MACHINE_OPTIONS = {
     "max_log_events": 200_000,     # cap of the event log
     "tick_cycles": 3_000_000,      # latr: scheduler tick (1 ms at 3 GHz)
     "broadcast_max_pages": 8,      # broadcast: pages one INVLPGB may name
+    "apic_mode": "x2apic_cluster", # linux: one ICR write per x2APIC cluster, or "physical"
 }
 
 
@@ -135,6 +140,11 @@ def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="defaul
     opts["tick_cycles"] = _cycles("tick_cycles", opts["tick_cycles"], 1)
     opts["broadcast_max_pages"] = _int("broadcast_max_pages", opts["broadcast_max_pages"],
                                        1, 1 << 20)
+    mode = opts["apic_mode"]
+    if not isinstance(mode, str) or mode not in APIC_MODES:
+        raise ValueError(f"apic_mode={mode!r} is not an APIC destination mode; choose one of "
+                         f"{list(APIC_MODES)} (only protocol 'linux' uses it)")
+    opts["apic_mode"] = str(mode)
 
     _check_memory(cpus, wl_obj, opts)
 
@@ -212,6 +222,7 @@ def run_machine(config, wl, c, opts):
     params[L.P_CAP_ROWS] = opts["max_log_rows"]
     params[L.P_TICK] = opts["tick_cycles"]
     params[L.P_BCAST_MAX_PAGES] = opts["broadcast_max_pages"]
+    params[L.P_APIC_MODE] = APIC_MODES[opts["apic_mode"]]
 
     socket = (np.arange(cpus, dtype=np.int64) * sockets) // cpus
     online = np.ones(cpus, dtype=np.int64)

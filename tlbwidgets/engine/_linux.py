@@ -19,9 +19,17 @@ pages -- ``tlb_single_page_flush_ceiling`` -- or a bad range is a full flush):
 2. for each target in CPU order: push its request (a per-initiator,
    per-target ``call_single_data``) on the target's call queue, an
    ``llist_add``: one cache-line transfer (``cacheline`` / remote).  The push
-   reports whether the queue was empty;
-3. one IPI (``ipi_send``) per target whose queue was empty, in CPU order; a
-   push onto a non-empty queue rides on the IPI already due;
+   reports whether the queue was empty.  The pushes overlap in consecutive
+   groups of ``mlp`` targets (memory-level parallelism): a group costs its
+   slowest transfer and all its pushes land when it ends (``mlp=1``: one
+   after another);
+3. one IPI send step after the pushes, for the targets whose queue was empty
+   (a push onto a non-empty queue rides on the IPI already due), by APIC
+   mode (``P_APIC_MODE``): x2APIC cluster mode makes one ICR write
+   (``ipi_send``) per cluster of up to 16 logical CPUs of one socket among
+   them, in CPU order, and every IPI of a cluster leaves when its write
+   ends (``arch/x86/kernel/apic/x2apic_cluster.c``,
+   ``__x2apic_send_IPI_mask``); physical mode makes one write per target;
 4. its own flush, while the targets work (``flush_tlb_func`` locally, same
    generation rules as a target);
 5. wait, interrupts enabled, on each target's release of *its* request (its
@@ -67,8 +75,8 @@ from ._cpu import (
 )
 from ._queue import eq_push
 from ._layout import (
-    NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH,
-    T_ONLINE, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
+    NEVER, P_NCPU, P_NSOCK, P_FULL_THRESHOLD, P_APIC_MODE, APIC_PHYSICAL, APIC_CLUSTER_CPUS,
+    C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH, C_MLP, T_ONLINE, T_SOCKET, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
     EK_ACK, PRIO_STORE, SW_PUSH, SC_N_PUSH,
     MODE, SAVED_MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS,
     IN_STEP_START, BUSY, NEXT_OP, IPI_PENDING, H_PHASE, H_T0,
@@ -81,8 +89,7 @@ from ._log import log_event, log_delivery
 from ._schedule import step_delay
 from ._mailbox import wake_waiters
 from ._shootdown import (
-    begin_shootdown, perform_flush, initiator_return, cacheline_cost, send_ipi,
-    next_target, run_ahead,
+    begin_shootdown, perform_flush, initiator_return, cacheline_cost, send_ipi, run_ahead,
 )
 from ._tlb import tlb_flush_all
 
@@ -223,12 +230,43 @@ def linux_initiator_step(s, m, c, t):
         idx = cpu[c, IN_IDX]
         nt = t
         if ph == D_PUSH:
-            _push(s, m, c, idx, t)
-            next_target(s, c, B_PUSH, B_SEND)
+            # The group's pushes land together, in CPU order.
+            end = idx + m.costs[C_MLP]
+            if end > cpu[c, IN_NTARGETS]:
+                end = cpu[c, IN_NTARGETS]
+            for i in range(idx, end):
+                _push(s, m, c, i, t)
+            if end < cpu[c, IN_NTARGETS]:
+                cpu[c, IN_IDX] = end
+                cpu[c, IN_PHASE] = B_PUSH
+            else:
+                cpu[c, IN_IDX] = 0
+                cpu[c, IN_PHASE] = B_SEND
             continue
         if ph == D_SEND:
-            send_ipi(s, m, c, idx, t)
-            cpu[c, IN_IDX] = idx + 1
+            # The ICR write just ended: the IPIs of every target of its
+            # destination (a cluster, or one CPU in physical mode) leave now.
+            # Targets are in CPU order and a cluster is a run of consecutive
+            # CPUs of one socket, so its targets are consecutive here.
+            n = cpu[c, IN_NTARGETS]
+            per_socket = m.params[P_NCPU] // m.params[P_NSOCK]
+            dest = -1
+            while idx < n:
+                j = s.pair[c, idx, TG_CPU]
+                if m.params[P_APIC_MODE] == APIC_PHYSICAL:
+                    key = j
+                else:
+                    sock = m.topo[j, T_SOCKET]
+                    key = (sock * m.params[P_NCPU]
+                           + (j - sock * per_socket) // APIC_CLUSTER_CPUS)
+                if dest < 0:
+                    dest = key
+                elif key != dest:
+                    break
+                if s.pair[c, idx, TG_IPI] == 1:
+                    send_ipi(s, m, c, idx, t)
+                idx += 1
+            cpu[c, IN_IDX] = idx
             cpu[c, IN_PHASE] = B_SEND
             continue
         if ph == D_LOCAL:
@@ -250,8 +288,18 @@ def linux_initiator_step(s, m, c, t):
             take_irq(s, m, c, t)
             return
         if ph == B_PUSH:
-            j = s.pair[c, idx, TG_CPU]
-            nt = t + cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
+            # Up to mlp independent transfers in flight: the group takes as
+            # long as its slowest (each push's own schedule delay included).
+            end = idx + m.costs[C_MLP]
+            if end > cpu[c, IN_NTARGETS]:
+                end = cpu[c, IN_NTARGETS]
+            step = 0
+            for i in range(idx, end):
+                cost = (cacheline_cost(m, c, s.pair[c, i, TG_CPU])
+                        + step_delay(s, m, c, SW_PUSH, SC_N_PUSH))
+                if cost > step:
+                    step = cost
+            nt = t + step
             s.sd[sd, S_DISPATCH] += nt - t
             cpu[c, IN_PHASE] = D_PUSH
         elif ph == B_SEND:
