@@ -24,6 +24,8 @@ import tlbwidgets as tw
     ({"apic_mode": "cluster"}, ValueError,
      ["apic_mode", "'cluster'", "x2apic_cluster", "physical"]),
     ({"apic_mode": 1}, ValueError, ["apic_mode", "1", "x2apic_cluster", "physical"]),
+    ({"pv_preempted_share": 1.5}, ValueError, ["pv_preempted_share", "1.5", "[0, 1]"]),
+    ({"pv_preempted_share": "half"}, TypeError, ["pv_preempted_share", "half"]),
     ({"seed": -1}, ValueError, ["seed", "-1"]),
     ({"tlb_sets": 12}, ValueError, ["tlb_sets", "power of two", "12"]),
     ({"tlb_ways": 0}, ValueError, ["tlb_ways", "0"]),

@@ -11,7 +11,8 @@ import os
 import numpy as np
 
 from ._validate import (
-    check_int as _int, check_cycles as _cycles, MAX_CYCLES, MAX_SIM_CYCLES, MAX_VM_PAGES,
+    check_int as _int, check_cycles as _cycles, check_fraction as _fraction,
+    MAX_CYCLES, MAX_SIM_CYCLES, MAX_VM_PAGES,
 )
 from .costs import resolve_costs
 from .engine import run_engine, make_machine_state, PROTO_IDS
@@ -53,6 +54,7 @@ MACHINE_OPTIONS = {
     "tick_cycles": 3_000_000,      # latr: scheduler tick (1 ms at 3 GHz)
     "broadcast_max_pages": 8,      # broadcast: pages one INVLPGB may name
     "apic_mode": "x2apic_cluster", # linux: one ICR write per x2APIC cluster, or "physical"
+    "pv_preempted_share": 0.0,     # linux in a KVM guest: targets found preempted, skipped
 }
 
 
@@ -145,6 +147,8 @@ def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="defaul
         raise ValueError(f"apic_mode={mode!r} is not an APIC destination mode; choose one of "
                          f"{list(APIC_MODES)} (only protocol 'linux' uses it)")
     opts["apic_mode"] = str(mode)
+    opts["pv_preempted_share"] = _fraction("pv_preempted_share",
+                                             opts["pv_preempted_share"], "a share of targets")
 
     _check_memory(cpus, wl_obj, opts)
 
@@ -223,6 +227,8 @@ def run_machine(config, wl, c, opts):
     params[L.P_TICK] = opts["tick_cycles"]
     params[L.P_BCAST_MAX_PAGES] = opts["broadcast_max_pages"]
     params[L.P_APIC_MODE] = APIC_MODES[opts["apic_mode"]]
+    params[L.P_PV_PREEMPTED_PPM] = round(opts["pv_preempted_share"] * 1_000_000)
+    params[L.P_PV_SEED] = seed % 2**31
 
     socket = (np.arange(cpus, dtype=np.int64) * sockets) // cpus
     online = np.ones(cpus, dtype=np.int64)

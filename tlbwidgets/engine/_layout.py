@@ -61,7 +61,9 @@ P_CAP_ROWS = 12          # cap of deliveries, stale windows and violations logs
 P_TICK = 13              # latr: scheduler tick period in cycles
 P_BCAST_MAX_PAGES = 14   # broadcast: pages one INVLPGB instruction may cover
 P_APIC_MODE = 15         # linux: APIC_* destination mode of its IPI sends
-N_PARAMS = 16
+P_PV_PREEMPTED_PPM = 16  # linux: share of targets found preempted, parts per million
+P_PV_SEED = 17           # linux: the run's seed mod 2**31, picks the preempted targets
+N_PARAMS = 18
 
 # ---- APIC destination modes (P_APIC_MODE; names in tlbwidgets.api.APIC_MODES) -----
 APIC_X2APIC_CLUSTER = 0  # one ICR write per cluster of up to 16 logical CPUs of a socket
