@@ -203,6 +203,16 @@ def run_machine(config, wl, c, opts):
     """Build and run the machine of :func:`run_validated`; returns the
     :class:`~tlbwidgets.engine.Machine` and the final
     :class:`~tlbwidgets.engine.State` (the search reads its step counts)."""
+    machine, state, think = build_machine(config, wl, c, opts)
+    check_sim_time(machine, think, len(state.sd), c, opts, config["protocol"])
+    run_engine(state, machine)
+    return machine, state
+
+
+def build_machine(config, wl, c, opts):
+    """The :class:`~tlbwidgets.engine.Machine` and fresh
+    :class:`~tlbwidgets.engine.State` of :func:`run_machine`, not yet run or
+    checked, and the sum of the ops' think times (for :func:`check_sim_time`)."""
     cpus, protocol, sockets, seed = (config[k] for k in ("cpus", "protocol", "sockets", "seed"))
     totals = {}
     op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"], totals)
@@ -214,9 +224,7 @@ def run_machine(config, wl, c, opts):
     params[L.P_SETS] = opts["tlb_sets"]
     params[L.P_WAYS] = opts["tlb_ways"]
     spins = opts["ack_timeout_spins"]
-    # Only the seed gives up; its repair waits for as long as it takes.
-    gives_up = protocol == "mailbox" and spins is not None
-    params[L.P_TIMEOUT_SPINS] = spins if gives_up else -1
+    params[L.P_TIMEOUT_SPINS] = spins if _gives_up(protocol, opts) else -1
     params[L.P_MAX_EVENTS] = opts["max_events"]
     params[L.P_PROTO] = PROTO_IDS[protocol]
     params[L.P_WAIT_IRQS_OFF] = int(opts["wait_irqs_off"])
@@ -235,9 +243,12 @@ def run_machine(config, wl, c, opts):
     online[list(opts["offline"])] = 0
     machine, state = make_machine_state(params, c.as_array(), socket, online, op_start,
                                           blocks, schedule_table(opts["schedule"]))
-    _check_sim_time(machine, totals["think_cycles"], len(state.sd), c, opts, gives_up)
-    run_engine(state, machine)
-    return machine, state
+    return machine, state, totals["think_cycles"]
+
+
+def _gives_up(protocol, opts):
+    # Only the seed gives up; its repair waits for as long as it takes.
+    return protocol == "mailbox" and opts["ack_timeout_spins"] is not None
 
 
 def _physical_memory_bytes():
@@ -277,7 +288,7 @@ def _check_memory(cpus, wl, opts):
                          f"{_gib(have)}; lower {what} or cpus")
 
 
-def _check_sim_time(machine, think, n_changes, c, opts, gives_up):
+def check_sim_time(machine, think, n_changes, c, opts, protocol):
     """Refuse a run whose simulated time could pass :data:`MAX_SIM_CYCLES`
     (the engine's int64 event keys hold ``time * 4``), naming what makes it
     long.  ``think`` is the sum of the ops' think times.  The bound is the
@@ -285,6 +296,7 @@ def _check_sim_time(machine, think, n_changes, c, opts, gives_up):
     walk for every op, and per (shootdown, CPU) every cost twice and the
     flush of the largest range twice, the give-up wait and a tick (these two
     at most ``max_events`` times: each is an event)."""
+    gives_up = _gives_up(protocol, opts)
     cpus = len(machine.op_start) - 1
     lookups = float(len(machine.ops)) * (c.tlb_hit + c.page_walk)
     pages = min(opts["vm_pages"], max(opts["full_threshold_pages"], 1))
