@@ -27,6 +27,16 @@ def test_simulate_prints_config_and_summary():
     assert "completed" in out
 
 
+def test_simulate_takes_the_apic_mode(capsys):
+    import tlbwidgets as tw
+    assert main(["simulate", "--cpus", "20", "--protocol", "linux", "--workload", "single",
+                 "--set", "apic_mode=physical", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["config"]["apic_mode"] == "physical"
+    r = tw.simulate(cpus=20, protocol="linux", workload="single", apic_mode="physical")
+    assert data["summary"]["latency_cycles_median"] == r.summary()["latency_cycles_median"]
+
+
 def test_simulate_json_matches_the_api(capsys):
     import tlbwidgets as tw
     assert main(["simulate", "--cpus", "4", "--workload", "single", "--json"]) == 0
@@ -40,6 +50,7 @@ def test_simulate_json_matches_the_api(capsys):
     (["simulate", "--cpus", "0"], ["cpus", "0"]),
     (["simulate", "--protocol", "nope"], ["protocol", "nope"]),
     (["simulate", "--set", "bogus=1"], ["bogus"]),
+    (["simulate", "--set", "apic_mode=flat"], ["apic_mode", "flat", "x2apic_cluster"]),
     (["simulate", "--set", "pages"], ["KEY=VALUE"]),
     (["frobnicate"], ["unknown command"]),
 ])

@@ -46,6 +46,8 @@ def _small_valid(name):
         return st.sampled_from([1, 2, 4, 16])
     if name == "vm_pages":
         return st.sampled_from([64, 256, 4096])
+    if name == "apic_mode":
+        return st.sampled_from(["x2apic_cluster", "physical"])
     if name == "ack_timeout_spins":
         return st.one_of(st.none(), st.integers(1, 10_000))
     if name in ("accesses", "unmaps", "repeats", "rounds"):

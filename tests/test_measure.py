@@ -184,9 +184,9 @@ def synthetic(remote_ns, baseline_ns=1500.0, calls=400, sent_share=1.0, other_ns
     return Measurement(machine=MACHINE, method=method, runs=tuple(runs))
 
 
-def sim_latency_ns(costs, cpus, sockets=1):
+def sim_latency_ns(costs, cpus, sockets=1, apic_mode="x2apic_cluster"):
     r = tw.simulate(cpus=cpus, sockets=sockets, protocol="linux", workload="single",
-                    costs=costs)
+                    costs=costs, apic_mode=apic_mode)
     return r.latencies_cycles()[0] / costs.clock_ghz
 
 
@@ -211,11 +211,18 @@ def test_fit_over_target_counts_sets_the_cost_per_extra_target():
     per_target_ns, first_ns = 900.0, 6000.0
     m = synthetic({k: first_ns + per_target_ns * (k - 1) for k in (1, 2, 3)})
     c = m.to_costs()
-    assert "ipi_send" in m.fit().set_fields
+    assert {"ipi_send", "mlp"} <= set(m.fit().set_fields) and c.mlp == 1
     assert (c.cacheline + c.ipi_send) / c.clock_ghz == pytest.approx(per_target_ns, rel=0.05)
     for k in (1, 2, 3):
+        # the fit's model: one push and one ICR write per target
         measured = m.remote_ns(k) + c.invlpg / c.clock_ghz
-        assert sim_latency_ns(c, k + 1) == pytest.approx(measured, rel=0.10), k
+        assert sim_latency_ns(c, k + 1, apic_mode="physical") == pytest.approx(
+            measured, rel=0.10), k
+        assert (sim_latency_ns(c, k + 1, apic_mode="physical") - sim_latency_ns(c, 1)) \
+            * c.clock_ghz == pytest.approx(fitmod.model_remote_cycles(c, k), abs=c.pause)
+        # in x2APIC cluster mode the three targets share one ICR write
+        assert (sim_latency_ns(c, k + 1) - sim_latency_ns(c, 1)) * c.clock_ghz \
+            == pytest.approx(fitmod.model_remote_cycles(c, k, "x2apic_cluster"), abs=c.pause)
 
 
 def test_fit_with_another_socket_sets_the_cross_socket_ipi_latency():

@@ -232,3 +232,28 @@ def test_progress_sees_the_counts_grow_and_ends_with_the_result(monkeypatch):
 def test_progress_must_be_callable():
     with pytest.raises(TypeError, match="progress"):
         tw.search_races("mailbox", "irq_off_window", 3, progress=5)
+
+
+@pytest.mark.parametrize("protocol,workload,cpus,options", [
+    ("mailbox", "two_unmappers", 4, {}), ("mailbox", "irq_off_window", 3, GIVE_UP),
+    ("linux", "two_unmappers", 4, {}), ("latr", "two_unmappers", 3, {})])
+def test_the_search_runs_a_schedule_exactly_as_simulate_builds_it(protocol, workload, cpus,
+                                                                   options):
+    # The search builds the machine once and reuses it; every table of every
+    # run must be the one a machine built for that schedule gives.
+    from tlbwidgets import search
+    from tlbwidgets.api import validate_args, run_machine
+    config, wl, c, opts = validate_args(cpus, protocol, workload, "default", 1, 0,
+                                        **search.SEARCH_LOG_OPTIONS, **options)
+    runner = search._Runner(config, wl, c, opts, search.SearchResult(
+        protocol=protocol, cpus=cpus, strategy="exhaustive", bound=3, delay_cycles=(1,)))
+    _, _, points = runner.run(())
+    picks = [points[0], points[len(points) // 2], points[-1]]
+    schedules = [(), tuple(Perturbation(*p, 3_000) for p in picks[:1])]
+    schedules += [tuple(sorted((Perturbation(*p, d) for p, d in zip(picks, (141, 600, 5_000))),
+                               key=search._canonical))]
+    for schedule in schedules * 2:              # twice: a run must not leak into the next
+        m1, s1 = runner._run_engine(schedule)
+        m2, s2 = run_machine(config, runner.wl, c, dict(opts, schedule=schedule or None))
+        for name, a, b in zip(m1._fields + s1._fields, m1 + s1, m2 + s2):
+            assert np.array_equal(a, b), (schedule, name)

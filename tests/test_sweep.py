@@ -114,6 +114,19 @@ def test_lists_are_swept_and_a_wrapped_list_is_one_value():
     assert check_sweep(cpus=4, offline=[[1], [1, 2]], **FAST) == 2
 
 
+
+def test_apic_mode_is_swept_as_a_text_column():
+    table = sweep(cpus=[40], protocol="linux", workload="single",
+                  apic_mode=["x2apic_cluster", "physical"])
+    assert list(table["apic_mode"]) == ["x2apic_cluster", "physical"]
+    assert table["ipis"].tolist() == [39, 39]
+    # one ICR write per cluster is faster than one per target
+    cluster, physical = table["latency_cycles_median"]
+    assert cluster < physical
+    with pytest.raises(ValueError, match="apic_mode='flat'.*x2apic_cluster"):
+        check_sweep(cpus=4, apic_mode=["physical", "flat"], **FAST)
+
+
 # ------------------------------------------------------------- validation ----
 
 @pytest.mark.parametrize("kwargs, param", [

@@ -4,6 +4,7 @@ per-CPU references (the generators as first written): same seed, same ops."""
 import numpy as np
 import pytest
 
+import tlbwidgets as tw
 from tlbwidgets import _draws as D
 from tlbwidgets import workloads as W
 from tlbwidgets._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF
@@ -285,3 +286,43 @@ def test_pcg_jump_lands_on_the_outputs_of_the_stream():
     for k in (0, 1, 2, 63, 64, 4999):
         hi, lo = D.pcg_jump(*parts, k + 1)
         assert D.pcg_output(np.uint64(hi), np.uint64(lo)) == raw[k]
+
+
+# ---- default sizes scale down above 256 CPUs (quadratic work) -----------------------
+
+@pytest.mark.parametrize("cpus,expected", [(1, 20_000), (256, 20_000), (257, 19_767),
+                                           (512, 2_500), (1024, 312)])
+def test_uniform_default_accesses_shrink_with_the_cube_above_256_cpus(cpus, expected):
+    assert W.scaled_default(20_000, cpus) == expected
+    built = W.uniform().build(cpus, 0, 4096)
+    assert built[0][1] - built[0][0] == expected
+
+
+def test_storm_default_unmaps_shrink_but_never_to_zero():
+    assert W.scaled_default(100, 256) == 100
+    assert W.scaled_default(100, 1024) == 1
+    assert W.scaled_default(100, 2048) == 1
+    assert W.scaled_default(1, 1024) == 1
+
+
+def test_an_explicit_size_is_never_scaled():
+    built = W.uniform(accesses=20_000).build(1024, 0, 4096)
+    assert built[0][1] - built[0][0] == 20_000
+    built = W.munmap_storm(unmaps=100, accesses_between=0).build(1024, 0, 4096)
+    assert built[0][1] - built[0][0] == 100
+
+
+def test_scaled_defaults_deliver_no_more_ipis_on_a_larger_machine():
+    # Every CPU unmaps and every unmap reaches every other CPU: deliveries are
+    # about cpus x size x (cpus - 1) x unmap rate, which must not grow past 256 CPUs.
+    def deliveries(cpus):
+        return cpus * W.scaled_default(20_000, cpus) * (cpus - 1)
+    counts = [deliveries(n) for n in (256, 320, 512, 768, 1024)]
+    assert counts == sorted(counts, reverse=True)
+    assert counts[-1] < counts[0] / 3
+
+
+def test_uniform_on_1024_cpus_with_default_sizes_completes():
+    r = tw.simulate(cpus=1024, protocol="linux", workload="uniform")
+    assert r.outcome == "completed"
+    assert r.summary()["shootdowns"] > 300       # still hundreds to average over

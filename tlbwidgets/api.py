@@ -11,7 +11,8 @@ import os
 import numpy as np
 
 from ._validate import (
-    check_int as _int, check_cycles as _cycles, MAX_CYCLES, MAX_SIM_CYCLES, MAX_VM_PAGES,
+    check_int as _int, check_cycles as _cycles, check_fraction as _fraction,
+    MAX_CYCLES, MAX_SIM_CYCLES, MAX_VM_PAGES,
 )
 from .costs import resolve_costs
 from .engine import run_engine, make_machine_state, PROTO_IDS
@@ -22,7 +23,8 @@ from .schedule import check_schedule, schedule_table
 from .warm import engine_lock
 from .workloads import Workload, get_workload, workload_params
 
-__all__ = ["simulate", "validate_args", "MACHINE_OPTIONS", "SEED_ACK_TIMEOUT_SPINS", "MAX_OPS"]
+__all__ = ["simulate", "validate_args", "MACHINE_OPTIONS", "APIC_MODES", "SEED_ACK_TIMEOUT_SPINS",
+           "MAX_OPS"]
 
 # The largest workload: ops of all CPUs together.  The op table alone is 40
 # bytes an op (80 GiB at this limit); a run must also fit in the machine's
@@ -33,6 +35,9 @@ MAX_OPS = 2**31
 SEED_ACK_TIMEOUT_SPINS = 10_000_000
 # The seed's per-CPU queue holds 16 ops (TlbQueue::ops).
 SEED_QUEUE_SLOTS = 16
+
+# linux's IPI destination modes (docs/protocols.md): the engine's P_APIC_MODE codes.
+APIC_MODES = {"x2apic_cluster": L.APIC_X2APIC_CLUSTER, "physical": L.APIC_PHYSICAL}
 
 MACHINE_OPTIONS = {
     "vm_pages": 4096,              # pages of the shared address space
@@ -48,6 +53,8 @@ MACHINE_OPTIONS = {
     "max_log_events": 200_000,     # cap of the event log
     "tick_cycles": 3_000_000,      # latr: scheduler tick (1 ms at 3 GHz)
     "broadcast_max_pages": 8,      # broadcast: pages one INVLPGB may name
+    "apic_mode": "x2apic_cluster", # linux: one ICR write per x2APIC cluster, or "physical"
+    "pv_preempted_share": 0.0,     # linux in a KVM guest: targets found preempted, skipped
 }
 
 
@@ -135,6 +142,13 @@ def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="defaul
     opts["tick_cycles"] = _cycles("tick_cycles", opts["tick_cycles"], 1)
     opts["broadcast_max_pages"] = _int("broadcast_max_pages", opts["broadcast_max_pages"],
                                        1, 1 << 20)
+    mode = opts["apic_mode"]
+    if not isinstance(mode, str) or mode not in APIC_MODES:
+        raise ValueError(f"apic_mode={mode!r} is not an APIC destination mode; choose one of "
+                         f"{list(APIC_MODES)} (only protocol 'linux' uses it)")
+    opts["apic_mode"] = str(mode)
+    opts["pv_preempted_share"] = _fraction("pv_preempted_share",
+                                             opts["pv_preempted_share"], "a share of targets")
 
     _check_memory(cpus, wl_obj, opts)
 
@@ -189,6 +203,16 @@ def run_machine(config, wl, c, opts):
     """Build and run the machine of :func:`run_validated`; returns the
     :class:`~tlbwidgets.engine.Machine` and the final
     :class:`~tlbwidgets.engine.State` (the search reads its step counts)."""
+    machine, state, think = build_machine(config, wl, c, opts)
+    check_sim_time(machine, think, len(state.sd), c, opts, config["protocol"])
+    run_engine(state, machine)
+    return machine, state
+
+
+def build_machine(config, wl, c, opts):
+    """The :class:`~tlbwidgets.engine.Machine` and fresh
+    :class:`~tlbwidgets.engine.State` of :func:`run_machine`, not yet run or
+    checked, and the sum of the ops' think times (for :func:`check_sim_time`)."""
     cpus, protocol, sockets, seed = (config[k] for k in ("cpus", "protocol", "sockets", "seed"))
     totals = {}
     op_start, blocks = wl.build_blocks(cpus, seed, opts["vm_pages"], totals)
@@ -200,9 +224,7 @@ def run_machine(config, wl, c, opts):
     params[L.P_SETS] = opts["tlb_sets"]
     params[L.P_WAYS] = opts["tlb_ways"]
     spins = opts["ack_timeout_spins"]
-    # Only the seed gives up; its repair waits for as long as it takes.
-    gives_up = protocol == "mailbox" and spins is not None
-    params[L.P_TIMEOUT_SPINS] = spins if gives_up else -1
+    params[L.P_TIMEOUT_SPINS] = spins if _gives_up(protocol, opts) else -1
     params[L.P_MAX_EVENTS] = opts["max_events"]
     params[L.P_PROTO] = PROTO_IDS[protocol]
     params[L.P_WAIT_IRQS_OFF] = int(opts["wait_irqs_off"])
@@ -212,15 +234,21 @@ def run_machine(config, wl, c, opts):
     params[L.P_CAP_ROWS] = opts["max_log_rows"]
     params[L.P_TICK] = opts["tick_cycles"]
     params[L.P_BCAST_MAX_PAGES] = opts["broadcast_max_pages"]
+    params[L.P_APIC_MODE] = APIC_MODES[opts["apic_mode"]]
+    params[L.P_PV_PREEMPTED_PPM] = round(opts["pv_preempted_share"] * 1_000_000)
+    params[L.P_PV_SEED] = seed % 2**31
 
     socket = (np.arange(cpus, dtype=np.int64) * sockets) // cpus
     online = np.ones(cpus, dtype=np.int64)
     online[list(opts["offline"])] = 0
     machine, state = make_machine_state(params, c.as_array(), socket, online, op_start,
                                           blocks, schedule_table(opts["schedule"]))
-    _check_sim_time(machine, totals["think_cycles"], len(state.sd), c, opts, gives_up)
-    run_engine(state, machine)
-    return machine, state
+    return machine, state, totals["think_cycles"]
+
+
+def _gives_up(protocol, opts):
+    # Only the seed gives up; its repair waits for as long as it takes.
+    return protocol == "mailbox" and opts["ack_timeout_spins"] is not None
 
 
 def _physical_memory_bytes():
@@ -260,7 +288,7 @@ def _check_memory(cpus, wl, opts):
                          f"{_gib(have)}; lower {what} or cpus")
 
 
-def _check_sim_time(machine, think, n_changes, c, opts, gives_up):
+def check_sim_time(machine, think, n_changes, c, opts, protocol):
     """Refuse a run whose simulated time could pass :data:`MAX_SIM_CYCLES`
     (the engine's int64 event keys hold ``time * 4``), naming what makes it
     long.  ``think`` is the sum of the ops' think times.  The bound is the
@@ -268,6 +296,7 @@ def _check_sim_time(machine, think, n_changes, c, opts, gives_up):
     walk for every op, and per (shootdown, CPU) every cost twice and the
     flush of the largest range twice, the give-up wait and a tick (these two
     at most ``max_events`` times: each is an event)."""
+    gives_up = _gives_up(protocol, opts)
     cpus = len(machine.op_start) - 1
     lookups = float(len(machine.ops)) * (c.tlb_hit + c.page_walk)
     pages = min(opts["vm_pages"], max(opts["full_threshold_pages"], 1))

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._validate import MAX_CYCLES
 
-__all__ = ["Costs", "COST_PRESETS", "COST_FIELDS", "resolve_costs"]
+__all__ = ["Costs", "COST_PRESETS", "COST_FIELDS", "MLP_RANGE", "resolve_costs"]
 
 # Order matters: the engine receives the integer fields as one int64 vector in
 # this order (see ``Costs.as_array``) and indexes it with the C_* constants in
@@ -20,8 +20,12 @@ __all__ = ["Costs", "COST_PRESETS", "COST_FIELDS", "resolve_costs"]
 COST_FIELDS = (
     "tlb_hit", "page_walk", "invlpg", "full_flush", "cacheline",
     "cacheline_remote", "ipi_send", "ipi_latency", "ipi_latency_remote",
-    "irq_entry", "irq_exit", "pause", "invlpgb", "tlbsync",
+    "irq_entry", "irq_exit", "pause", "invlpgb", "tlbsync", "mlp",
 )
+
+# ``mlp`` is a count, not cycles: how many independent cache-line transfers
+# one core keeps in flight (its line fill buffers bound it; docs/costs.md).
+MLP_RANGE = (1, 64)
 
 # An access costs one of these; each must take time (see Costs).
 _ACCESS_FIELDS = ("tlb_hit", "page_walk")
@@ -29,7 +33,8 @@ _ACCESS_FIELDS = ("tlb_hit", "page_walk")
 
 @dataclass(frozen=True)
 class Costs:
-    """Cycle costs of one machine.  All integer fields are cycles (>= 0).
+    """Cycle costs of one machine.  The integer fields are cycles (>= 0),
+    except ``mlp``.
 
     The defaults are the ``"default"`` preset (a one-socket Cascade Lake
     Xeon at 3.0 GHz); every number is cited in ``docs/costs.md``.
@@ -38,9 +43,15 @@ class Costs:
     the initiator's cost to issue one broadcast invalidation, and the base cost
     of the TLBSYNC that waits for every core to finish it.
 
+    ``mlp`` (memory-level parallelism) is a count, not cycles: how many
+    independent remote cache-line transfers one core keeps in flight.  The
+    ``linux`` protocol overlaps its per-target queue pushes in groups of
+    ``mlp``; ``mlp=1`` charges them strictly one after another.
+
     Guarantees: a constructed ``Costs`` has every ``COST_FIELDS`` entry a
     Python ``int`` in ``[0, MAX_CYCLES]`` (``bool`` rejected, NumPy integers
-    converted), ``pause``, ``tlb_hit`` and ``page_walk`` at least 1, a float
+    converted), ``pause``, ``tlb_hit`` and ``page_walk`` at least 1, ``mlp``
+    in ``MLP_RANGE`` (1 to 64), a float
     ``0.1 <= clock_ghz <= 10`` and a string ``name``; otherwise construction
     raises ``TypeError``/``ValueError`` naming the field, the value and what
     is allowed.
@@ -60,18 +71,26 @@ class Costs:
     pause: int = 140
     invlpgb: int = 100
     tlbsync: int = 900
+    mlp: int = 10
     clock_ghz: float = 3.0
     name: str = "custom"
 
     def __post_init__(self):
         for f in COST_FIELDS:
             v = getattr(self, f)
+            what = ("an integer count of transfers" if f == "mlp"
+                    else "a non-negative integer number of cycles")
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-                raise TypeError(
-                    f"Costs.{f} must be a non-negative integer number of cycles, "
-                    f"got {v!r} ({type(v).__name__})")
+                raise TypeError(f"Costs.{f} must be {what}, got {v!r} ({type(v).__name__})")
             v = int(v)      # a NumPy scalar is stored as the Python int (JSON, echo)
-            if not 0 <= v <= MAX_CYCLES:
+            if f == "mlp":
+                lo, hi = MLP_RANGE
+                if not lo <= v <= hi:
+                    raise ValueError(
+                        f"Costs.mlp must be between {lo} and {hi} (independent cache-line "
+                        f"transfers one core keeps in flight; 1 charges them one after "
+                        f"another), got {v:,}")
+            elif not 0 <= v <= MAX_CYCLES:
                 raise ValueError(
                     f"Costs.{f} must be between 0 and {MAX_CYCLES:,} cycles (the "
                     f"simulator's largest cycle value), got {v:,}")

@@ -34,10 +34,10 @@ import numpy as np
 
 from . import _tables as T
 from ._validate import check_int, check_cycles
-from .api import validate_args, run_machine
-from .engine import _layout as L
+from .api import validate_args, build_machine, check_sim_time
+from .engine import _layout as L, engine_for
 from .result import Result
-from .schedule import Perturbation, STEP_KINDS, describe
+from .schedule import Perturbation, STEP_KINDS, describe, schedule_table
 from .warm import engine_lock
 from .workloads import Workload
 
@@ -174,6 +174,23 @@ class _Runner:
         built = wl.build(config["cpus"], config["seed"], opts["vm_pages"])
         wl = Workload(wl.name, wl.params, arrays=built, cpus=config["cpus"])
         self.config, self.wl, self.costs, self.opts = config, wl, costs, opts
+        # The machine of the unperturbed run, built once: a schedule changes
+        # only its schedule table and, for delayed think times, a copy of its
+        # op table (the engine writes neither).  Building it for every run
+        # took most of a small run's time.
+        self.machine, self.state, self.think = build_machine(
+            config, wl, costs, dict(opts, schedule=None))
+        # State tables that start all zero are made anew by np.zeros, which
+        # the OS fills lazily; the others are copied from the fresh state.
+        self.zero_tables = tuple(not a.any() for a in self.state)
+        self.play = engine_for(self.state, self.machine)
+        # One check of the simulated-time bound for every run of the search:
+        # a schedule adds at most `bound` delays of at most the largest amount.
+        worst = np.zeros((1, L.N_SC_COLS), dtype=np.int64)
+        worst[0, L.SC_DELAY] = result.bound * max(result.delay_cycles)
+        check_sim_time(self.machine._replace(sched=worst), self.think, len(self.state.sd),
+                       costs, opts, config["protocol"])
+        self.points_by_counts = {}
         self.r = result
         self.seen_orderings = set()
         self.seen_schedules = set()
@@ -186,8 +203,7 @@ class _Runner:
         ``(outcome, new_ordering, points)`` where ``points`` are the steps
         the run had that a schedule may delay."""
         self.seen_schedules.add(schedule)
-        opts = dict(self.opts, schedule=schedule or None)
-        machine, state = run_machine(self.config, self.wl, self.costs, opts)
+        machine, state = self._run_engine(schedule)
         k = state.counters
         outcome = _outcome(k)
         key = _ordering(state.ev[:int(k[L.K_NEV])])
@@ -211,7 +227,32 @@ class _Runner:
                 self.last_report = now
                 r.elapsed_s = now - self.t0
                 self.progress(r)
-        return outcome, new, _points(state, self.op_points)
+        # The steps a run had depend only on its per-CPU step counts, which
+        # most runs share with an earlier one.
+        counts = state.cpu[:, _STEP_COUNT_COLS]
+        key = counts.tobytes()
+        points = self.points_by_counts.get(key)
+        if points is None:
+            points = self.points_by_counts[key] = _points(counts, self.op_points)
+        return outcome, new, points
+
+
+    def _run_engine(self, schedule):
+        """The machine and final state of ``schedule``'s run: those of
+        ``api.run_machine`` with ``schedule=schedule`` (bit-identical; a test
+        compares every table), from the machine built once."""
+        sched = schedule_table(schedule or None)
+        base = self.machine
+        ops = base.ops
+        delays_ops = (sched[:, L.SC_WHAT] == L.SW_THINK) | (sched[:, L.SC_WHAT] == L.SW_IRQ_OFF)
+        if delays_ops.any():
+            ops = ops.copy()
+            L.apply_think_delays(ops, base.op_start, sched)
+        machine = base._replace(ops=ops, sched=sched)
+        state = type(self.state)(*(np.zeros(a.shape, a.dtype) if zero else a.copy()
+                                   for a, zero in zip(self.state, self.zero_tables)))
+        self.play(state, machine)
+        return machine, state
 
 
 def _outcome(k):
@@ -253,19 +294,21 @@ def _op_points(machine):
     return pts
 
 
-def _points(state, op_points):
+_STEP_KINDS_COUNTED = ("ipi", "handler", "push")
+_STEP_COUNT_COLS = [L.SC_N_IPI, L.SC_N_ENTRY, L.SC_N_PUSH]
+
+
+def _points(counts, op_points):
     """The steps of a run a schedule may delay, as (cpu, what, occurrence):
-    every IPI sent to a CPU, handler entry and push it had, then
-    ``op_points``: the think time of each op that is an unmap or protect or
-    is followed by an op that is not an access (so the start of every
-    non-access op and the accesses after a shootdown can move), and every
-    interrupts-off section's length."""
+    every IPI sent to a CPU, handler entry and push it had (``counts``: the
+    run's ``state.cpu[:, _STEP_COUNT_COLS]``), then ``op_points``: the think
+    time of each op that is an unmap or protect or is followed by an op that
+    is not an access (so the start of every non-access op and the accesses
+    after a shootdown can move), and every interrupts-off section's length."""
     pts = []
-    cpu = state.cpu
-    for c in range(cpu.shape[0]):
-        for what, col in (("ipi", L.SC_N_IPI), ("handler", L.SC_N_ENTRY),
-                          ("push", L.SC_N_PUSH)):
-            pts += [(c, what, k) for k in range(int(cpu[c, col]))]
+    for c in range(counts.shape[0]):
+        for what, n in zip(_STEP_KINDS_COUNTED, counts[c].tolist()):
+            pts += [(c, what, k) for k in range(n)]
     return pts + op_points
 
 

@@ -34,12 +34,33 @@ from .scenarios import SCENARIOS as _SCENARIOS
 __all__ = [
     "Workload", "WORKLOADS", "get_workload", "workload_params",
     "single", "uniform", "munmap_storm", "big_unmap", "irq_off", "ack_race",
+    "scaled_default", "FULL_SIZE_MAX_CPUS",
 ]
 
 # The quiet gap after the warm-up of `single`: long enough for a shootdown on
 # 1024 CPUs under every cost preset to finish before the targets touch the
 # pages again, so the lesson's "after" accesses are clean.
 SINGLE_QUIET_CYCLES = 5_000_000
+
+# Above this many CPUs, the defaults of the workloads whose work grows with the
+# square of the CPU count (every CPU unmaps, every unmap interrupts every CPU:
+# `uniform`, `munmap_storm`) shrink with the cube of the count: the IPIs a run
+# delivers then fall as 1/cpus, so no larger machine takes longer than 256 CPUs
+# (at 1,024, a quarter of the deliveries: seconds instead of the event limit),
+# while a run still has hundreds of shootdowns to average.  An explicit size is
+# never scaled.
+FULL_SIZE_MAX_CPUS = 256
+UNIFORM_ACCESSES = 20_000
+STORM_UNMAPS = 100
+
+
+def scaled_default(full, cpus):
+    """``full`` up to :data:`FULL_SIZE_MAX_CPUS` CPUs, then ``full x (256 / cpus)^3``
+    rounded down, at least 1: the per-CPU size of a default quadratic workload."""
+    if cpus <= FULL_SIZE_MAX_CPUS:
+        return full
+    return max(1, full * FULL_SIZE_MAX_CPUS ** 3 // cpus ** 3)
+
 
 # Timings of the ack_race scenario, found by scanning offset_cycles (steps of
 # 25) and victim_section_cycles (steps of 25-50) on the default preset with 8
@@ -104,6 +125,8 @@ def single(pages=1, initiator=0, vpn=0, start_cycles=20_000,
 def _build_uniform(cpus, rng, vm_pages, accesses, working_set_pages, unmap_rate,
                    unmap_pages, protect_share, irq_off_share, irq_off_cycles,
                    think_cycles):
+    if accesses is None:
+        accesses = scaled_default(UNIFORM_ACCESSES, cpus)
     ws = min(working_set_pages, vm_pages)
     if unmap_pages > ws:
         raise ValueError(f"unmap_pages={unmap_pages} is larger than the working set "
@@ -178,10 +201,16 @@ def _uniform_blocks(cpus, rng, accesses, ws, unmap_rate, unmap_pages, protect_sh
                np.where(is_unmap, unmap_pages, 0))
 
 
-def uniform(accesses=20_000, working_set_pages=256, unmap_rate=0.002, unmap_pages=1,
+def uniform(accesses=None, working_set_pages=256, unmap_rate=0.002, unmap_pages=1,
             protect_share=0.0, irq_off_share=0.0, irq_off_cycles=2_000,
             think_cycles=20):
     """Every CPU runs ``accesses`` ops over a shared working set.
+
+    ``accesses`` defaults to 20,000 per CPU on up to 256 CPUs and to
+    ``20,000 x (256 / cpus)^3`` above (:func:`scaled_default`): every CPU
+    unmaps and every unmap interrupts every CPU, so the work grows with the
+    square of the CPU count; scaled, 1,024 CPUs get 312 accesses each and
+    deliver a quarter of the IPIs of 256.  Pass ``accesses`` to fix the size.
 
     Each op is, independently: an unmap of ``unmap_pages`` pages at a random
     place (probability ``unmap_rate``; a ``protect_share`` of them are
@@ -190,7 +219,8 @@ def uniform(accesses=20_000, working_set_pages=256, unmap_rate=0.002, unmap_page
     or an access to a uniformly random page.  Think times are geometric with
     mean ``think_cycles``.
     """
-    accesses = _check_int("accesses", accesses, 1, 50_000_000)
+    if accesses is not None:
+        accesses = _check_int("accesses", accesses, 1, 50_000_000)
     working_set_pages = _check_int("working_set_pages", working_set_pages, 1)
     unmap_rate = _check_prob("unmap_rate", unmap_rate)
     unmap_pages = _check_int("unmap_pages", unmap_pages, 1, 1 << 20)
@@ -214,6 +244,8 @@ def _build_storm(cpus, rng, vm_pages, initiators, unmaps, unmap_pages, accesses_
     if unmap_pages > ws:
         raise ValueError(f"unmap_pages={unmap_pages} is larger than the working set ({ws})")
     n_init = cpus if initiators is None else min(initiators, cpus)
+    if unmaps is None:
+        unmaps = scaled_default(STORM_UNMAPS, cpus)
     n_ops = unmaps * (accesses_between + 1)
     op_start = np.arange(cpus + 1, dtype=np.int64) * n_ops
     return _Blocks(op_start, _storm_blocks(cpus, rng, n_init, unmaps, unmap_pages,
@@ -251,18 +283,21 @@ def _storm_blocks(cpus, rng, n_init, unmaps, unmap_pages, accesses_between, ws,
                np.full(len(unmapping), unmap_pages, dtype=np.int64))
 
 
-def munmap_storm(initiators=None, unmaps=100, unmap_pages=1, accesses_between=8,
+def munmap_storm(initiators=None, unmaps=None, unmap_pages=1, accesses_between=8,
                  working_set_pages=128, think_cycles=20):
     """Many threads unmapping small ranges at once: lock contention on the
     mailboxes, coalesced IPIs and the shared-ACK-flag race.
 
     The first ``initiators`` CPUs (default: all) each perform ``unmaps``
     unmaps of ``unmap_pages`` pages, with ``accesses_between`` random accesses
-    before each; the other CPUs only access.
+    before each; the other CPUs only access.  ``unmaps`` defaults to 100 on up
+    to 256 CPUs and to ``100 x (256 / cpus)^3`` above (:func:`scaled_default`,
+    as for :func:`uniform`); pass it to fix the size.
     """
     if initiators is not None:
         initiators = _check_int("initiators", initiators, 1, 1024)
-    unmaps = _check_int("unmaps", unmaps, 1, 10_000_000)
+    if unmaps is not None:
+        unmaps = _check_int("unmaps", unmaps, 1, 10_000_000)
     unmap_pages = _check_int("unmap_pages", unmap_pages, 1, 1 << 20)
     accesses_between = _check_int("accesses_between", accesses_between, 0, 1_000_000)
     working_set_pages = _check_int("working_set_pages", working_set_pages, 1)
@@ -450,11 +485,15 @@ def _size_single(cpus, pages, **_):
 
 
 def _size_uniform(cpus, accesses, unmap_rate, **_):
+    if accesses is None:
+        accesses = scaled_default(UNIFORM_ACCESSES, cpus)
     return (cpus * accesses, STREAMED_BYTES + math.ceil(CHANGE_BYTES * unmap_rate),
             "accesses")
 
 
 def _size_storm(cpus, unmaps, accesses_between, **_):
+    if unmaps is None:
+        unmaps = scaled_default(STORM_UNMAPS, cpus)
     return (cpus * unmaps * (accesses_between + 1),
             STREAMED_BYTES + math.ceil(CHANGE_BYTES / (accesses_between + 1)),
             "unmaps x (accesses_between + 1)")

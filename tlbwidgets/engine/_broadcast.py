@@ -18,7 +18,15 @@ Initiator, from T0 (PTE versions already bumped):
    online CPU -- the initiator included -- at the instant its issue ends
    (the fabric slot's end); a user CPU's accesses are brought up to that
    instant first, so each access sees its TLB as it was;
-2. TLBSYNC: ``tlbsync`` cycles (state ``wait``);
+2. TLBSYNC (state ``wait``): it completes when the slowest core of the
+   broadcast domain (every online CPU, the initiator included) has
+   acknowledged, so its cost grows with the domain.  No single-operation
+   measurement of that growth exists (docs/calibration-sources.md, section
+   8), so this is a labelled estimate: ``tlbsync`` (the base cost) plus
+   ``ceil(log2(online CPUs))`` levels of a fan-in tree of acknowledgements,
+   one in-die transfer (``cacheline``) per level, plus one cross-socket
+   round trip (``cacheline_remote``) when the domain spans more than one
+   socket;
 3. return; the pages are safe from here.
 
 No IPI is sent and no remote CPU is interrupted or charged a cycle: remote
@@ -32,7 +40,8 @@ from .._jit import jit
 from .._tables import SD_FULL, ST_WAIT, EV_INVALIDATE, EV_LOCK_WAIT, EV_ACK_SEEN
 from ._cpu import set_mode, sync_all_users
 from ._layout import (
-    P_NCPU, P_FULL_THRESHOLD, P_BCAST_MAX_PAGES, C_INVLPGB, C_TLBSYNC, T_ONLINE,
+    P_NCPU, P_FULL_THRESHOLD, P_BCAST_MAX_PAGES, C_INVLPGB, C_TLBSYNC, C_CACHELINE,
+    C_CACHELINE_REMOTE, T_ONLINE, T_SOCKET,
     K_DELIVERIES, K_SKIPPED, K_FABRIC_FREE, K_NDELIV,
     IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_VPN, IN_PAGES, IN_KIND, IN_STEP_START,
     S_TARGETS, S_DISPATCH, S_WAIT, S_LOCK, S_DV0,
@@ -146,7 +155,25 @@ def broadcast_initiator_step(s, m, c, t):
             continue
         elif ph == B_SYNC:
             set_mode(s, c, ST_WAIT, t)
-            nt = t + m.costs[C_TLBSYNC]
+            # The slowest acknowledgement of the domain (an estimate, see the
+            # module docstring): a fan-in tree over the online CPUs, plus a
+            # cross-socket round trip once they span two sockets.
+            online = 0
+            socket0 = -1
+            spans = 0
+            for j in range(m.params[P_NCPU]):
+                if m.topo[j, T_ONLINE] == 0:
+                    continue
+                online += 1
+                if socket0 < 0:
+                    socket0 = m.topo[j, T_SOCKET]
+                elif m.topo[j, T_SOCKET] != socket0:
+                    spans = 1
+            levels = 0
+            while (1 << levels) < online:
+                levels += 1
+            nt = (t + m.costs[C_TLBSYNC] + levels * m.costs[C_CACHELINE]
+                  + spans * m.costs[C_CACHELINE_REMOTE])
             s.sd[sd, S_WAIT] += nt - t
             cpu[c, IN_PHASE] = D_SYNC
         else:  # D_SYNC

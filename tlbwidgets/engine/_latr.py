@@ -11,10 +11,14 @@ CPU has done so.
 Initiator, from T0 (PTE versions already bumped):
 
 1. local flush (``pages x invlpg`` or ``full_flush``);
-2. record the invalidation for every other online CPU: one cache-line write
-   per CPU (``cacheline`` / ``cacheline_remote``).  The record becomes visible
-   to all of them when the last write ends (modelled as one published
-   record in a machine-wide list that every CPU reads from its own position);
+2. record the invalidation in its *own* per-CPU state: one entry of its ring
+   (``native_flush_save_state`` in the artifact: range, a copy of the target
+   cpumask, ``valid = 1``), one cache-line write (``cacheline``: the entry's
+   line was last written by the targets clearing their bits in it), whatever
+   the number of CPUs.  The record is visible to every other online CPU when
+   the write ends (modelled as one published record in a machine-wide list
+   that every CPU reads from its own position).  No write when there is no
+   other online CPU;
 3. return at once: NOT safe yet (``S_UNAPPLIED`` = CPUs still to apply it).
 
 Each other online CPU applies the records it has not applied yet:
@@ -53,7 +57,6 @@ from ._layout import (
 from ._log import log_event, log_delivery
 from ._shootdown import (
     begin_shootdown, local_flush, perform_flush, declare_safe, initiator_return,
-    cacheline_cost,
 )
 
 __all__ = ["latr_initiate", "latr_initiator_step", "latr_handler_step", "latr_tick",
@@ -131,11 +134,10 @@ def _row(s, sd, j):
 
 @jit
 def latr_initiate(s, m, c, t, op):
-    """Start at t: PTE change, local flush, then the per-CPU record writes.
-    Returns the end of the record writes."""
+    """Start at t: PTE change, local flush, then the write of the record in
+    the initiator's own state.  Returns the end of that write."""
     sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
     end = local_flush(s, m, c, t)
-    cost = 0
     k = 0
     for j in range(m.params[P_NCPU]):
         if j == c:
@@ -143,8 +145,9 @@ def latr_initiate(s, m, c, t, op):
         if m.topo[j, T_ONLINE] == 0:
             s.counters[K_SKIPPED] += 1
             continue
-        cost += cacheline_cost(m, c, j)
         k += 1
+    # One line of its own ring entry, O(1) in the CPU count.
+    cost = m.costs[C_CACHELINE] if k > 0 else 0
     s.sd[sd, S_TARGETS] = k
     s.sd[sd, S_DISPATCH] = cost
     s.cpu[c, IN_PHASE] = D_RECORD
@@ -153,7 +156,7 @@ def latr_initiate(s, m, c, t, op):
 
 @jit
 def latr_initiator_step(s, m, c, t):
-    """The record writes end at t: publish the record, arm the targets'
+    """The record write ends at t: publish the record, arm the targets'
     ticks, return (safe only now if there is no other CPU)."""
     sd = s.cpu[c, IN_SD]
     k = s.counters

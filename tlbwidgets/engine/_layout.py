@@ -60,7 +60,15 @@ P_CAP_EVENTS = 11
 P_CAP_ROWS = 12          # cap of deliveries, stale windows and violations logs
 P_TICK = 13              # latr: scheduler tick period in cycles
 P_BCAST_MAX_PAGES = 14   # broadcast: pages one INVLPGB instruction may cover
-N_PARAMS = 16
+P_APIC_MODE = 15         # linux: APIC_* destination mode of its IPI sends
+P_PV_PREEMPTED_PPM = 16  # linux: share of targets found preempted, parts per million
+P_PV_SEED = 17           # linux: the run's seed mod 2**31, picks the preempted targets
+N_PARAMS = 18
+
+# ---- APIC destination modes (P_APIC_MODE; names in tlbwidgets.api.APIC_MODES) -----
+APIC_X2APIC_CLUSTER = 0  # one ICR write per cluster of up to 16 logical CPUs of a socket
+APIC_PHYSICAL = 1        # one ICR write per target
+APIC_CLUSTER_CPUS = 16   # Intel SDM vol. 3, 10.12.10: a logical x2APIC ID's 16-bit mask
 
 # ---- Machine.costs (COST_FIELDS order) ------------------------------------------
 C_TLB_HIT = 0
@@ -77,6 +85,7 @@ C_IRQ_EXIT = 10
 C_PAUSE = 11
 C_INVLPGB = 12
 C_TLBSYNC = 13
+C_MLP = 14               # a count, not cycles: transfers one core keeps in flight
 
 # ---- Machine.topo[cpu, *] ----------------------------------------------------------
 T_SOCKET = 0

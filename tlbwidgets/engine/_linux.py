@@ -19,9 +19,17 @@ pages -- ``tlb_single_page_flush_ceiling`` -- or a bad range is a full flush):
 2. for each target in CPU order: push its request (a per-initiator,
    per-target ``call_single_data``) on the target's call queue, an
    ``llist_add``: one cache-line transfer (``cacheline`` / remote).  The push
-   reports whether the queue was empty;
-3. one IPI (``ipi_send``) per target whose queue was empty, in CPU order; a
-   push onto a non-empty queue rides on the IPI already due;
+   reports whether the queue was empty.  The pushes overlap in consecutive
+   groups of ``mlp`` targets (memory-level parallelism): a group costs its
+   slowest transfer and all its pushes land when it ends (``mlp=1``: one
+   after another);
+3. one IPI send step after the pushes, for the targets whose queue was empty
+   (a push onto a non-empty queue rides on the IPI already due), by APIC
+   mode (``P_APIC_MODE``): x2APIC cluster mode makes one ICR write
+   (``ipi_send``) per cluster of up to 16 logical CPUs of one socket among
+   them, in CPU order, and every IPI of a cluster leaves when its write
+   ends (``arch/x86/kernel/apic/x2apic_cluster.c``,
+   ``__x2apic_send_IPI_mask``); physical mode makes one write per target;
 4. its own flush, while the targets work (``flush_tlb_func`` locally, same
    generation rules as a target);
 5. wait, interrupts enabled, on each target's release of *its* request (its
@@ -49,6 +57,17 @@ Switching back from lazy mode (an IDLE op ends): if the local generation is
 behind the mm's, flush everything first (``full_flush``, state ``kernel``)
 and catch up (``switch_mm_irqs_off``).
 
+Paravirtual flush (``kvm_flush_tlb_multi``, ``arch/x86/kernel/kvm.c``), when
+``P_PV_PREEMPTED_PPM`` > 0: before step 2, each target is found preempted
+with that probability (parts per million), drawn from a hash of the run's
+seed, the shootdown and the target.  A preempted target is
+dropped from the IPI mask: the initiator sets the flush request in its
+steal-time record (a ``try_cmpxchg``: one cache-line transfer, serial, in
+``dispatch_cycles``) and the host flushes that vCPU's whole TLB before it
+runs again: at its next op start (its next access, or the end of its
+interrupts-off section), or at once if it is in the kernel.  No cycle of
+that flush is the guest's; its local generation catches up with the mm's.
+
 Simplifications: a CPU joins the mm cpumask at its first access and never
 leaves; a CPU that joins after some flushes starts at generation 0, so its
 first request is a full flush; lazy CPUs are skipped for every flush (Linux
@@ -57,7 +76,7 @@ also IPIs them when page tables are freed).
 
 from .._jit import jit
 from .._tables import (
-    SD_FULL, ST_KERNEL, ST_IDLE, ST_HANDLER, ST_USER,
+    SD_FULL, ST_KERNEL, ST_IDLE, ST_HANDLER, ST_USER, ST_IRQ_OFF,
     EV_PUSH, EV_ACK_SEEN, EV_INVALIDATE, EV_ACK_STORE, EV_LOCAL_FLUSH,
     EV_DRAIN, EV_APPLY,
 )
@@ -67,8 +86,10 @@ from ._cpu import (
 )
 from ._queue import eq_push
 from ._layout import (
-    NEVER, P_NCPU, P_FULL_THRESHOLD, C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH,
-    T_ONLINE, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
+    NEVER, P_NCPU, P_NSOCK, P_FULL_THRESHOLD, P_APIC_MODE, APIC_PHYSICAL, APIC_CLUSTER_CPUS,
+    P_PV_PREEMPTED_PPM, P_PV_SEED, SPAN_END,
+    C_CACHELINE, C_IPI_SEND, C_IRQ_EXIT, C_FULL_FLUSH, C_MLP,
+    T_ONLINE, T_SOCKET, K_DELIVERIES, K_SKIPPED, K_MM_GEN, K_LAZY_SKIPPED,
     EK_ACK, PRIO_STORE, SW_PUSH, SC_N_PUSH,
     MODE, SAVED_MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS,
     IN_STEP_START, BUSY, NEXT_OP, IPI_PENDING, H_PHASE, H_T0,
@@ -81,8 +102,7 @@ from ._log import log_event, log_delivery
 from ._schedule import step_delay
 from ._mailbox import wake_waiters
 from ._shootdown import (
-    begin_shootdown, perform_flush, initiator_return, cacheline_cost, send_ipi,
-    next_target, run_ahead,
+    begin_shootdown, perform_flush, initiator_return, cacheline_cost, send_ipi, run_ahead,
 )
 from ._tlb import tlb_flush_all
 
@@ -108,6 +128,8 @@ H_STORE = 4
 H_EXIT = 5
 
 NO_FLUSH = -1
+
+PV_MOD = 2**31           # the preemption draw's hash works modulo this
 
 
 @jit
@@ -147,13 +169,15 @@ def _flush(s, m, c, sd, t):
 @jit
 def linux_initiate(s, m, c, t, op):
     """Start at t: PTE change and tlb_gen bump, targets (mm cpumask minus
-    lazy CPUs).  Returns t: the first push starts now."""
+    lazy CPUs, minus preempted vCPUs flushed by the host).  Returns when the
+    first push starts: t, after any steal-time writes."""
     sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
     k = s.counters
     k[K_MM_GEN] += 1
     s.sd[sd, S_GEN] = k[K_MM_GEN]
     cpu = s.cpu
     n = 0
+    pv = 0
     for j in range(m.params[P_NCPU]):
         if j == c:
             continue
@@ -165,6 +189,29 @@ def linux_initiate(s, m, c, t, op):
         if _is_lazy(s, j):
             k[K_LAZY_SKIPPED] += 1
             continue
+        if m.params[P_PV_PREEMPTED_PPM] > 0:
+            # kvm_flush_tlb_multi: is the vCPU preempted?  A hash of the
+            # run's seed, sd and j below the share; plain 31-bit arithmetic
+            # (no int64 wrap-around), so the interpreted engine draws the same.
+            x = m.params[P_PV_SEED]
+            x = (x * 1103515245 + 12345 + sd % PV_MOD) % PV_MOD
+            x = (x * 1103515245 + 12345 + j) % PV_MOD
+            x = (x * 1103515245 + 12345) % PV_MOD
+            if (x >> 11) * 1_000_000 < m.params[P_PV_PREEMPTED_PPM] * (PV_MOD >> 11):
+                # Preempted: set its flush request in its steal-time record
+                # (one locked cmpxchg, serial) and skip it.  The host flushes
+                # its whole TLB before it runs again: from t it can use
+                # nothing in it, and the entries leave at its next op start
+                # (t if that is not known).  No cycle of it is the guest's.
+                at = t
+                if cpu[j, MODE] == ST_USER and cpu[j, NEXT_OP] > t:
+                    at = cpu[j, NEXT_OP]
+                elif cpu[j, MODE] == ST_IRQ_OFF and cpu[j, SPAN_END] > t:
+                    at = cpu[j, SPAN_END]
+                tlb_flush_all(s, m, j, at)
+                cpu[j, LX_GEN] = k[K_MM_GEN]
+                pv += cacheline_cost(m, c, j)
+                continue
         s.pair[c, n, TG_CPU] = j
         s.pair[c, n, TG_DELIV] = -1
         s.pair[c, n, TG_DONE] = 0
@@ -175,8 +222,9 @@ def linux_initiate(s, m, c, t, op):
     s.sd[sd, S_TARGETS] = n
     cpu[c, IN_IDX] = 0
     cpu[c, IN_PHASE] = B_PUSH if n > 0 else B_LOCAL
-    cpu[c, IN_STEP_START] = t
-    return t
+    s.sd[sd, S_DISPATCH] += pv
+    cpu[c, IN_STEP_START] = t + pv
+    return t + pv
 
 
 @jit
@@ -223,12 +271,43 @@ def linux_initiator_step(s, m, c, t):
         idx = cpu[c, IN_IDX]
         nt = t
         if ph == D_PUSH:
-            _push(s, m, c, idx, t)
-            next_target(s, c, B_PUSH, B_SEND)
+            # The group's pushes land together, in CPU order.
+            end = idx + m.costs[C_MLP]
+            if end > cpu[c, IN_NTARGETS]:
+                end = cpu[c, IN_NTARGETS]
+            for i in range(idx, end):
+                _push(s, m, c, i, t)
+            if end < cpu[c, IN_NTARGETS]:
+                cpu[c, IN_IDX] = end
+                cpu[c, IN_PHASE] = B_PUSH
+            else:
+                cpu[c, IN_IDX] = 0
+                cpu[c, IN_PHASE] = B_SEND
             continue
         if ph == D_SEND:
-            send_ipi(s, m, c, idx, t)
-            cpu[c, IN_IDX] = idx + 1
+            # The ICR write just ended: the IPIs of every target of its
+            # destination (a cluster, or one CPU in physical mode) leave now.
+            # Targets are in CPU order and a cluster is a run of consecutive
+            # CPUs of one socket, so its targets are consecutive here.
+            n = cpu[c, IN_NTARGETS]
+            per_socket = m.params[P_NCPU] // m.params[P_NSOCK]
+            dest = -1
+            while idx < n:
+                j = s.pair[c, idx, TG_CPU]
+                if m.params[P_APIC_MODE] == APIC_PHYSICAL:
+                    key = j
+                else:
+                    sock = m.topo[j, T_SOCKET]
+                    key = (sock * m.params[P_NCPU]
+                           + (j - sock * per_socket) // APIC_CLUSTER_CPUS)
+                if dest < 0:
+                    dest = key
+                elif key != dest:
+                    break
+                if s.pair[c, idx, TG_IPI] == 1:
+                    send_ipi(s, m, c, idx, t)
+                idx += 1
+            cpu[c, IN_IDX] = idx
             cpu[c, IN_PHASE] = B_SEND
             continue
         if ph == D_LOCAL:
@@ -250,8 +329,18 @@ def linux_initiator_step(s, m, c, t):
             take_irq(s, m, c, t)
             return
         if ph == B_PUSH:
-            j = s.pair[c, idx, TG_CPU]
-            nt = t + cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
+            # Up to mlp independent transfers in flight: the group takes as
+            # long as its slowest (each push's own schedule delay included).
+            end = idx + m.costs[C_MLP]
+            if end > cpu[c, IN_NTARGETS]:
+                end = cpu[c, IN_NTARGETS]
+            step = 0
+            for i in range(idx, end):
+                cost = (cacheline_cost(m, c, s.pair[c, i, TG_CPU])
+                        + step_delay(s, m, c, SW_PUSH, SC_N_PUSH))
+                if cost > step:
+                    step = cost
+            nt = t + step
             s.sd[sd, S_DISPATCH] += nt - t
             cpu[c, IN_PHASE] = D_PUSH
         elif ph == B_SEND:

@@ -1,8 +1,10 @@
 """Fit a cost preset to a measurement through the ``linux`` protocol's closed form.
 
 For a one-page flush from one CPU to ``k`` others on one socket, with no
-contention, the ``linux`` protocol charges (docs/protocols.md; the test
-``linux_latency`` in tests/test_protocols.py pins it)::
+contention, the ``linux`` protocol charging every step serially -- one queue
+push and one ICR write per target, ``mlp=1`` and ``apic_mode="physical"`` --
+charges (docs/protocols.md; the test ``linux_latency`` in
+tests/test_protocols.py pins it)::
 
     latency(k) = k*(cacheline + ipi_send) + ipi_latency + irq_entry
                  + 2*cacheline + invlpg                  (+ < pause: polling)
@@ -15,8 +17,13 @@ quantity: a call that sent IPIs to ``k`` CPUs minus a call that sent none.
 The fit matches the two:
 
 * ``ipi_latency`` (always): from the intercept;
-* ``ipi_send``: from the slope, when two or more target counts were measured;
-  else kept from the base preset (one CPU pair says nothing about the slope);
+* ``ipi_send``: from the slope, when two or more target counts were measured,
+  with ``mlp`` set to 1 (the slope is a measured per-target cost, overlap
+  included); else both kept from the base preset (one CPU pair says nothing
+  about the slope, and with one target every ``mlp`` and APIC mode charge
+  the same).  Compare such a fit across target counts with
+  ``apic_mode="physical"``: in x2APIC cluster mode the targets of one
+  cluster share one ICR write;
 * ``ipi_latency_remote``: from the other-socket series' one-target point,
   when the machine has two sockets and it was measured; else kept;
 * ``clock_ghz``: the measured machine's clock (``cpu MHz``), when known.
@@ -47,12 +54,18 @@ class Fit:
     notes: tuple = field(default_factory=tuple)
 
 
-def model_remote_cycles(costs, targets):
+def model_remote_cycles(costs, targets, apic_mode="physical"):
     """The ``linux`` protocol's remote cost of a contention-free one-page flush
     to ``targets`` CPUs on one socket, in cycles, before polling rounds it
-    up to the next ``pause`` (see the module docstring)."""
+    up to the next ``pause``: the pushes in groups of ``costs.mlp``, one ICR
+    write per target (``"physical"``) or per 16 targets (``"x2apic_cluster"``,
+    the targets being the CPUs after the measuring one), then the last
+    target's interrupt, queue take and release (see the module docstring:
+    with ``mlp=1`` in physical mode, ``a + b*k``)."""
     c = costs
-    return (targets * (c.cacheline + c.ipi_send) + c.ipi_latency + c.irq_entry
+    pushes = -(-targets // c.mlp)
+    writes = targets if apic_mode == "physical" else (targets + 1 + 15) // 16
+    return (pushes * c.cacheline + writes * c.ipi_send + c.ipi_latency + c.irq_entry
             + 2 * c.cacheline)
 
 
@@ -87,6 +100,7 @@ def fit_costs(remote_same_ns, clock_ghz=None, base="default", name="this_machine
                          f"one cache-line transfer ({c.cacheline}); ipi_send set to 0")
             ipi_send = 0
         set_fields["ipi_send"] = ipi_send
+        set_fields["mlp"] = 1       # the slope b = cacheline + ipi_send is serial
     else:
         ipi_send = c.ipi_send
         intercept = points[1] - (c.cacheline + ipi_send)
@@ -116,7 +130,7 @@ def fit_costs(remote_same_ns, clock_ghz=None, base="default", name="this_machine
     kept = tuple(f for f in ("tlb_hit", "page_walk", "invlpg", "full_flush", "cacheline",
                              "cacheline_remote", "ipi_send", "ipi_latency_remote",
                              "irq_entry", "irq_exit", "pause", "invlpgb", "tlbsync",
-                             "clock_ghz")
+                             "mlp", "clock_ghz")
                  if f not in set_fields)
     return Fit(costs=costs, base=c.name, set_fields=set_fields, kept_fields=kept,
                notes=tuple(notes))

@@ -13,15 +13,18 @@ __all__ = ["measurement_figure", "simulated_remote_us"]
 _MEASURED_COLORS = (OKABE_ITO["black"], OKABE_ITO["vermillion"])
 
 
-def simulated_remote_us(costs, targets, protocol="linux"):
+def simulated_remote_us(costs, targets, protocol="linux", apic_mode="physical"):
     """The simulator's remote cost (µs) of a one-page flush to each count in
     ``targets``: latency on ``k + 1`` CPUs minus latency on one CPU (no
-    target: the local flush alone), contention-free (workload ``single``)."""
+    target: the local flush alone), contention-free (workload ``single``).
+    ``apic_mode``: linux's IPI destination mode; the fit's model is
+    ``"physical"`` (one ICR write per target)."""
     import tlbwidgets as tw
     c = resolve_costs(costs)
 
     def latency(cpus):
-        r = tw.simulate(cpus=cpus, protocol=protocol, workload="single", costs=c, seed=0)
+        r = tw.simulate(cpus=cpus, protocol=protocol, workload="single", costs=c, seed=0,
+                        apic_mode=apic_mode)
         return float(r.latencies_cycles()[0])
     alone = latency(1)
     return np.array([c.cycles_to_us(latency(k + 1) - alone) for k in targets])
