@@ -53,7 +53,8 @@ def test_byte_range_pages_follow_the_seed_page_count():
 def test_sub_page_unmap_flushes_nothing_under_the_seed_and_later_reads_violate():
     r = _unmap_bytes(5 * PAGE + 100, 1000)
     sd = r.shootdowns[0]
-    assert (sd["vpn"], sd["pages"], sd["kind"]) == (5, 1, "range")   # a zero-page Range op
+    # a zero-page Range op
+    assert (sd["vpn"], sd["pages"], sd["flushed_pages"], sd["kind"]) == (5, 1, 0, "range")
     assert r.summary()["full_flushes"] == 0
     assert r.summary()["ipis"] == 2                # still dispatched to every target
     # nobody flushed page 5, so all three CPUs read it stale after the return
@@ -65,6 +66,7 @@ def test_sub_page_unmap_flushes_nothing_under_the_seed_and_later_reads_violate()
 def test_unaligned_unmap_misses_its_last_page_under_the_seed():
     r = _unmap_bytes(5 * PAGE + 2048, PAGE)        # touches pages 5 and 6, counts 1
     assert r.shootdowns["pages"].tolist() == [2]
+    assert r.shootdowns["flushed_pages"].tolist() == [1]
     assert r.shootdowns["kind"].tolist() == ["page"]
     assert set(r.violations["vpn"].tolist()) == {6}
     assert r.summary()["violations"] == 3
@@ -74,6 +76,7 @@ def test_unaligned_unmap_misses_its_last_page_under_the_seed():
 def test_other_protocols_round_outward_and_never_violate(protocol):
     for start, length in ((5 * PAGE + 100, 1000), (5 * PAGE + 2048, PAGE)):
         r = _unmap_bytes(start, length, protocol=protocol)
+        assert r.shootdowns["flushed_pages"].tolist() == r.shootdowns["pages"].tolist()
         assert r.summary()["violations"] == 0
         assert r.summary()["stale_open_at_end"] == 0
 

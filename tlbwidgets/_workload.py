@@ -30,8 +30,9 @@ OP_TABLE_BYTES = 48
 STREAMED_BYTES = OP_TABLE_BYTES + 8
 ARRAY_BYTES = OP_TABLE_BYTES + 64
 LIST_BYTES = OP_TABLE_BYTES + 160
-# and each unmap/protect op a row of the engine's shootdown table (20 int64)
-CHANGE_BYTES = 160
+# and each unmap/protect op a row of the engine's shootdown table (23 int64,
+# engine/_layout.py ``N_SD_COLS``)
+CHANGE_BYTES = 184
 
 # The seed's page size (strat9 arch/x86_64/tlb.rs steps its ranges by 4096).
 PAGE_BYTES = 4096
@@ -78,6 +79,8 @@ class Workload:
         self.cpus = cpus  # fixed CPU count of a from_ops workload, else None
         # with arrays: the short pages of each op (None: every op in whole pages)
         self._short = short_pages
+        # from_ops: (byte_start, byte_len) of every op as given, else None
+        self.byte_ranges = None
 
     def size(self, cpus):
         """``(ops, bytes_per_op, what)`` of a build for ``cpus`` CPUs, worked
@@ -253,8 +256,12 @@ class Workload:
         op_start[1:] = np.cumsum(counts)
         arrays = (op_start, k[order], cols["vpn"][order], cols["pages"][order],
                   cols["think"][order])
-        return cls(name, {"ops": n}, arrays=arrays, cpus=cpus,
-                   short_pages=None if short is None else short[order])
+        wl = cls(name, {"ops": n}, arrays=arrays, cpus=cpus,
+                 short_pages=None if short is None else short[order])
+        # the bytes as given, in op order, so that a run's echo can rebuild them
+        wl.byte_ranges = (None if short is None else
+                          (cols["byte_start"][order], cols["byte_len"][order]))
+        return wl
 
 
 def _byte_ranges(kind, cols):

@@ -281,7 +281,8 @@ S_DV0 = 18           # first delivery row of this shootdown, -1 none
 S_GEN = 19           # linux: the mm tlb_gen this flush brings CPUs to
 S_SERVE = 20         # initiator cycles in its interrupt handler during the shootdown
 S_LOCK = 21          # initiator cycles waiting for a lock or a resource another CPU holds
-N_SD_COLS = 22
+S_FLUSH_PAGES = 22   # pages a range flush invalidates (the seed rounds a byte range down)
+N_SD_COLS = 23
 
 # ---- log tables ----------------------------------------------------------------------------
 DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)

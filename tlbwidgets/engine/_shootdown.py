@@ -15,7 +15,7 @@ from ._layout import (
     O_KIND, O_VPN, O_PAGES, O_THINK, O_SHORT, PT_SAFE, P_PROTO, PR_MAILBOX,
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
-    S_KIND, S_OP,
+    S_KIND, S_OP, S_FLUSH_PAGES,
     S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0,
 )
 from ._log import log_event
@@ -181,6 +181,7 @@ def begin_shootdown(s, m, c, t, op, threshold):
     elif flush_pages == 1:
         kind = SD_PAGE
     row[sd, S_PAGES] = pages
+    row[sd, S_FLUSH_PAGES] = flush_pages
     row[sd, S_KIND] = kind
     if pages > 0:
         pte_change(s, m, sd, vpn, pages, t)
