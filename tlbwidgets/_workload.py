@@ -21,11 +21,11 @@ __all__ = ["Workload", "OP_TABLE_BYTES", "STREAMED_BYTES", "ARRAY_BYTES", "LIST_
            "CHANGE_BYTES", "PAGE_BYTES", "byte_range_pages"]
 
 # Bytes an op costs while a workload is built and simulated (for the memory
-# estimate of ``simulate``): the engine's op table (5 int64 columns), plus
-# the builder's working copies -- none kept for streamed blocks, four int64
-# columns twice over for whole-array builders (``_csr_blocks``), four Python
-# lists of ints for the list builders (``_csr``).  The op table is 6 int64
-# columns (engine/_layout.py, ``N_OP_COLS``).
+# estimate of ``simulate``): the engine's op table (6 int64 columns,
+# engine/_layout.py ``N_OP_COLS``), plus the builder's working copies -- none
+# kept for streamed blocks, four int64 columns twice over for whole-array
+# builders (``_csr_blocks``), four Python lists of ints for the list builders
+# (``_csr``).
 OP_TABLE_BYTES = 48
 STREAMED_BYTES = OP_TABLE_BYTES + 8
 ARRAY_BYTES = OP_TABLE_BYTES + 64
@@ -66,7 +66,9 @@ class Workload:
     (:meth:`from_ops` ``byte_start=`` / ``byte_len=``, or a builder that
     returns a sixth array).  Its ``vpn`` and ``pages`` are then the pages the
     bytes touch, and its *short pages* (``build(..., with_short=True)``) say
-    how many of those the seed's rounding down leaves unflushed.
+    how many of those the seed's rounding down leaves unflushed;
+    ``byte_ranges`` keeps a :meth:`from_ops` workload's ``(byte_start,
+    byte_len)`` arrays as given (None otherwise), so its echo rebuilds it.
     """
 
     def __init__(self, name, params, builder=None, arrays=None, cpus=None, size=None,

@@ -338,8 +338,8 @@ def short_range(byte_offset=2048, byte_len=4096, rounds=20, think_cycles=1_000):
     counts ``(end - start) // 4096`` pages from the page of the start: at the
     defaults (4 KiB from the middle of page 1) it flushes page 1 and leaves
     page 2 in every TLB, and the reads of page 2 after it returns are
-    violations; a range inside one page (``byte_len < 4096 - byte_offset``)
-    flushes nothing at all.  ``mailbox_fixed`` (and every other protocol)
+    violations; a range shorter than a page (``byte_len < 4096``) counts 0
+    pages and flushes nothing at all.  ``mailbox_fixed`` (and every other protocol)
     rounds outward and flushes both.
     """
     byte_offset = _int("byte_offset", byte_offset, 0, PAGE_BYTES - 1)
