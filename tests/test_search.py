@@ -162,6 +162,7 @@ def test_search_finds_the_short_range_violation_in_the_seed_and_none_in_its_repa
     s = tw.search_races("mailbox", "short_range", 3, bound=3, budget_s=10)
     assert s.counterexample == () and s.stopped == "violation" and s.schedules == 1
     r = s.replay()
+    _same_run(r, s.counterexample_result)     # the search ran the byte range simulate runs
     assert r.summary()["violations"] >= 1 and r.summary()["timeouts"] == 0
     assert set(r.violations["vpn"].tolist()) == {2}       # the page the count left out
     for protocol in REPAIRED:
@@ -251,7 +252,8 @@ def test_progress_must_be_callable():
 
 @pytest.mark.parametrize("protocol,workload,cpus,options", [
     ("mailbox", "two_unmappers", 4, {}), ("mailbox", "irq_off_window", 3, GIVE_UP),
-    ("linux", "two_unmappers", 4, {}), ("latr", "two_unmappers", 3, {})])
+    ("linux", "two_unmappers", 4, {}), ("latr", "two_unmappers", 3, {}),
+    ("mailbox", "short_range", 3, {})])
 def test_the_search_runs_a_schedule_exactly_as_simulate_builds_it(protocol, workload, cpus,
                                                                    options):
     # The search builds the machine once and reuses it; every table of every
