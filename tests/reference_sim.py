@@ -114,12 +114,15 @@ class _Reference:
         self.queue_slots = queue_slots
         self.threshold = full_threshold_pages
         self.max_events = max_events
-        op_start, kind, vpn, pages, think = (list(map(int, a)) for a in arrays)
+        short = arrays[5] if len(arrays) == 6 and arrays[5] is not None else None
+        op_start, kind, vpn, pages, think = (list(map(int, a)) for a in arrays[:5])
+        short = [0] * len(kind) if short is None else list(map(int, short))
         self.cpus = []
         for i in range(cpus):
             ops = [(kind[k], vpn[k], pages[k], think[k])
                    for k in range(op_start[i], op_start[i + 1])]
             cpu = _Cpu(i, i * sockets // cpus, ops, tlb_sets, tlb_ways)
+            cpu.short = short[op_start[i]:op_start[i + 1]]
             cpu.online = i not in offline
             self.cpus.append(cpu)
         self.pte_ver = [0] * vm_pages
@@ -204,7 +207,7 @@ class _Reference:
             cpu.next_op += 1
             self.set_own(cpu, t + cost + think, self.op_prio(cpu), self.start_op)
         elif kind in (UNMAP, PROTECT):
-            self.begin_shootdown(cpu, kind, vpn, pages, t)
+            self.begin_shootdown(cpu, kind, vpn, pages, t, cpu.short[cpu.next_op])
         elif kind in (IRQ_OFF, IDLE):
             cpu.mode = "irq_off" if kind == IRQ_OFF else "idle"
             self.set_own(cpu, t + think, PRIO_STEP, self.span_end)
@@ -412,19 +415,23 @@ class _Reference:
     def ipi_latency(self, a, b):
         return self.c.ipi_latency if a.socket == b.socket else self.c.ipi_latency_remote
 
-    def begin_shootdown(self, cpu, op_kind, vpn, pages, t):
+    def begin_shootdown(self, cpu, op_kind, vpn, pages, t, short=0):
+        """``pages`` pages from ``vpn`` change; a byte-range op (``short`` > 0)
+        is flushed by the seed ``short`` pages shorter: its page count is
+        ``(end - start) // 4096`` from the page of ``start``."""
         sd = len(self.shootdowns)
         if t == self.last_sd_start:
             self.ties.append(("shootdown_start", t, cpu.id, -1))
         self.last_sd_start = t
         kind = RANGE
         upgraded = False
+        flush = pages if self.fixed else pages - short
         if pages <= 0:
-            kind, upgraded, pages = FULL, True, 0
+            kind, upgraded, pages, flush = FULL, True, 0, 0
             self.k["warnings"] += 1
-        elif pages > self.threshold:
+        elif flush > self.threshold:
             kind, upgraded = FULL, True
-        elif pages == 1:
+        elif flush == 1:
             kind = PAGE
         row = dict(id=sd, initiator=cpu.id, start=t, end=-1, safe=-1, vpn=vpn, pages=pages,
                    kind=KIND_NAMES[kind], targets=0, ipis=0, timed_out=0,
@@ -444,7 +451,7 @@ class _Reference:
                         self.k["stale_windows"] += 1
         cpu.mode = "kernel"
         cpu.sd = sd
-        cpu.kernel = self.mailbox_initiator(cpu, sd, kind, vpn, pages)
+        cpu.kernel = self.mailbox_initiator(cpu, sd, kind, vpn, flush)
         self.kernel_next(cpu, first=True)
 
     def mailbox_initiator(self, cpu, sd, kind, vpn, pages):
@@ -601,7 +608,8 @@ def reference_simulate(cpus, protocol, workload_arrays, costs, sockets=1, vm_pag
                        wait_irqs_off=False, offline=(), queue_slots=SEED_QUEUE_SLOTS,
                        full_threshold_pages=SEED_FULL_THRESHOLD_PAGES,
                        max_events=5_000_000):
-    """Simulate the built workload ``(op_start, kind, vpn, pages, think)`` on
+    """Simulate the built workload ``(op_start, kind, vpn, pages, think)``
+    (or ``Workload.build(..., with_short=True)``'s six arrays) on
     ``cpus`` CPUs under ``protocol`` ("mailbox" or "mailbox_fixed") with the
     ``tlbwidgets.Costs`` ``costs``.  ``ack_timeout_spins=None``: never give up
     (``mailbox_fixed`` never gives up whatever it says).

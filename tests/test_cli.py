@@ -53,6 +53,8 @@ def test_simulate_json_matches_the_api(capsys):
     (["simulate", "--set", "apic_mode=flat"], ["apic_mode", "flat", "x2apic_cluster"]),
     (["simulate", "--set", "pages"], ["KEY=VALUE"]),
     (["frobnicate"], ["unknown command"]),
+    (["simulate", "--workload", "short_range", "--set", "byte_offset=5000"],
+     ["byte_offset", "between 0 and 4095", "5000"]),
 ])
 def test_bad_arguments_exit_nonzero_with_one_line(args, words):
     p = _run(*args)
@@ -62,6 +64,14 @@ def test_bad_arguments_exit_nonzero_with_one_line(args, words):
     assert len(lines) == 1, p.stderr
     for w in words:
         assert w in lines[0]
+
+
+def test_a_byte_range_unmap_runs_from_the_command_line(capsys):
+    assert main(["simulate", "--cpus", "3", "--workload", "short_range", "--set",
+                 "byte_offset=100", "--set", "byte_len=1000", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["config"]["byte_len"] == 1000
+    assert data["summary"]["violations"] >= 1      # the sub-page range flushed nothing
 
 
 def test_parse_value():

@@ -9,14 +9,26 @@ import tlbwidgets as tw
 ROOT = Path(__file__).parents[1]
 
 
+def _python_block(doc, marker):
+    """The fenced ```python block of ``docs/<doc>`` that contains ``marker``."""
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    found = [b for b in blocks if marker in b]
+    assert len(found) == 1, f"{doc}: {len(found)} python blocks hold {marker!r}"
+    return found[0]
+
+
 def test_the_ack_race_example_of_model_md_shows_one_violation_after_the_safe_time():
-    text = (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
-    assert 'tw.simulate(cpus=8, protocol="mailbox", workload="ack_race")' in text
-    r = tw.simulate(cpus=8, protocol="mailbox", workload="ack_race")
+    # the example as printed runs (r.violations[0] exists) ...
+    code = _python_block("model.md", 'workload="ack_race")')
+    names = {"tw": tw}
+    exec(compile(code, "docs/model.md", "exec"), names)
+    r, v, sd = names["r"], names["v"], names["sd"]
+    assert r.config["offset_cycles"] == 3_300       # the default the workload table states
+    assert "default 3,300" in (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
+    # ... and its comments hold
     assert r.summary()["violations"] == 1
-    v = r.violations[0]
     assert (v["cpu"], v["vpn"], v["time"]) == (1, 2, 25_677)
-    sd = r.shootdowns[v["shootdown"]]
     assert sd["initiator"] == 7 and v["time"] >= sd["safe"]
     d = r.deliveries
     flushed = d[(d["shootdown"] == sd["id"]) & (d["cpu"] == v["cpu"])]["flushed"]
@@ -24,6 +36,20 @@ def test_the_ack_race_example_of_model_md_shows_one_violation_after_the_safe_tim
     # the repair makes B wait for the victim's own flush
     fixed = tw.simulate(cpus=8, protocol="mailbox_fixed", workload="ack_race")
     assert fixed.summary()["violations"] == 0
+
+
+def test_the_short_range_example_of_model_md_runs_and_its_comments_hold():
+    code = _python_block("model.md", 'workload="short_range")')
+    names = {"tw": tw}
+    exec(compile(code, "docs/model.md", "exec"), names)
+    r = names["r"]
+    assert r.shootdowns[["pages", "flushed_pages", "kind"]].tolist() == [(2, 1, "page")]
+    assert sorted(set(r.violations["vpn"].tolist())) == [2]
+    assert sorted(set(r.violations["cpu"].tolist())) == [0, 1, 2, 3]
+    sub = tw.simulate(cpus=4, protocol="mailbox", workload="short_range", byte_offset=100,
+                      byte_len=1000)
+    assert sub.shootdowns["flushed_pages"].tolist() == [0]
+    assert sorted(set(sub.violations["vpn"].tolist())) == [1]
 
 
 def test_the_ack_race_does_not_show_on_4_cpus_as_model_md_says():

@@ -28,6 +28,12 @@ CASES = [
          schedule=[[2, "handler", 0, 600], [1, "push", 1, 141], [0, "think", 1, 2682]]),
     dict(cpus=4, protocol="global_lock", workload="two_unmappers",
          schedule=[[3, "ipi", 1, 1500], [1, "think", 2, 600]]),
+    # byte ranges: the seed rounds down (sub-page and unaligned), the repair outward
+    dict(cpus=3, protocol="mailbox", workload="short_range"),
+    dict(cpus=4, sockets=2, protocol="mailbox", workload="short_range", byte_offset=4095,
+         byte_len=4098),
+    dict(cpus=3, protocol="mailbox_fixed", workload="short_range", byte_offset=100,
+         byte_len=1000),
 ]
 
 _SCRIPT = textwrap.dedent("""

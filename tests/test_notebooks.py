@@ -222,6 +222,17 @@ def test_echo_line_reproduces_a_custom_workload_op_by_op():
     assert again.to_json() == r.to_json()
 
 
+def test_echo_line_reproduces_a_byte_range_unmap():
+    w = tw.Workload.from_ops(cpu=[1, 0, 0, 1], kind=["access", "access", "unmap", "access"],
+                             vpn=[0, 0, 0, 0], pages=[1, 1, 0, 1], think=[20_000, 1000, 10, 10],
+                             cpus=2, byte_start=[0, 0, 100, 0], byte_len=[0, 0, 1000, 0])
+    r = tw.simulate(cpus=2, workload=w)
+    assert r.summary()["violations"] == 1      # the sub-page unmap flushed nothing
+    line = course.echo_line(r)
+    assert "byte_start=[0, 100, 0, 0], byte_len=[0, 1000, 0, 0]" in line   # CPU order
+    assert eval(line, {"tw": tw}).to_json() == r.to_json()
+
+
 def test_echo_line_rebuilds_a_named_workload_object():
     r = tw.simulate(cpus=4, workload=tw.workloads.single(pages=3, initiator=1), seed=0)
     line = course.echo_line(r)

@@ -60,7 +60,7 @@ def _rows(table, fields):
 def _run_both(cpus, protocol, workload, sockets=1, seed=0, **opts):
     result = tw.simulate(cpus=cpus, protocol=protocol, workload=workload, costs=ODD_COSTS,
                          sockets=sockets, seed=seed, **opts)
-    arrays = workload.build(cpus, seed, opts.get("vm_pages", 4096))
+    arrays = workload.build(cpus, seed, opts.get("vm_pages", 4096), with_short=True)
     ref = reference_simulate(cpus, protocol, arrays, ODD_COSTS, sockets, **opts)
     return result, ref
 
@@ -151,6 +151,14 @@ CASES = {
         think=[101, 3001, 31, 20_001, 101, 9_001, 101], cpus=4), dict(ack_timeout_spins=7)),
     "ack_race-3cpus": (3, 1, 1, tw.workloads.ack_race, {}),
     "ack_race-4cpus-2sockets": (4, 2, 0, tw.workloads.ack_race, {}),
+    # byte ranges: the seed's count misses page 2 (unaligned) or page 1 (sub-page)
+    "short_range-4cpus": (4, 1, 0, tw.scenarios.short_range, {}),
+    "short_range-sub-page-2sockets": (
+        4, 2, 0, lambda: tw.scenarios.short_range(byte_offset=100, byte_len=1000, rounds=5),
+        {}),
+    "short_range-3-pages-touched": (
+        3, 1, 0, lambda: tw.scenarios.short_range(byte_offset=4095, byte_len=4098, rounds=4),
+        {}),
 }
 
 
@@ -176,7 +184,7 @@ def test_cases_exercise_the_hazards():
     seen = {"timeouts": 0, "violations": 0, "queue_overflows": 0, "full_flushes": 0,
             "transient_stale_hits": 0, "coalesced_ipis": 0}
     for cpus, sockets, seed, make, opts in CASES.values():
-        arrays = make().build(cpus, seed, 4096)
+        arrays = make().build(cpus, seed, 4096, with_short=True)
         ref = reference_simulate(cpus, "mailbox", arrays, ODD_COSTS, sockets, **opts)
         for k in seen:
             seen[k] += ref["summary"][k]
@@ -236,10 +244,13 @@ ODD_THINK = st.integers(min_value=0, max_value=1_500).map(lambda x: 2 * x + 1)
 
 
 @st.composite
-def tiny_workloads(draw):
+def tiny_workloads(draw, byte_ranges=False):
+    """``(cpus, workload)``: up to 30 random ops on 2-4 CPUs; with
+    ``byte_ranges`` each unmap or protect may name bytes instead of pages."""
     cpus = draw(st.integers(min_value=2, max_value=4))
     n = draw(st.integers(min_value=1, max_value=30))
     cpu, kind, vpn, pages, think = [], [], [], [], []
+    b_start, b_len = [], []
     for _ in range(n):
         c = draw(st.integers(min_value=0, max_value=cpus - 1))
         k = draw(st.sampled_from(["access"] * 6 + ["unmap", "protect", "irq_off", "idle"]))
@@ -253,9 +264,16 @@ def tiny_workloads(draw):
         else:
             p = 0
         t = draw(ODD_THINK) if k != "irq_off" else draw(ODD_THINK) * 5
+        b0 = bn = 0
+        if byte_ranges and k in ("unmap", "protect") and draw(st.booleans()):
+            b0 = draw(st.integers(min_value=0, max_value=11 * 4096))
+            bn = draw(st.integers(min_value=1, max_value=3 * 4096 + 2))
+            v = p = 0
         cpu.append(c), kind.append(k), vpn.append(v), pages.append(p), think.append(t)
+        b_start.append(b0), b_len.append(bn)
+    extra = dict(byte_start=b_start, byte_len=b_len) if byte_ranges else {}
     wl = tw.Workload.from_ops(cpu=cpu, kind=kind, vpn=vpn, pages=pages, think=think,
-                              cpus=cpus)
+                              cpus=cpus, **extra)
     return cpus, wl
 
 
@@ -273,6 +291,20 @@ def test_engine_matches_reference_on_random_workloads(case, protocol, two_socket
         opts.update(ack_timeout_spins=spins, wait_irqs_off=wait_irqs_off)
     else:
         opts.update(ack_timeout_spins=None)
+    result, ref = _run_both(cpus, protocol, wl, sockets, 0, **opts)
+    assume(not ref["ties"] and not ref["changes_during_flush"])
+    _assert_agree(result, ref)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(case=tiny_workloads(byte_ranges=True),
+       protocol=st.sampled_from(["mailbox", "mailbox_fixed"]), two_sockets=st.booleans())
+def test_engine_matches_reference_on_random_byte_range_workloads(case, protocol, two_sockets):
+    cpus, wl = case
+    sockets = 2 if two_sockets and cpus % 2 == 0 else 1
+    opts = dict(tlb_sets=4, tlb_ways=2, vm_pages=64)
+    opts["ack_timeout_spins"] = 40 if protocol == "mailbox" else None
     result, ref = _run_both(cpus, protocol, wl, sockets, 0, **opts)
     assume(not ref["ties"] and not ref["changes_during_flush"])
     _assert_agree(result, ref)

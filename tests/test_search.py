@@ -157,6 +157,22 @@ def test_repaired_protocols_show_no_violation_in_any_schedule(protocol, workload
     assert f"no violation in any of the {s.schedules:,} schedules" in str(s)
 
 
+def test_search_finds_the_short_range_violation_in_the_seed_and_none_in_its_repairs():
+    # a byte range the seed rounds down: no timing needed, the unperturbed run violates
+    s = tw.search_races("mailbox", "short_range", 3, bound=3, budget_s=10)
+    assert s.counterexample == () and s.stopped == "violation" and s.schedules == 1
+    r = s.replay()
+    _same_run(r, s.counterexample_result)     # the search ran the byte range simulate runs
+    assert r.summary()["violations"] >= 1 and r.summary()["timeouts"] == 0
+    assert set(r.violations["vpn"].tolist()) == {2}       # the page the count left out
+    for protocol in REPAIRED:
+        fixed = tw.search_races(protocol, "short_range", 3, bound=3, budget_s=10)
+        assert fixed.stopped == "exhausted", (protocol, fixed.stopped)
+        assert fixed.counterexample is None and fixed.outcomes["violation"] == 0
+        assert fixed.schedules > 1                # perturbed runs were made too
+        assert f"no violation in any of the {fixed.schedules:,} schedules" in str(fixed)
+
+
 def test_all_keeps_searching_after_the_first_violation():
     s = tw.search_races("mailbox", "irq_off_window", 3, bound=2, budget_s=10, all=True,
                         **GIVE_UP)
@@ -236,7 +252,8 @@ def test_progress_must_be_callable():
 
 @pytest.mark.parametrize("protocol,workload,cpus,options", [
     ("mailbox", "two_unmappers", 4, {}), ("mailbox", "irq_off_window", 3, GIVE_UP),
-    ("linux", "two_unmappers", 4, {}), ("latr", "two_unmappers", 3, {})])
+    ("linux", "two_unmappers", 4, {}), ("latr", "two_unmappers", 3, {}),
+    ("mailbox", "short_range", 3, {})])
 def test_the_search_runs_a_schedule_exactly_as_simulate_builds_it(protocol, workload, cpus,
                                                                    options):
     # The search builds the machine once and reuses it; every table of every

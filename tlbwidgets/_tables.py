@@ -96,6 +96,8 @@ SHOOTDOWN_DTYPE = np.dtype([
     ("safe", np.int64),       # pages reusable from here (-1: never)
     ("vpn", np.int64),        # first page of the range
     ("pages", np.int64),      # pages whose PTE changed
+    ("flushed_pages", np.int64),  # pages a range flush names: pages, or fewer when the
+                              # seed rounds a byte range down (a Full flush takes all)
     ("kind", "U5"),           # as performed: "page" | "range" | "full"
     ("op", "U7"),             # "unmap" | "protect"
     ("targets", np.int32),    # CPUs the initiator had to reach

@@ -18,19 +18,38 @@ from ._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF, OP_IDLE, OP_NA
 from .engine._layout import ops_block
 
 __all__ = ["Workload", "OP_TABLE_BYTES", "STREAMED_BYTES", "ARRAY_BYTES", "LIST_BYTES",
-           "CHANGE_BYTES"]
+           "CHANGE_BYTES", "PAGE_BYTES", "byte_range_pages"]
 
 # Bytes an op costs while a workload is built and simulated (for the memory
-# estimate of ``simulate``): the engine's op table (5 int64 columns), plus
-# the builder's working copies -- none kept for streamed blocks, four int64
-# columns twice over for whole-array builders (``_csr_blocks``), four Python
-# lists of ints for the list builders (``_csr``).
-OP_TABLE_BYTES = 40
+# estimate of ``simulate``): the engine's op table (6 int64 columns,
+# engine/_layout.py ``N_OP_COLS``), plus the builder's working copies -- none
+# kept for streamed blocks, four int64 columns twice over for whole-array
+# builders (``_csr_blocks``), four Python lists of ints for the list builders
+# (``_csr``).
+OP_TABLE_BYTES = 48
 STREAMED_BYTES = OP_TABLE_BYTES + 8
 ARRAY_BYTES = OP_TABLE_BYTES + 64
 LIST_BYTES = OP_TABLE_BYTES + 160
-# and each unmap/protect op a row of the engine's shootdown table (20 int64)
-CHANGE_BYTES = 160
+# and each unmap/protect op a row of the engine's shootdown table (23 int64,
+# engine/_layout.py ``N_SD_COLS``)
+CHANGE_BYTES = 184
+
+# The seed's page size (strat9 arch/x86_64/tlb.rs steps its ranges by 4096).
+PAGE_BYTES = 4096
+
+
+def byte_range_pages(byte_start, byte_len):
+    """``(vpn, pages, short)`` of the byte range ``[byte_start, byte_start +
+    byte_len)``, ``byte_len >= 1``: its first page, the pages it touches
+    (what an unmap really removes, and what ``mailbox_fixed`` flushes: the
+    range rounded outward), and how many of those the seed's page count
+    ``(end - start) // 4096``, counted from the page of ``start``, leaves
+    out at the end (0, 1 or 2).  A range inside one page touches 1 page and
+    the seed flushes 0 of it."""
+    first = byte_start // PAGE_BYTES
+    last = (byte_start + byte_len - 1) // PAGE_BYTES
+    pages = last - first + 1
+    return first, pages, pages - byte_len // PAGE_BYTES
 
 
 class Workload:
@@ -42,15 +61,28 @@ class Workload:
     ``cpus + 1`` offsets).  :meth:`build_blocks` gives the same ops a group
     of CPUs at a time, the form ``simulate`` writes into the engine.
     :meth:`size` says how many ops a build makes, before making any.
+
+    Byte ranges: an unmap or protect op may name bytes rather than pages
+    (:meth:`from_ops` ``byte_start=`` / ``byte_len=``, or a builder that
+    returns a sixth array).  Its ``vpn`` and ``pages`` are then the pages the
+    bytes touch, and its *short pages* (``build(..., with_short=True)``) say
+    how many of those the seed's rounding down leaves unflushed;
+    ``byte_ranges`` keeps a :meth:`from_ops` workload's ``(byte_start,
+    byte_len)`` arrays as given (None otherwise), so its echo rebuilds it.
     """
 
-    def __init__(self, name, params, builder=None, arrays=None, cpus=None, size=None):
+    def __init__(self, name, params, builder=None, arrays=None, cpus=None, size=None,
+                 short_pages=None):
         self.name = name
         self.params = dict(params)
         self._builder = builder
         self._arrays = arrays
         self._size = size
         self.cpus = cpus  # fixed CPU count of a from_ops workload, else None
+        # with arrays: the short pages of each op (None: every op in whole pages)
+        self._short = short_pages
+        # from_ops: (byte_start, byte_len) of every op as given, else None
+        self.byte_ranges = None
 
     def size(self, cpus):
         """``(ops, bytes_per_op, what)`` of a build for ``cpus`` CPUs, worked
@@ -69,15 +101,20 @@ class Workload:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"Workload({self.name}: {args})"
 
-    def build(self, cpus, seed, vm_pages):
-        """Return ``(op_start, kind, vpn, pages, think)`` int64 arrays.
+    def build(self, cpus, seed, vm_pages, with_short=False):
+        """Return ``(op_start, kind, vpn, pages, think)`` int64 arrays; with
+        ``with_short=True`` a sixth, ``short``: per op, the pages at the end
+        of a byte-range op that the seed's page count leaves out (see
+        :func:`byte_range_pages`), or None when every op is in whole pages.
 
         Raises ValueError when the workload does not fit the machine (a page
         outside ``vm_pages``, a CPU outside ``cpus``)."""
         spec = self._generate(cpus, seed, vm_pages)
         arrays = spec.assemble() if isinstance(spec, _Blocks) else spec
+        short = arrays[5] if len(arrays) == 6 else None
+        arrays = arrays[:5]
         self._check_fit(*arrays[1:], vm_pages)
-        return arrays
+        return (*arrays, short) if with_short else arrays
 
     def build_blocks(self, cpus, seed, vm_pages, totals=None):
         """The ops of :meth:`build` as ``(op_start, blocks)``, for simulate.
@@ -94,12 +131,19 @@ class Workload:
 
         ``totals``, a dict, receives ``"think_cycles"``: the sum of every
         op's think time (a float), complete once every block was taken --
-        summed as the blocks are made, where it costs least.
+        summed as the blocks are made, where it costs least -- and
+        ``"short_pages"``: the ``short`` array of :meth:`build` (None when
+        every op is in whole pages; the block generators make none).
         """
         if totals is not None:
             totals["think_cycles"] = 0.0
+            totals["short_pages"] = None
         spec = self._generate(cpus, seed, vm_pages)
         if not isinstance(spec, _Blocks):
+            if len(spec) == 6:
+                if totals is not None:
+                    totals["short_pages"] = spec[5]
+                spec = spec[:5]
             self._check_fit(*spec[1:], vm_pages)
             if totals is not None:
                 totals["think_cycles"] = float(spec[4].sum(dtype=np.float64))
@@ -110,11 +154,14 @@ class Workload:
         return spec.op_start, blocks
 
     def _generate(self, cpus, seed, vm_pages):
-        """The builder's output: CSR arrays or :class:`_Blocks`."""
+        """The builder's output: CSR arrays (five, or six with the short
+        pages of byte-range ops) or :class:`_Blocks`."""
         if self._arrays is not None:
             if cpus != self.cpus:
                 raise ValueError(f"cpus={cpus} does not match the custom workload, which "
                                  f"was built for cpus={self.cpus}")
+            if self._short is not None:
+                return (*self._arrays, self._short)
             return self._arrays
         rng = np.random.default_rng(seed)
         return self._builder(cpus=cpus, rng=rng, vm_pages=vm_pages, **self.params)
@@ -148,7 +195,8 @@ class Workload:
                 f"but vm_pages={vm_pages}; raise vm_pages or shrink the workload")
 
     @classmethod
-    def from_ops(cls, cpu, kind, vpn, pages, think, cpus=None, name="custom"):
+    def from_ops(cls, cpu, kind, vpn, pages, think, cpus=None, name="custom", *,
+                 byte_start=None, byte_len=None):
         """A custom workload from equal-length arrays, one entry per op.
 
         ``cpu``: which CPU runs the op (ops of one CPU run in array order);
@@ -160,19 +208,37 @@ class Workload:
         cycles after the op (the duration of irq_off and idle ops), ``0 <=
         think <= MAX_CYCLES``.  ``cpus`` defaults to ``max(cpu) + 1``.
 
+        ``byte_start``, ``byte_len`` (both or neither): an unmap or protect
+        whose ``byte_len`` is >= 1 names the bytes ``[byte_start, byte_start
+        + byte_len)`` instead of whole pages (``byte_len`` 0: the op uses
+        ``vpn`` and ``pages``).  The page table change covers every page the
+        bytes touch, and so does the flush of every protocol but the seed:
+        ``mailbox`` counts ``(end - start) // 4096`` pages from the page of
+        ``start``, so a range inside one page flushes nothing and an
+        unaligned one misses its last page (docs/model.md, "Byte ranges").
+        The op's ``vpn`` and ``pages`` entries are worked out from its bytes:
+        give 0 and 0, or the values they come to.
+
         Raises ``TypeError``/``ValueError`` naming the column, the value and
         what is allowed; every value is checked in its own type, before any
         conversion, so nothing wraps.
         """
         k = _kind_codes(kind)
         n = len(k)
-        cols = {nm: _int_column(nm, arr, lo, hi) for nm, arr, lo, hi in (
-            ("cpu", cpu, 0, 1023), ("vpn", vpn, 0, MAX_VM_PAGES - 1),
-            ("pages", pages, -MAX_VM_PAGES, MAX_VM_PAGES), ("think", think, 0, MAX_CYCLES))}
+        specs = [("cpu", cpu, 0, 1023), ("vpn", vpn, 0, MAX_VM_PAGES - 1),
+                 ("pages", pages, -MAX_VM_PAGES, MAX_VM_PAGES), ("think", think, 0, MAX_CYCLES)]
+        if (byte_start is None) != (byte_len is None):
+            raise ValueError("byte_start and byte_len go together: give both (one entry "
+                             "per op) or neither")
+        if byte_start is not None:
+            specs += [("byte_start", byte_start, 0, MAX_VM_PAGES * PAGE_BYTES - 1),
+                      ("byte_len", byte_len, 0, MAX_VM_PAGES * PAGE_BYTES)]
+        cols = {nm: _int_column(nm, arr, lo, hi) for nm, arr, lo, hi in specs}
         for nm, a in cols.items():
             if len(a) != n:
                 raise ValueError(f"{nm} has {len(a)} entries but kind has {n}; "
                                  "all arrays must have one entry per op")
+        short = _byte_ranges(k, cols) if byte_start is not None else None
         c = cols["cpu"]
         if cpus is None:
             cpus = int(c.max()) + 1 if n else 1
@@ -192,7 +258,45 @@ class Workload:
         op_start[1:] = np.cumsum(counts)
         arrays = (op_start, k[order], cols["vpn"][order], cols["pages"][order],
                   cols["think"][order])
-        return cls(name, {"ops": n}, arrays=arrays, cpus=cpus)
+        wl = cls(name, {"ops": n}, arrays=arrays, cpus=cpus,
+                 short_pages=None if short is None else short[order])
+        # the bytes as given, in op order, so that a run's echo can rebuild them
+        wl.byte_ranges = (None if short is None else
+                          (cols["byte_start"][order], cols["byte_len"][order]))
+        return wl
+
+
+def _byte_ranges(kind, cols):
+    """Check the byte ranges of :meth:`Workload.from_ops` and write their
+    pages into ``cols["vpn"]`` and ``cols["pages"]``; returns the short
+    pages of every op (0 for ops in whole pages)."""
+    start, length = cols["byte_start"], cols["byte_len"]
+    short = np.zeros(len(kind), dtype=np.int64)
+    ranged = np.flatnonzero(length > 0)
+    if not len(ranged):
+        return short
+    changes = (kind[ranged] == OP_UNMAP) | (kind[ranged] == OP_PROTECT)
+    if not changes.all():
+        i = int(ranged[np.argmin(changes)])
+        raise ValueError(f"byte_len[{i}]={int(length[i]):,} on a {OP_NAMES[kind[i]]} op: "
+                         "only unmap and protect ops take a byte range; give byte_len 0 "
+                         "for the others")
+    limit = MAX_VM_PAGES * PAGE_BYTES
+    end = start[ranged] + length[ranged]
+    if (end > limit).any():
+        i = int(ranged[np.argmax(end)])
+        raise ValueError(f"byte_start[{i}] + byte_len[{i}] = {int(end.max()):,} is past the "
+                         f"largest address space ({limit:,} bytes, 2**24 pages)")
+    for i in ranged.tolist():
+        first, npages, miss = byte_range_pages(int(start[i]), int(length[i]))
+        for nm, want in (("vpn", first), ("pages", npages)):
+            got = int(cols[nm][i])
+            if got not in (0, want):
+                raise ValueError(
+                    f"{nm}[{i}]={got} but bytes [{int(start[i]):,}, "
+                    f"{int(start[i]) + int(length[i]):,}) give {nm} {want}: give 0 or {want}")
+        cols["vpn"][i], cols["pages"][i], short[i] = first, npages, miss
+    return short
 
 
 def _column(name, values):

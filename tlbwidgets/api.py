@@ -242,7 +242,8 @@ def build_machine(config, wl, c, opts):
     online = np.ones(cpus, dtype=np.int64)
     online[list(opts["offline"])] = 0
     machine, state = make_machine_state(params, c.as_array(), socket, online, op_start,
-                                          blocks, schedule_table(opts["schedule"]))
+                                          blocks, schedule_table(opts["schedule"]),
+                                          totals["short_pages"])
     return machine, state, totals["think_cycles"]
 
 

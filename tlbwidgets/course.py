@@ -195,6 +195,9 @@ def workload_code(workload):
     cpu = np.repeat(np.arange(len(op_start) - 1), np.diff(op_start))
     names = [OP_NAMES[int(k)] for k in kind]
     name = "" if workload.name == "custom" else f", name={workload.name!r}"
+    ranges = getattr(workload, "byte_ranges", None)
+    if ranges is not None:
+        name += f", byte_start={ranges[0].tolist()}, byte_len={ranges[1].tolist()}"
     return (f"tw.Workload.from_ops(cpu={cpu.tolist()}, kind={names}, vpn={vpn.tolist()}, "
             f"pages={pages.tolist()}, think={think.tolist()}, cpus={workload.cpus}{name})")
 

@@ -16,17 +16,19 @@ PROTOCOL_INFO = MappingProxyType({
     "mailbox": {
         "title": "Per-CPU mailboxes (the seed)",
         "source": "strat9 kernel, arch/x86_64/tlb.rs (Asterinas-style mailboxes)",
-        "lesson": "Simple and lock-light, but one shared ACK flag per target and a "
-                  "give-up timeout turn races and long interrupts-off sections into "
-                  "silent use of stale translations.",
+        "lesson": "Simple and lock-light, but one shared ACK flag per target, a "
+                  "give-up timeout and a page count that rounds byte ranges down turn "
+                  "races, long interrupts-off sections and short ranges into silent use "
+                  "of stale translations.",
         "full_threshold_pages": 64,
     },
     "mailbox_fixed": {
         "title": "Mailboxes, repaired",
         "source": "the seed with per-target sequence numbers (as in Linux's per-CSD "
                   "flags) and no give-up",
-        "lesson": "Waiting for *your own* op to be performed, and never giving up, "
-                  "removes both hazards at almost no cost.",
+        "lesson": "Waiting for *your own* op to be performed, never giving up and "
+                  "rounding byte ranges outward remove the seed's hazards at almost "
+                  "no cost.",
         "full_threshold_pages": 64,
     },
     "linux": {

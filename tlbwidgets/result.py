@@ -119,6 +119,7 @@ class Result:
         return _table(T.SHOOTDOWN_DTYPE, self._sd, {
             "id": _row_ids, "initiator": L.S_INIT, "start": L.S_START,
             "end": L.S_END, "safe": L.S_SAFE, "vpn": L.S_VPN, "pages": L.S_PAGES,
+            "flushed_pages": L.S_FLUSH_PAGES,
             "kind": _names(T.SD_KIND_NAMES, L.S_KIND), "op": _names(T.OP_NAMES, L.S_OP),
             "targets": L.S_TARGETS, "ipis": L.S_IPIS, "timed_out": L.S_TIMEOUTS,
             "upgraded": lambda block, lo: block[:, L.S_UPGRADED].astype(bool),

@@ -19,14 +19,19 @@ Each function validates its parameters and returns a :class:`Workload` spec
   violation at the default timings, for ``search_races`` to perturb: two
   initiators at the same instant while the other CPUs keep reading their
   pages; an unmap just before another CPU's interrupts-off section.
+* :func:`short_range` -- an unmap named in bytes that is shorter than a
+  page or not page-aligned: the seed's page count rounds it down and leaves
+  stale entries behind (violations); ``mailbox_fixed`` rounds outward.
 """
+
+import numpy as np
 
 from ._tables import OP_ACCESS, OP_UNMAP, OP_IDLE, OP_IRQ_OFF
 from ._validate import check_int as _int, check_cycles as _check_cycles, check_fraction
-from ._workload import Workload, LIST_BYTES, _csr
+from ._workload import Workload, LIST_BYTES, PAGE_BYTES, byte_range_pages, _csr
 
 __all__ = ["mutual_wait", "idle_cpus", "concurrent_initiators", "threshold_edge",
-           "two_unmappers", "irq_off_window", "SCENARIOS"]
+           "two_unmappers", "irq_off_window", "short_range", "SCENARIOS"]
 
 
 # ---- idle CPUs ---------------------------------------------------------------------------
@@ -286,6 +291,67 @@ def irq_off_window(lead_cycles=4_000, section_cycles=20_000):
                     _build_irq_off_window, size=_size_irq_off_window)
 
 
+# ---- an unmap in bytes that the seed rounds down ---------------------------------------
+
+# short_range's pages: the range starts inside page 1; every CPU touches
+# pages 1 to SHORT_RANGE_PAGES before and after the unmap.
+SHORT_RANGE_PAGES = 3
+
+
+def _build_short_range(cpus, rng, vm_pages, byte_offset, byte_len, rounds, think_cycles):
+    if cpus < 2:
+        raise ValueError(f"short_range needs at least 2 CPUs (an initiator and a reader), "
+                         f"got cpus={cpus}")
+    if vm_pages < SHORT_RANGE_PAGES + 1:
+        raise ValueError(f"short_range uses pages 1 to {SHORT_RANGE_PAGES}: vm_pages must "
+                         f"be >= {SHORT_RANGE_PAGES + 1}, got {vm_pages}")
+    first, pages, short = byte_range_pages(PAGE_BYTES + byte_offset, byte_len)
+    reads = list(range(1, SHORT_RANGE_PAGES + 1))
+    per_cpu = []
+    shorts = []
+    for c in range(cpus):
+        # everybody touches the pages; CPU 0 unmaps the bytes, then every CPU
+        # (CPU 0 too) keeps reading the pages
+        kinds, vpns, npages, thinks = ([OP_ACCESS] * len(reads), list(reads),
+                                       [1] * len(reads), [1_000] * len(reads))
+        miss = [0] * len(reads)
+        if c == 0:
+            kinds.append(OP_UNMAP), vpns.append(first), npages.append(pages)
+            thinks.append(1_000), miss.append(short)
+        for _ in range(rounds):
+            kinds += [OP_ACCESS] * len(reads)
+            vpns += reads
+            npages += [1] * len(reads)
+            thinks += [think_cycles] * len(reads)
+            miss += [0] * len(reads)
+        per_cpu.append((kinds, vpns, npages, thinks))
+        shorts += miss
+    return (*_csr(per_cpu), np.array(shorts, dtype=np.int64))
+
+
+def short_range(byte_offset=2048, byte_len=4096, rounds=20, think_cycles=1_000):
+    """Every CPU touches pages 1 to 3; CPU 0 then unmaps ``byte_len`` bytes
+    starting ``byte_offset`` bytes into page 1, and every CPU reads the
+    three pages again, ``rounds`` times, ``think_cycles`` apart.
+
+    The unmap removes every page its bytes touch.  The seed (``mailbox``)
+    counts ``(end - start) // 4096`` pages from the page of the start: at the
+    defaults (4 KiB from the middle of page 1) it flushes page 1 and leaves
+    page 2 in every TLB, and the reads of page 2 after it returns are
+    violations; a range shorter than a page (``byte_len < 4096``) counts 0
+    pages and flushes nothing at all.  ``mailbox_fixed`` (and every other protocol)
+    rounds outward and flushes both.
+    """
+    byte_offset = _int("byte_offset", byte_offset, 0, PAGE_BYTES - 1)
+    most = (SHORT_RANGE_PAGES * PAGE_BYTES) - byte_offset
+    byte_len = _int("byte_len", byte_len, 1, most)
+    rounds = _int("rounds", rounds, 1, 100_000)
+    think_cycles = _check_cycles("think_cycles", think_cycles)
+    return Workload("short_range", dict(byte_offset=byte_offset, byte_len=byte_len,
+                                        rounds=rounds, think_cycles=think_cycles),
+                    _build_short_range, size=_size_short_range)
+
+
 # ---- sizes: Workload.size, from the parameters alone -------------------------------
 
 def _size_idle(cpus, unmaps, **_):
@@ -313,6 +379,10 @@ def _size_irq_off_window(cpus, **_):
     return cpus + 3, LIST_BYTES, "cpus"
 
 
+def _size_short_range(cpus, rounds, **_):
+    return cpus * SHORT_RANGE_PAGES * (rounds + 1) + 1, LIST_BYTES, "rounds"
+
+
 SCENARIOS = {
     "mutual_wait": mutual_wait,
     "idle_cpus": idle_cpus,
@@ -320,4 +390,5 @@ SCENARIOS = {
     "threshold_edge": threshold_edge,
     "two_unmappers": two_unmappers,
     "irq_off_window": irq_off_window,
+    "short_range": short_range,
 }

@@ -171,8 +171,10 @@ class _Runner:
     def __init__(self, config, wl, costs, opts, result, progress=None):
         # Every run has the same ops: build them once (the generators are
         # seeded, so these are the ops simulate builds for the replay).
-        built = wl.build(config["cpus"], config["seed"], opts["vm_pages"])
-        wl = Workload(wl.name, wl.params, arrays=built, cpus=config["cpus"])
+        *built, short = wl.build(config["cpus"], config["seed"], opts["vm_pages"],
+                                 with_short=True)
+        wl = Workload(wl.name, wl.params, arrays=tuple(built), cpus=config["cpus"],
+                      short_pages=short)
         self.config, self.wl, self.costs, self.opts = config, wl, costs, opts
         # The machine of the unperturbed run, built once: a schedule changes
         # only its schedule table and, for delayed think times, a copy of its

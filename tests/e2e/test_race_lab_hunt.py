@@ -20,6 +20,7 @@ HUNT_TIMEOUT_MS = 120_000
 HUNTS = (
     ("shared ACK flag", "'two_unmappers', 4,", "VIOLATION"),
     ("interrupts-off timeout", "'irq_off_window', 3,", "VIOLATION"),
+    ("short range", "'short_range', 3,", "VIOLATION"),
     ("queue overflow", "workload='munmap_storm'", "mailbox is full"),
 )
 

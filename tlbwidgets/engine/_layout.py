@@ -97,7 +97,9 @@ O_VPN = 1        # first page
 O_PAGES = 2      # pages (<= 0 for UNMAP/PROTECT: a bad range)
 O_THINK = 3      # cycles after the op (duration of IRQ_OFF / IDLE)
 O_AHEAD = 4      # fewest cycles from this op's start to the next non-access op
-N_OP_COLS = 5
+O_SHORT = 5      # a byte-range UNMAP/PROTECT: pages at the end of [O_VPN, O_VPN + O_PAGES)
+                 # that the seed's page count (end - start) // 4096 leaves out (0..2)
+N_OP_COLS = 6
 
 # ---- State.counters ------------------------------------------------------------------
 K_NOW = 0            # time of the event being processed
@@ -288,7 +290,8 @@ S_DV0 = 18           # first delivery row of this shootdown, -1 none
 S_GEN = 19           # linux: the mm tlb_gen this flush brings CPUs to
 S_SERVE = 20         # initiator cycles in its interrupt handler during the shootdown
 S_LOCK = 21          # initiator cycles waiting for a lock or a resource another CPU holds
-N_SD_COLS = 22
+S_FLUSH_PAGES = 22   # pages a range flush invalidates (the seed rounds a byte range down)
+N_SD_COLS = 23
 
 # ---- log tables ----------------------------------------------------------------------------
 DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)
@@ -363,11 +366,12 @@ def _write_ops(ops, op_start, c_lo, c_hi, vpn, think, at, at_kind, at_pages, fas
             ops[r, O_PAGES] = pages
             ops[r, O_THINK] = think[i]
             ops[r, O_AHEAD] = ahead
+            ops[r, O_SHORT] = 0
     return n_changes
 
 
 def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
-                 op_pages, op_think, sched=None):
+                 op_pages, op_think, sched=None, short_pages=None):
     """Build the read-only :class:`Machine` from the workload as int64 CSR
     arrays (``op_start[0] == 0``, ``op_start[-1] == len(op_kind)``).
 
@@ -376,11 +380,15 @@ def make_machine(params, costs, socket, online, op_start, op_kind, op_vpn,
     TLB): a lower bound that lets a user CPU run its accesses without an
     event per access.  Every array of the Machine is a new one: the inputs
     are only read.  ``sched``: the schedule table (``SC_*`` columns, see
-    :func:`apply_think_delays`); None: no perturbation.
+    :func:`apply_think_delays`); None: no perturbation.  ``short_pages``:
+    one entry per op, the ``O_SHORT`` column of byte-range ops
+    (``Workload.from_ops(byte_start=, byte_len=)``); None: every op is in
+    whole pages.
     """
     op_start = np.array(op_start, dtype=np.int64)
     block = (0, len(op_start) - 1, *ops_block(op_kind, op_vpn, op_pages, op_think))
-    return _build_machine(params, costs, socket, online, op_start, [block], sched)[0]
+    return _build_machine(params, costs, socket, online, op_start, [block], sched,
+                          short_pages)[0]
 
 
 def ops_block(kind, vpn, pages, think):
@@ -392,7 +400,8 @@ def ops_block(kind, vpn, pages, think):
     return vpn, think, at, kind[at], pages[at]
 
 
-def make_machine_state(params, costs, socket, online, op_start, blocks, sched=None):
+def make_machine_state(params, costs, socket, online, op_start, blocks, sched=None,
+                       short_pages=None):
     """A :class:`Machine` and a fresh :class:`State` for it, the workload
     given as blocks of consecutive CPUs (``Workload.build_blocks``).
 
@@ -408,17 +417,20 @@ def make_machine_state(params, costs, socket, online, op_start, blocks, sched=No
     The op table is written a block at a time (no whole-workload columns in
     between) and the state is sized from the UNMAP/PROTECT ops counted on
     the way: the same Machine as :func:`make_machine` and the same State as
-    :func:`make_state`.  ``sched`` as in :func:`make_machine`.
+    :func:`make_state`.  ``sched`` and ``short_pages`` as in
+    :func:`make_machine`.
     """
     op_start = np.array(op_start, dtype=np.int64)
     # The tables that do not depend on the ops first: while a worker thread
     # makes the first blocks (Workload.build_blocks), if it does.
     tables = _fixed_tables(params, op_start)
-    m, n_changes = _build_machine(params, costs, socket, online, op_start, blocks, sched)
+    m, n_changes = _build_machine(params, costs, socket, online, op_start, blocks, sched,
+                                  short_pages)
     return m, _state(tables, m.params, n_changes)
 
 
-def _build_machine(params, costs, socket, online, op_start, blocks, sched=None):
+def _build_machine(params, costs, socket, online, op_start, blocks, sched=None,
+                   short_pages=None):
     """The Machine for ``blocks`` (see :func:`make_machine_state`), plus the
     number of UNMAP/PROTECT ops.
 
@@ -443,6 +455,8 @@ def _build_machine(params, costs, socket, online, op_start, blocks, sched=None):
     if covered != n_cpus:
         raise ValueError(f"the blocks cover CPUs [0, {covered}) of {n_cpus}: "
                          "blocks must cover every CPU in order")
+    if short_pages is not None:
+        ops[:, O_SHORT] = short_pages
     topo = np.zeros((len(socket), 2), dtype=np.int64)
     topo[:, T_SOCKET] = socket
     topo[:, T_ONLINE] = online

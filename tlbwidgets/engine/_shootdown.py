@@ -12,10 +12,10 @@ from ._layout import (
     P_WAIT_IRQS_OFF, P_NCPU, P_FULL_THRESHOLD, C_INVLPG, C_FULL_FLUSH, C_CACHELINE,
     C_CACHELINE_REMOTE, C_IPI_LATENCY, C_IPI_LATENCY_REMOTE, K_NSD, K_WARNINGS, K_SKIPPED, K_IPIS,
     T_SOCKET, T_ONLINE, TG_CPU, TG_DELIV, S_TARGETS, S_IPIS, DV_IPI, EK_IPI, PRIO_IPI,
-    O_KIND, O_VPN, O_PAGES, O_THINK, PT_SAFE,
+    O_KIND, O_VPN, O_PAGES, O_THINK, O_SHORT, PT_SAFE, P_PROTO, PR_MAILBOX,
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
-    S_KIND, S_OP,
+    S_KIND, S_OP, S_FLUSH_PAGES,
     S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0,
 )
 from ._log import log_event
@@ -144,7 +144,14 @@ def begin_shootdown(s, m, c, t, op, threshold):
     changed (the kernel writes PTEs before it shoots down).  The flush kind
     follows the seed: a range with end <= start becomes Full (and a warning),
     more than ``threshold`` pages become Full.  Returns the shootdown id; the
-    kind and range are left in the CPU's IN_KIND / IN_VPN / IN_PAGES.
+    kind and the range to flush are left in the CPU's IN_KIND / IN_VPN /
+    IN_PAGES.
+
+    A byte-range op changes (and, once safe, releases) every page its bytes
+    touch, ``O_PAGES`` of them.  The seed counts its pages as ``(end -
+    start) // 4096`` from the page of ``start``, so under ``mailbox`` it
+    flushes ``O_SHORT`` pages fewer (a sub-page range: none at all, still a
+    Range op); every other protocol flushes every touched page (outward).
     """
     sync_all_users(s, m, t)
     k = s.counters
@@ -152,6 +159,9 @@ def begin_shootdown(s, m, c, t, op, threshold):
     k[K_NSD] = sd + 1
     vpn = m.ops[op, O_VPN]
     pages = m.ops[op, O_PAGES]
+    flush_pages = pages
+    if m.params[P_PROTO] == PR_MAILBOX:
+        flush_pages = pages - m.ops[op, O_SHORT]
     row = s.sd
     row[sd, S_INIT] = c
     row[sd, S_START] = t
@@ -164,12 +174,14 @@ def begin_shootdown(s, m, c, t, op, threshold):
         k[K_WARNINGS] += 1
         log_event(s.ev, k, t, c, EV_WARNING, -1, sd, pages)
         pages = 0
-    elif pages > threshold:
+        flush_pages = 0
+    elif flush_pages > threshold:
         kind = SD_FULL
         row[sd, S_UPGRADED] = 1
-    elif pages == 1:
+    elif flush_pages == 1:
         kind = SD_PAGE
     row[sd, S_PAGES] = pages
+    row[sd, S_FLUSH_PAGES] = flush_pages
     row[sd, S_KIND] = kind
     if pages > 0:
         pte_change(s, m, sd, vpn, pages, t)
@@ -177,7 +189,7 @@ def begin_shootdown(s, m, c, t, op, threshold):
     cpu = s.cpu
     cpu[c, IN_SD] = sd
     cpu[c, IN_VPN] = vpn
-    cpu[c, IN_PAGES] = pages
+    cpu[c, IN_PAGES] = flush_pages
     cpu[c, IN_KIND] = kind
     cpu[c, IN_IDX] = 0
     cpu[c, IN_NTARGETS] = 0

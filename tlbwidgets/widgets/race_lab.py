@@ -68,6 +68,14 @@ HAZARDS = (
            "incoherence. The scenario's timeout is cut to 20 spins (2,800 cycles), so "
            "that it can end inside its 20,000-cycle interrupts-off section.",
            cpus=3, options={"ack_timeout_spins": 20}),
+    Hazard("short range", "short_range", "violation",
+           "The seed counts a range's pages as (end - start) / 4096, rounded down, from the "
+           "page of start. CPU 0 unmaps 4 KiB starting in the middle of page 1: the bytes "
+           "touch pages 1 and 2, the page table loses both, but every CPU flushes page 1 "
+           "only. Page 2 stays in every TLB and the next read of it is a violation; a range "
+           "shorter than a page flushes nothing at all. No unlucky timing is needed: the "
+           "unperturbed run shows it, and the fix (rounding outward) never does.",
+           cpus=3),
     Hazard("queue overflow", "munmap_storm", "overflow",
            "Many initiators push into one CPU's 16-slot mailbox faster than it drains; "
            "the 17th push turns the whole queue into one Full flush. A schedule search "
