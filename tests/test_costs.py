@@ -28,11 +28,9 @@ TAGS = ("fit", "derived", "vendor", "kernel", "estimate", "choice")
 MIN_SOURCE_CHARS = 20
 
 
-def _parse_cost_tables(text):
-    """Return {preset: {field: (value_text, source_text)}} from the markdown.
-
-    The source cell is the last one; with five cells the one before it is the
-    tag (see :func:`_parse_tags`)."""
+def _parse_rows(text):
+    """Return {preset: {field: [cells]}}: the field rows of each ``### `name` ``
+    section's table, cells stripped."""
     tables = {}
     current = None
     for line in text.splitlines():
@@ -47,30 +45,25 @@ def _parse_cost_tables(text):
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         field = re.fullmatch(r"`([a-z_]+)`", cells[0])
-        if field and len(cells) >= 4:
-            current[field.group(1)] = (cells[1], cells[-1])
+        if field:
+            current[field.group(1)] = cells
     return tables
 
 
+def _parse_cost_tables(text):
+    """Return {preset: {field: (value_text, source_text)}} from the markdown:
+    the value is the second cell, the source the last one."""
+    return {preset: {field: (cells[1], cells[-1]) for field, cells in rows.items()
+                     if len(cells) >= 4}
+            for preset, rows in _parse_rows(text).items()}
+
+
 def _parse_tags(text):
-    """Return {preset: {field: tag_text}} from the five-column preset tables."""
-    tags = {}
-    current = None
-    for line in text.splitlines():
-        heading = re.match(r"^###\s+`([A-Za-z0-9_]+)`\s*$", line)
-        if heading:
-            current = tags.setdefault(heading.group(1), {})
-            continue
-        if line.startswith("#"):
-            current = None
-            continue
-        if current is None or not line.startswith("|"):
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        field = re.fullmatch(r"`([a-z_]+)`", cells[0])
-        if field:
-            current[field.group(1)] = cells[3] if len(cells) == 5 else ""
-    return tags
+    """Return {preset: {field: tag_text}}: the fourth of five cells ('' in a
+    table without a tag column)."""
+    return {preset: {field: cells[3] if len(cells) == 5 else ""
+                     for field, cells in rows.items()}
+            for preset, rows in _parse_rows(text).items()}
 
 
 @pytest.fixture(scope="module")
