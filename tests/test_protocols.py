@@ -158,9 +158,9 @@ def test_global_lock_contention_free_latency(cpus, pages):
 
 
 def test_global_lock_worked_example():
-    # cpus=4, one page: W = 200 + 2*141 + 3*200 = 1082; ready = 1082 + 1500 +
-    # 600 + 200 + 141 = 3523; 2441/140 -> 18 polls: 1082 + 2520 = 3602.
-    assert global_lock_latency(4, 1) == 3602
+    # cpus=4, one page: W = 200 + 2*141 + 3*200 = 1082; ready = 1082 + 735 +
+    # 600 + 200 + 141 = 2758; 1676/140 -> 12 polls: 1082 + 1680 = 2762.
+    assert global_lock_latency(4, 1) == 2762
 
 
 def test_global_lock_serializes_concurrent_shootdowns():
@@ -460,13 +460,13 @@ def test_linux_x2apic_clusters_never_span_a_socket():
 
 def test_linux_worked_example():
     # cpus=2, one page: push 141, one ICR write 200, local flush 200 -> wait
-    # from 541; release at 141 + 200 + 1500 + 600 + 141 + 200 + 141 = 2923;
-    # 2382 / 140 -> 18 polls: 541 + 2520 = 3061.
-    assert linux_latency(2, 1) == 3061
+    # from 541; release at 141 + 200 + 735 + 600 + 141 + 200 + 141 = 2158;
+    # 1617 / 140 -> 12 polls: 541 + 1680 = 2221.
+    assert linux_latency(2, 1) == 2221
     # cpus=16, one socket: pushes in groups of 10 (141 + 141), one cluster
-    # (200), flush 200 -> wait from 682; every release at 282 + 200 + 1500
-    # + 600 + 141 + 200 + 141 = 3064; 2382 / 140 -> 18 polls: 3202.
-    assert linux_latency(16, 1) == 3202
+    # (200), flush 200 -> wait from 682; every release at 282 + 200 + 735
+    # + 600 + 141 + 200 + 141 = 2299; 1617 / 140 -> 12 polls: 2362.
+    assert linux_latency(16, 1) == 2362
     # serially (mlp=1, physical): wait from 15 x 141 + 15 x 200 + 200 = 5315;
     # the last release lands at 15 x 141 + 15 x 200 + 2582 = 7697, seen at
     # 7835 (the previous, serial model's figure for 16 CPUs)
