@@ -78,3 +78,26 @@ def test_log_axis_labels_never_crowd():
     assert 64 >= 1.3 * ticks[-2]
     view = W.scaling(protocols=["mailbox"], cpu_counts=list(range(2, 11)), run=False)
     assert "Ctrl-click" in view.picker_hint.value
+
+
+def test_a_sweep_on_several_sockets_runs_on_them():
+    # sockets= is a machine option like any other: the rows are of that machine
+    # (it used to be dropped silently, so every sweep ran on one socket).
+    view = W.scaling(protocols=["mailbox"], cpu_counts=[4, 8], workload="single",
+                     costs="intel_2socket", sockets=2, executor=InlineExecutor(), run=False)
+    view.run_button.click()
+    assert view.status.kind == "ok" and "on 2 sockets" in view.status.message
+    assert view.rows["sockets"].tolist() == [2, 2]
+    one = W.scaling(protocols=["mailbox"], cpu_counts=[4, 8], workload="single",
+                    costs="intel_2socket", executor=InlineExecutor(), run=False)
+    one.run_button.click()
+    assert (view.rows["latency_us_median"] > one.rows["latency_us_median"]).all()
+
+
+def test_cpu_counts_that_do_not_split_over_the_sockets_are_refused_with_a_message():
+    view = W.scaling(protocols=["mailbox"], cpu_counts=[4, 6, 8], workload="single",
+                     sockets=4, executor=InlineExecutor(), run=False)
+    view.run_button.click()
+    assert view.status.kind == "error"
+    assert "6" in view.status.message and "sockets=4" in view.status.message
+    assert view.rows is None

@@ -17,7 +17,7 @@ from .._tables import (ST_USER, ST_HANDLER, ST_WAIT, ST_IRQ_OFF, ST_IDLE, ST_KER
 
 __all__ = [
     "OKABE_ITO", "SERIES_COLORS", "STATE_COLORS", "NOT_LOGGED_COLOR", "PHASE_COLORS",
-    "VIOLATION_COLOR", "TLB_COLORS", "ACK_TEXT", "NEUTRAL_INK", "TICK_FONT_PX",
+    "VIOLATION_COLOR", "TLB_COLORS", "ACK_TEXT", "NEUTRAL_INK", "TICK_FONT_PX", "Y_LABEL_OFFSET_PX",
     "FIGURE_MIN_WIDTH_PX", "MAX_TICKS", "series_color", "axis", "figure", "wrap_row",
     "tick_step", "nice_ticks", "fit_ticks", "tooltip", "legend_html", "table_html",
     "STATE_LEGEND",
@@ -64,6 +64,9 @@ def series_color(i):
 
 TICK_FONT_PX = 14
 """Tick labels at 14 px stay legible on a projector from the back of a room."""
+Y_LABEL_OFFSET_PX = 56
+"""A vertical axis' label this far from the line: clear of tick labels of up to
+five characters, inside the figures' 78 px left margin."""
 FIGURE_MIN_WIDTH_PX = 300
 """Figures shrink to this before they wrap below their neighbour (1024 px screens)."""
 
@@ -74,6 +77,11 @@ def axis(scale, label, orientation="horizontal", **kw):
     redraw so numeric axes carry a few round ticks that do not crowd."""
     if not label:
         raise ValueError("every axis needs a label with its unit")
+    if orientation == "vertical":
+        # bqplot's default puts a vertical axis' label about 3 em from the
+        # line, where four-character tick labels at 14 px ("0.02", "1000")
+        # already reach: keep it clear of them, inside the figure's margin.
+        kw.setdefault("label_offset", f"{Y_LABEL_OFFSET_PX}px")
     return bq.Axis(scale=scale, label=label, orientation=orientation,
                    grid_color="#EEEEEE", tick_style={"font-size": f"{TICK_FONT_PX}px"}, **kw)
 

@@ -38,7 +38,8 @@ class ScalingView(DisplayFirst, widgets.VBox):
     """Runs ``tw.sweep`` over CPU counts on the button, with a progress bar.
 
     ``base_config`` holds the other simulate arguments (workload, knobs,
-    costs, sockets=1); the explorer keeps it in step with its controls.
+    costs, and ``sockets``, which every swept CPU count must be a multiple
+    of; default 1); the explorer keeps it in step with its controls.
     The sweep only runs when asked: it is the one slow thing here.  With
     ``sweep_when_shown`` the first sweep starts once the view is displayed
     (or at :meth:`wait`), in a background thread.
@@ -175,7 +176,14 @@ class ScalingView(DisplayFirst, widgets.VBox):
         self.progress.value = 0
         self.progress.bar_style = "info"
         cfg = {k: v for k, v in self.base_config.items()
-               if k not in ("cpus", "protocol", "seed", "sockets")}
+               if k not in ("cpus", "protocol", "seed")}
+        sockets = cfg.get("sockets", 1)
+        uneven = [n for n in self.cpu_counts if n % sockets]
+        if uneven:
+            self.status.show("error", f"cpu counts: {', '.join(map(str, uneven))} cannot be "
+                                      f"split evenly over sockets={sockets}; sweep multiples "
+                                      f"of {sockets}")
+            return False
         n = len(self.protocols) * len(self.cpu_counts) * self.seeds
         ok, rows = self.status.guarded(
             f"sweeping {n} runs…", sweep, cpus=list(self.cpu_counts),
@@ -188,8 +196,9 @@ class ScalingView(DisplayFirst, widgets.VBox):
         self.progress.bar_style = "success"
         self.rows = rows
         self.draw(rows)
+        on = f" on {sockets} sockets" if sockets != 1 else ""
         self.status.show("ok", f"swept {n} runs: {', '.join(self.protocols)} on "
-                               f"{', '.join(map(str, self.cpu_counts))} CPUs")
+                               f"{', '.join(map(str, self.cpu_counts))} CPUs{on}")
         return True
 
     def draw(self, rows):
