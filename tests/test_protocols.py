@@ -468,9 +468,9 @@ def test_linux_worked_example():
     # + 600 + 141 + 200 + 141 = 2299; 1617 / 140 -> 12 polls: 2362.
     assert linux_latency(16, 1) == 2362
     # serially (mlp=1, physical): wait from 15 x 141 + 15 x 200 + 200 = 5315;
-    # the last release lands at 15 x 141 + 15 x 200 + 2582 = 7697, seen at
-    # 7835 (the previous, serial model's figure for 16 CPUs)
-    assert linux_latency(16, 1, costs=C.with_(mlp=1), apic_mode="physical") == 7835
+    # the last release lands at 15 x 141 + 15 x 200 + 1817 = 6932; 1617 / 140
+    # -> 12 polls: 6995 (the previous, serial model, on these costs)
+    assert linux_latency(16, 1, costs=C.with_(mlp=1), apic_mode="physical") == 6995
 
 
 def pv_preempted(seed, sd, cpu, share):
