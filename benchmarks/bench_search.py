@@ -9,7 +9,7 @@ machine's load (print ``uptime`` with them)."""
 import tlbwidgets as tw
 
 CASES = [("two_unmappers", 4, {}), ("irq_off_window", 3, {"ack_timeout_spins": 20}),
-         ("two_unmappers", 3, {})]
+         ("two_unmappers", 3, {}), ("short_range", 3, {})]
 PROTOCOLS = ("mailbox", "mailbox_fixed", "linux", "global_lock", "broadcast")
 
 
