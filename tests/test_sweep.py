@@ -331,3 +331,28 @@ def test_cli_bad_arguments_exit_nonzero_with_one_line(capsys, argv):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tlbwidgets sweep: error:")
     assert "Traceback" not in err[0]
+
+
+def test_a_sweep_from_a_thread_uses_forkserver_workers_and_gives_the_same_rows():
+    # A kernel (or a widget's sweep thread) runs other threads: forking it can hang a
+    # worker, so there the default pool starts its workers from a forkserver.
+    import threading
+    from tlbwidgets.sweep import _pool_context
+    kw = dict(cpus=[2, 3, 4, 5, 6, 7], protocol="mailbox", workload="single", seeds=[0])
+    got = {}
+
+    def work():
+        got["context"] = _pool_context()
+        got["rows"] = sweep(**kw)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(timeout=300)
+    assert not t.is_alive(), "the sweep from a thread did not finish"
+    assert got["context"].get_start_method() == "forkserver"
+    rows = got["rows"]
+    assert sorted(rows["cpus"].tolist()) == [2, 3, 4, 5, 6, 7]
+    for row in rows:
+        expected = tw.simulate(cpus=int(row["cpus"]), protocol="mailbox", workload="single",
+                               seed=0).latencies_cycles()[0]
+        assert row["latency_cycles_median"] == expected

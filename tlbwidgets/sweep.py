@@ -36,10 +36,12 @@ import hashlib
 import itertools
 import json
 import math
+import multiprocessing as mp
 import numbers
 import os
 import pickle
 import sys
+import threading
 
 import numpy as np
 
@@ -381,7 +383,28 @@ def _default_executor(n_to_run):
     n_cpus = os.cpu_count() or 1
     if n_to_run <= INLINE_MAX_ROWS or n_cpus < 2:
         return None
-    return cf.ProcessPoolExecutor(max_workers=min(n_cpus, n_to_run))
+    return cf.ProcessPoolExecutor(max_workers=min(n_cpus, n_to_run),
+                                  mp_context=_pool_context())
+
+
+def _pool_context():
+    """How the default pool starts its workers.
+
+    Forking a process in which other threads run (a Jupyter kernel's I/O
+    threads, a widget's background sweep) can leave a worker stuck on a lock
+    one of those threads held at the fork, and the sweep then never ends
+    (the multiprocessing documentation's caveat; Python 3.12 warns about
+    it).  Such a caller gets workers forked from a forkserver, which is
+    single-threaded, with tlbwidgets preloaded there instead of the caller's
+    ``__main__``.  A single-threaded caller forks as before (the workers
+    inherit the loaded kernels), and so does a platform without forkserver.
+    """
+    if threading.active_count() > 1 and "forkserver" in mp.get_all_start_methods():
+        context = mp.get_context("forkserver")
+        # Read when the server starts (the first such pool of the process).
+        context.set_forkserver_preload([__name__])
+        return context
+    return None
 
 
 def _warm_up_rows(todo, rows):
