@@ -101,3 +101,10 @@ def test_cpu_counts_that_do_not_split_over_the_sockets_are_refused_with_a_messag
     assert view.status.kind == "error"
     assert "6" in view.status.message and "sockets=4" in view.status.message
     assert view.rows is None
+
+
+def test_a_sockets_value_that_is_not_a_count_shows_sweeps_message():
+    view = W.scaling(protocols=["mailbox"], cpu_counts=[4, 8], workload="single",
+                     sockets="2", executor=InlineExecutor(), run=False)
+    view.run_button.click()
+    assert view.status.kind == "error" and "sockets" in view.status.message

@@ -196,7 +196,9 @@ class _Runner:
         self.r = result
         self.seen_orderings = set()
         self.seen_schedules = set()
-        self.op_points = None
+        # The think times and sections a schedule may delay: the op table's,
+        # the same in every run.
+        self.op_points = _op_points(self.machine)
         self.progress = progress
         self.t0 = self.last_report = time.monotonic()
 
@@ -221,8 +223,6 @@ class _Runner:
                 echo = dict(self.config, schedule=schedule) if schedule else self.config
                 r.counterexample_result = Result(echo, self.costs, machine, state)
             r.violating.append(schedule)
-        if self.op_points is None:
-            self.op_points = _op_points(machine)
         if self.progress is not None:
             now = time.monotonic()
             if now - self.last_report >= PROGRESS_INTERVAL_S:
@@ -232,12 +232,11 @@ class _Runner:
         # The steps a run had depend only on its per-CPU step counts, which
         # most runs share with an earlier one.
         counts = state.cpu[:, _STEP_COUNT_COLS]
-        key = counts.tobytes()
-        points = self.points_by_counts.get(key)
+        counts_key = counts.tobytes()
+        points = self.points_by_counts.get(counts_key)
         if points is None:
-            points = self.points_by_counts[key] = _points(counts, self.op_points)
+            points = self.points_by_counts[counts_key] = _points(counts, self.op_points)
         return outcome, new, points
-
 
     def _run_engine(self, schedule):
         """The machine and final state of ``schedule``'s run: those of

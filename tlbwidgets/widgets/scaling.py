@@ -178,7 +178,9 @@ class ScalingView(DisplayFirst, widgets.VBox):
         cfg = {k: v for k, v in self.base_config.items()
                if k not in ("cpus", "protocol", "seed")}
         sockets = cfg.get("sockets", 1)
-        uneven = [n for n in self.cpu_counts if n % sockets]
+        # A sockets value that is not a count is sweep's to refuse, in its own words.
+        uneven = ([n for n in self.cpu_counts if n % sockets]
+                  if isinstance(sockets, int) and sockets >= 1 else [])
         if uneven:
             self.status.show("error", f"cpu counts: {', '.join(map(str, uneven))} cannot be "
                                       f"split evenly over sockets={sockets}; sweep multiples "
