@@ -5,9 +5,10 @@ control's value changing to every mark having been updated and its message
 serialised (simulation + analysis + trait sync + JSON encoding), and the
 bytes pushed to the front end by that redraw.
 
-    python benchmarks/bench_widgets.py [--changes 20] [--cpus 16]
+    python benchmarks/bench_widgets.py [--changes 40] [--cpus 16]
 
-Targets (issue 4): <= 150 ms per change, < 1 MB per redraw.
+Targets: median <= 60 ms and max <= 150 ms over 40 changes (the first-run issue's,
+measured on a quiet machine), < 1 MB per redraw.
 """
 
 import argparse
@@ -17,10 +18,14 @@ import time
 import tlbwidgets.widgets as W
 from tlbwidgets.widgets._payload import record_sent
 
+MEDIAN_TARGET_MS = 60
+MAX_TARGET_MS = 150
+PAYLOAD_TARGET_BYTES = 1_000_000
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--changes", type=int, default=20, help="control changes timed")
+    ap.add_argument("--changes", type=int, default=40, help="control changes timed")
     ap.add_argument("--cpus", type=int, default=16, help="CPUs of the explored machine")
     args = ap.parse_args(argv)
 
@@ -59,8 +64,10 @@ def main(argv=None):
     print(f"of which: simulate {sim_ms:.1f} ms, analysis + redraw {draw_ms:.1f} ms (one run)")
     print(f"pushed per redraw: median {statistics.median(sizes) / 1e3:.1f} kB, "
           f"max {max(sizes) / 1e3:.1f} kB in {max(msgs)} messages")
-    ok = statistics.median(times_ms) <= 150 and max(sizes) < 1_000_000
-    print("targets (<=150 ms median, <1 MB):", "met" if ok else "NOT met")
+    ok = (statistics.median(times_ms) <= MEDIAN_TARGET_MS and max(times_ms) <= MAX_TARGET_MS
+          and max(sizes) < PAYLOAD_TARGET_BYTES)
+    print(f"targets (median <= {MEDIAN_TARGET_MS} ms, max <= {MAX_TARGET_MS} ms, <1 MB):",
+          "met" if ok else "NOT met")
     return 0 if ok else 1
 
 
