@@ -27,10 +27,13 @@ what docs/model.md charges the ``mailbox`` protocol:
   ``irq_entry``, lock its queue and drain it (``cacheline``), perform each drained op,
   store ACK = true (``cacheline``), ``irq_exit``; the interrupted think time resumes.
 
-Ties at one instant follow the engine's documented classes (docs/model.md): ACK stores,
-then CPU steps, then IPI arrivals, then interrupts taken at the end of an access, then
-access starts (SimPy event priorities 0-4); within a class SimPy's own FIFO order, which
-need not be the engine's, so contended runs may break a tie differently.
+Ties at one instant follow the engine's classes (docs/model.md section 7, and
+tests/reference_sim.py for access starts): ACK stores, then CPU steps, then IPI
+arrivals, then interrupts taken at the end of an access, then access starts (SimPy
+event priorities 0-4).  Within a class SimPy's order is its own first come first served,
+which need not be the engine's: two CPUs that meet on one queue lock or ACK flag at one
+instant may be served in the other order (the model notes every such tie, the only
+bookkeeping it does beyond the protocol and its counts).
 
 What it simplifies (none of it changes a cycle of the runs it is compared on):
 
@@ -254,7 +257,7 @@ class SimpyMailbox:
         sd = len(self.shootdowns)
         row = [cpu.id, env.now, -1]
         self.shootdowns.append(row)
-        if pages > FULL_THRESHOLD_PAGES:
+        if pages <= 0 or pages > FULL_THRESHOLD_PAGES:   # a bad range, or above 64 pages
             pages = FULL
         yield env.timeout(self.flush_cycles(pages))
         self.invalidate(cpu, pages, vpn)
@@ -357,7 +360,9 @@ def simpy_mailbox(workload, cpus, costs="default", sockets=1, seed=0, vm_pages=4
     ``ipis``, ``coalesced_ipis``, ``queue_overflows``, ``accesses``, ``tlb_misses``,
     ``sim_cycles`` and ``longest_wait_cycles``.
     """
-    arrays = workload.build(cpus, seed, vm_pages)
+    *arrays, short = workload.build(cpus, seed, vm_pages, with_short=True)
+    if short is not None:
+        raise ValueError("the SimPy model plays whole-page ops only, not byte ranges")
     model = SimpyMailbox(arrays, cpus, sockets, resolve_costs(costs), tlb_sets, tlb_ways,
                          log_deliveries)
     end = model.run()
