@@ -63,7 +63,7 @@ from simpy.events import Event
 import tlbwidgets as tw
 from tlbwidgets.costs import resolve_costs
 
-__all__ = ["simpy_mailbox", "compare", "main"]
+__all__ = ["SimpyMailbox", "simpy_mailbox", "staggered", "compare", "check", "bench", "main"]
 
 # Op kinds (tlbwidgets/_tables.py).
 ACCESS, UNMAP, PROTECT = 0, 1, 2
@@ -489,6 +489,9 @@ def check():
             f"{k.split('_')[1]} {d[k][0]:.0f} / {d[k][1]:.0f}"
             for k in ("latency_median", "latency_mean", "latency_max")))
         same = d["first_difference"] == math.inf
+        if same and any(a != b for a, b in d["counts"].values()):
+            print("  every instant identical but a count differs")
+            explained = False
         print(f"  ties (two CPUs on one queue lock or ACK flag at one instant): {d['ties']}"
               + (f", first at cycle {d['first_tie']}" if d["ties"] else ""))
         if same:
