@@ -222,8 +222,8 @@ def test_model_md_states_the_counts_the_search_makes():
     from pathlib import Path
     text = (Path(__file__).parents[1] / "docs" / "model.md").read_text(encoding="utf-8")
     s = tw.search_races("mailbox", "two_unmappers", 4, bound=3, budget_s=10)
-    assert (s.stopped, s.schedules, s.orderings) == ("violation", 42_218, 16_390)
-    assert "| `two_unmappers`, 4 CPUs | `mailbox` | 42,218 | 16,390 | 1 | violation |" in text
+    assert (s.stopped, s.schedules, s.orderings) == ("violation", 43_550, 18_668)
+    assert "| `two_unmappers`, 4 CPUs | `mailbox` | 43,550 | 18,668 | 1 | violation |" in text
     assert s.counterexample == (Perturbation(1, "ipi", 0, 2117),
                                 Perturbation(1, "push", 1, 2117),
                                 Perturbation(3, "ipi", 1, 2117))
