@@ -32,11 +32,13 @@ def _phase_names(prefixes):
             if isinstance(v, int) and k.split("_")[0] in prefixes and k.isupper()}
 
 
-def _label(s, kind, c):
-    """What the event about to be dispatched does."""
+def _label(s, t, kind, c):
+    """What the event about to be dispatched at t does."""
     cpu = s.cpu
     if kind == L.EK_IPI:
-        return "IPI arrival (merged)" if cpu[c, L.IPI_PENDING] else "IPI arrival"
+        # merged: one is pending, or taken at H_T0 by an exit played ahead
+        merged = cpu[c, L.IPI_PENDING] or t < cpu[c, L.H_T0]
+        return "IPI arrival (merged)" if merged else "IPI arrival"
     if kind == L.EK_ACK:
         return "ACK store"
     if kind == L.EK_IRQ:
@@ -66,7 +68,7 @@ def main(argv=None):
 
     def counting_pop(s):
         t, kind, c, arg = pop(s)
-        tally[_label(s, kind, c)] += 1
+        tally[_label(s, t, kind, c)] += 1
         return t, kind, c, arg
 
     _core.eq_pop = counting_pop
