@@ -42,12 +42,13 @@ from ._cpu import (
     schedule_cpu, irqs_enabled, take_irq, handler_exit,
     start_polling, wait_register, wait_unregister,
 )
-from ._queue import eq_push
+from ._queue import eq_push, eq_cancel
 from ._layout import (
     NEVER, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, P_WAIT_IRQS_OFF, PR_MAILBOX_FIXED,
     C_CACHELINE, C_IPI_SEND, C_IPI_LATENCY, C_IPI_LATENCY_REMOTE,
     C_PAUSE, C_IRQ_EXIT,
-    K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, PRIO_STORE, IN_SD, IN_PHASE, IN_IDX,
+    K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, EK_CPU, PRIO_STORE, PRIO_CPU,
+    ND_AT, ND_KEY, AT_NONE, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
     IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, MODE, SAVED_MODE, SUSPEND_T,
     NEXT_OP, BUSY, IPI_LAST_AT, SC_WHAT, SW_IPI,
@@ -329,6 +330,15 @@ def mailbox_handler_step(s, m, c, t):
         eq_push(s, store, PRIO_STORE, EK_ACK, c, 0)
     elif ph == H_EXIT:
         handler_exit(s, m, c, t)
+        mode = cpu[c, MODE]
+        x = 2 * c       # the CPU's step node (_queue)
+        if ((mode == ST_KERNEL or mode == ST_WAIT) and s.nd[x, ND_AT] != AT_NONE
+                and s.nd[x, ND_KEY] == t * 4 + PRIO_CPU):
+            # The initiator resumes at t itself: its step would be the very
+            # next event (every event of this instant that sorts before it
+            # is done, and the exit scheduled nothing else), so play it here.
+            eq_cancel(s, EK_CPU, c)
+            mailbox_initiator_step(s, m, c, t)
 
 
 @jit
