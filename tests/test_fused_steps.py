@@ -50,11 +50,12 @@ def test_batched_ipi_sends_give_the_run_of_one_event_per_send(protocol, opts):
 
 
 def test_a_storm_takes_fewer_events_per_delivery_than_the_step_by_step_engine():
-    # 256 CPUs, one unmap each: 5.90 events per delivery with an event per
-    # step (no fusion, FIFO ties), 4.37 with the fused steps
+    # 256 CPUs, one unmap each: 5.88 events per delivery with an event per
+    # step (no fusion, FIFO ties), 4.19 with the fused steps
     # (benchmarks/count_events.py).  The bound leaves room for small
-    # changes of the workload generator, not for a lost fusion.
+    # changes of the workload generator, not for a lost fusion (the
+    # smallest, the exit that runs the initiator's step, is -0.18).
     r = tw.simulate(cpus=256, workload="munmap_storm", unmaps=1, seed=1)
     s = r.summary()
     assert s["outcome"] == "completed"
-    assert s["events"] / s["deliveries"] < 4.6
+    assert s["events"] / s["deliveries"] < 4.35
