@@ -12,7 +12,11 @@ Event order at one instant (the engine's documented rule; two correct
 implementations may otherwise break ties differently): ACK stores land first,
 then CPU steps (op starts other than accesses, protocol steps, polls,
 invalidations), then IPI arrivals, then interrupts taken at the end of an
-access, then access starts; FIFO within a class.
+access, then access starts; within a class the lower CPU first (an event's
+CPU is the one it happens on: an IPI's target), and the events of one CPU
+first-in first-out.  This is the engine's canonical order (docs/model.md,
+section 7), whose last keys (an event's kind, an IPI's sender) only order
+events the reference does not have or that are indistinguishable here.
 
 Entry point: :func:`reference_simulate`.  It returns a plain dict (see its
 docstring) whose tables are lists of tuples, so tests can compare them with
@@ -153,7 +157,8 @@ class _Reference:
 
     # -- events ----------------------------------------------------------------------
     def at(self, t, prio, fn, *args, cpu=None):
-        entry = [t, prio, next(self.seq), fn, args, True, cpu]
+        # args[0] is always the CPU the event happens on.
+        entry = [t, prio, args[0].id, next(self.seq), fn, args, True, cpu]
         heapq.heappush(self.heap, entry)
         return entry
 
@@ -164,7 +169,7 @@ class _Reference:
 
     def cancel_own(self, cpu):
         if cpu.own is not None:
-            cpu.own[5] = False
+            cpu.own[6] = False
             cpu.own = None
 
     def run(self):
@@ -174,7 +179,7 @@ class _Reference:
             else:
                 self.set_own(cpu, 0, self.op_prio(cpu), self.start_op)
         while self.heap:
-            t, _prio, _seq, fn, args, alive, cpu = heapq.heappop(self.heap)
+            t, _prio, _cpu, _seq, fn, args, alive, cpu = heapq.heappop(self.heap)
             if not alive:
                 continue
             self.n_events += 1
@@ -183,7 +188,7 @@ class _Reference:
             assert t >= self.now, "time went backwards"
             self.now = t
             self.last_time = max(self.last_time, t)
-            if cpu is not None and cpu.own is not None and cpu.own[2] == _seq:
+            if cpu is not None and cpu.own is not None and cpu.own[3] == _seq:
                 cpu.own = None
             fn(*args)
         done = all(c.mode == "done" for c in self.cpus)
@@ -337,7 +342,7 @@ class _Reference:
         self.log(cpu, "ipi_take")
         if resume is None and cpu.own is not None:
             e = cpu.own
-            resume = (e[0], e[1], e[3], e[4][1:])
+            resume = (e[0], e[1], e[4], e[5][1:])
             self.cancel_own(cpu)
         cpu.resume = resume
         cpu.saved_mode = cpu.mode

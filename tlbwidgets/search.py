@@ -270,10 +270,16 @@ def _ordering(ev):
     transient stale hits: the order in which the CPUs' protocol steps (and
     violations) happened.  A reader's stale hit before the safe time moves
     with every small delay and decides nothing: what it could become, a
-    violation, is kept."""
+    violation, is kept.
+
+    The order is that of simulated time, ties by CPU, not the order in
+    which the engine wrote the rows: a step the engine plays ahead of its
+    instant (a drain fused with its lock step) writes its rows early, and
+    two runs with the same steps in the same order must digest alike."""
     kind = ev[:, L.E_KIND]
-    rows = ev[(kind != T.EV_STATE) & (kind != T.EV_STALE_HIT)][
-        :, [L.E_CPU, L.E_KIND, L.E_OTHER, L.E_SD, L.E_ARG]]
+    ev = ev[(kind != T.EV_STATE) & (kind != T.EV_STALE_HIT)]
+    ev = ev[np.lexsort((ev[:, L.E_CPU], ev[:, L.E_TIME]))]
+    rows = ev[:, [L.E_CPU, L.E_KIND, L.E_OTHER, L.E_SD, L.E_ARG]]
     rows[rows[:, 1] == T.EV_LOCK_WAIT, 4] = 0     # a lock wait's length is a time
     return hashlib.blake2b(np.ascontiguousarray(rows).tobytes(), digest_size=16).digest()
 

@@ -6,8 +6,9 @@ Guarantees of :func:`run`:
   op stream finished and no event is left), ``deadlock`` (no event can ever
   fire again but some CPU has not finished -- e.g. an initiator waiting
   forever), or ``event_limit`` (``max_events`` events were processed);
-* events fire in ``(time, priority, seq)`` order, so the same inputs give the
-  same result, jitted or interpreted.
+* events fire in the canonical order ``(time, priority, cpu, kind, arg)``
+  (``_queue``), so the same inputs give the same result, jitted or
+  interpreted.
 """
 
 from .._jit import jit

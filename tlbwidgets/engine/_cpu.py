@@ -222,10 +222,12 @@ def try_take_irq(s, m, c, t):
 @jit
 def ipi_arrive(s, m, c, sender, t):
     """An IPI from sender reaches c at t.  One pending bit per vector: an IPI
-    arriving while one is pending is merged into it (APIC IRR)."""
+    arriving while one is pending is merged into it (APIC IRR).  A handler
+    whose exit was played ahead together with the next entry (``H_T0`` after
+    t: ``mailbox_ack_store``) still has that IPI pending until ``H_T0``."""
     cpu = s.cpu
     cpu[c, CNT + CNT_IPIS] += 1
-    if cpu[c, IPI_PENDING] != 0:
+    if cpu[c, IPI_PENDING] != 0 or t < cpu[c, H_T0]:
         s.counters[K_COALESCED] += 1
         log_event(s.ev, s.counters, t, c, EV_IPI_ARRIVE, sender, -1, 2)
         return

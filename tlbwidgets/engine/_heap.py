@@ -1,7 +1,7 @@
 """The far part of the event queue: an indexed binary min-heap of event nodes.
 
 ``far[0 .. k[K_EQ_FAR_N])`` holds node ids (rows of ``nd``) ordered on
-``(nd[x, ND_KEY], nd[x, ND_SEQ])``; a node's index in it is kept in
+``(nd[x, ND_KEY], nd[x, ND_TIE])`` (the queue's canonical order); a node's index in it is kept in
 ``nd[x, ND_AT]`` so that a far event can be cancelled or rescheduled in
 place.  ``_queue`` keeps here only the events too far ahead for its calendar
 (timeouts, long think times): a few percent of the events, so this is the
@@ -9,7 +9,7 @@ simple structure.
 """
 
 from .._jit import jit
-from ._layout import K_EQ_FAR_N, ND_KEY, ND_SEQ, ND_AT
+from ._layout import K_EQ_FAR_N, ND_KEY, ND_TIE, ND_AT
 
 __all__ = ["far_push", "far_remove"]
 
@@ -17,7 +17,7 @@ __all__ = ["far_push", "far_remove"]
 @jit
 def _before(nd, a, b):
     return nd[a, ND_KEY] < nd[b, ND_KEY] or (
-        nd[a, ND_KEY] == nd[b, ND_KEY] and nd[a, ND_SEQ] < nd[b, ND_SEQ])
+        nd[a, ND_KEY] == nd[b, ND_KEY] and nd[a, ND_TIE] < nd[b, ND_TIE])
 
 
 @jit
@@ -52,7 +52,7 @@ def _sift(nd, far, n, i):
 
 @jit
 def far_push(nd, far, k, x):
-    """Insert node x (its key and seq already written)."""
+    """Insert node x (its key and tie already written)."""
     i = k[K_EQ_FAR_N]
     k[K_EQ_FAR_N] = i + 1
     far[i] = x

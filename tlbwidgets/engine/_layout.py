@@ -105,7 +105,7 @@ N_OP_COLS = 6
 K_NOW = 0            # time of the event being processed
 K_EVENTS = 1         # events processed
 K_EQ_N = 2           # events pending in the event queue (_queue)
-K_SEQ = 3            # next event sequence number (FIFO among equal keys)
+K_SEQ = 3            # unused (was the event sequence number; ties are now canonical)
 K_NSD = 4            # shootdowns started
 K_NDELIV = 5         # delivery rows logged
 K_NWIN = 6           # stale-window rows logged
@@ -205,6 +205,7 @@ SC_N_IPI = 59        # IPIs sent to this CPU
 SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
 IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when its shootdown began
+IPI_LAST_AT = 63     # latest arrival time of the IPIs sent to this CPU so far, -1 none
 N_CPU_COLS = 64
 
 CNT_ACCESSES = 0
@@ -248,7 +249,7 @@ PT_SAFE = 1          # translations of versions below this may no longer be used
 
 # ---- State.nd[node, *]: pending events (_queue) ---------------------------------------
 ND_KEY = 0           # time * 4 + priority class: one comparison orders both
-ND_SEQ = 1           # FIFO among equal keys
+ND_TIE = 1           # order among equal keys: (cpu, kind, arg) packed (_queue._link)
 ND_KIND = 2          # EK_*
 ND_CPU = 3
 ND_ARG = 4           # EK_IPI: the sender
@@ -304,7 +305,8 @@ E_TIME, E_CPU, E_KIND, E_OTHER, E_SD, E_ARG = range(6)
 N_E_COLS = 6
 
 # ---- event kinds and priorities ------------------------------------------------------
-# Among events at the same time, lower priority fires first; then FIFO by seq.
+# Among events at the same time, lower priority fires first; then the lower CPU,
+# the lower kind, the lower arg (docs/model.md section 7: the canonical order).
 EK_CPU = 0           # the CPU's own activity continues (user ops or a protocol step)
 EK_IPI = 1           # an IPI reaches the CPU
 EK_IRQ = 2           # the CPU takes its pending interrupt now
@@ -546,7 +548,7 @@ def _fixed_tables(params, op_start):
     cpu_row[ACK_FLAG] = 1              # seed: flags start true
     for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
                 DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
-                LX_QHEAD, LX_QTAIL, LX_RUN):
+                LX_QHEAD, LX_QTAIL, LX_RUN, IPI_LAST_AT):
         cpu_row[col] = -1
     cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
     cpu[:] = cpu_row

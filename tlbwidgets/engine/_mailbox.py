@@ -33,6 +33,7 @@ serve each other's IPIs and cannot hang; with interrupts off the seed gives up
 
 from .._jit import jit
 from .._tables import (
+    ST_USER, ST_WAIT, ST_KERNEL, ST_IRQ_OFF, ST_HANDLER,
     SD_FULL, EV_PUSH, EV_OVERFLOW, EV_ACK_CLEAR, EV_ACK_SEEN, EV_TIMEOUT, EV_DRAIN,
     EV_INVALIDATE, EV_ACK_STORE,
     EV_LOCK_WAIT,
@@ -41,13 +42,16 @@ from ._cpu import (
     schedule_cpu, irqs_enabled, take_irq, handler_exit,
     start_polling, wait_register, wait_unregister,
 )
-from ._queue import eq_push
+from ._queue import eq_push, eq_cancel
 from ._layout import (
-    NEVER, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, PR_MAILBOX_FIXED, C_CACHELINE, C_IPI_SEND,
+    NEVER, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, P_WAIT_IRQS_OFF, PR_MAILBOX_FIXED,
+    C_CACHELINE, C_IPI_SEND, C_IPI_LATENCY, C_IPI_LATENCY_REMOTE,
     C_PAUSE, C_IRQ_EXIT,
-    K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, PRIO_STORE, IN_SD, IN_PHASE, IN_IDX,
+    K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, EK_CPU, PRIO_STORE, PRIO_CPU,
+    ND_AT, ND_KEY, AT_NONE, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
-    IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
+    IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, MODE, SAVED_MODE, SUSPEND_T,
+    NEXT_OP, BUSY, IPI_LAST_AT, SC_WHAT, SW_IPI,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
@@ -156,6 +160,7 @@ def mailbox_initiator_step(s, m, c, t):
     cpu = s.cpu
     sd = cpu[c, IN_SD]
     pause = m.costs[C_PAUSE]
+    send_until = -1     # sends batched up to this boundary (set at the first B_SEND)
     while True:
         ph = cpu[c, IN_PHASE]
         idx = cpu[c, IN_IDX]
@@ -205,6 +210,36 @@ def mailbox_initiator_step(s, m, c, t):
             nt = t + m.costs[C_IPI_SEND]
             s.sd[sd, S_IPI] += nt - t
             cpu[c, IN_PHASE] = D_SEND
+            if send_until < 0:
+                # The last boundary up to which c may send without an event
+                # per send: while no IPI can reach it, none can be pending
+                # at a boundary to be taken there.  With interrupts off
+                # while dispatching nothing is taken at a boundary: every
+                # send is batched.  Otherwise no IPI to c may be in flight,
+                # and one sent from now on arrives an IPI latency later at
+                # the earliest (at that very instant after c's boundary:
+                # arrivals come after CPU steps).  Not with a schedule that
+                # delays IPIs: "the k-th IPI sent to a CPU" counts sends in
+                # the order they are played, which must then be the order
+                # of their instants.
+                send_until = t + m.costs[C_IPI_LATENCY]
+                if m.costs[C_IPI_LATENCY_REMOTE] < m.costs[C_IPI_LATENCY]:
+                    send_until = t + m.costs[C_IPI_LATENCY_REMOTE]
+                if m.params[P_WAIT_IRQS_OFF] != 0:
+                    send_until = NEVER
+                elif cpu[c, IPI_LAST_AT] >= t:
+                    send_until = t
+                for r in range(m.sched.shape[0]):
+                    if m.sched[r, SC_WHAT] == SW_IPI:
+                        send_until = t
+            if nt <= send_until and idx + 1 < cpu[c, IN_NTARGETS]:
+                # No interrupt can be taken at the next boundary: send now
+                # and go on to it without an event (the IPI's arrival is an
+                # event of its own, placed by the canonical order).
+                send_ipi(s, m, c, idx, nt)
+                next_target(s, c, B_SEND, B_WAIT)
+                t = nt
+                continue
         else:  # B_WAIT
             if idx >= cpu[c, IN_NTARGETS]:
                 s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
@@ -243,16 +278,29 @@ def wake_waiters(s, m, target, t):
 
 @jit
 def mailbox_handler_step(s, m, c, t):
-    """Advance the shootdown IPI handler of CPU c at step boundary t."""
+    """Advance the shootdown IPI handler of CPU c at step boundary t.
+
+    The lock is taken at its own instant; when it was free before t, the
+    drain at the end of the lock step is played in the same event: no push
+    can reach the queue in between (a push that asks for the lock meanwhile
+    is served after it), and the flushes are stamped with their own
+    completion times (``_tlb``: an entry stays findable by a PTE change
+    until then), so the run is the one with a drain event of its own."""
     cpu = s.cpu
     ph = cpu[c, H_PHASE]
     if ph == H_LOCK:
-        acq = max(t, cpu[c, Q_LOCK_FREE])
+        free = cpu[c, Q_LOCK_FREE]
+        acq = max(t, free)
         end = acq + m.costs[C_CACHELINE]
         cpu[c, Q_LOCK_FREE] = end
-        cpu[c, H_PHASE] = H_DRAIN
-        schedule_cpu(s, c, end)
-    elif ph == H_DRAIN:
+        if free >= t:
+            # Held until t or later: a push may still land before the drain.
+            cpu[c, H_PHASE] = H_DRAIN
+            schedule_cpu(s, c, end)
+            return
+        t = end
+        ph = H_DRAIN
+    if ph == H_DRAIN:
         q = s.q
         n = cpu[c, Q_COUNT]
         cur = t
@@ -282,12 +330,22 @@ def mailbox_handler_step(s, m, c, t):
         eq_push(s, store, PRIO_STORE, EK_ACK, c, 0)
     elif ph == H_EXIT:
         handler_exit(s, m, c, t)
+        mode = cpu[c, MODE]
+        x = 2 * c       # the CPU's step node (_queue)
+        if ((mode == ST_KERNEL or mode == ST_WAIT) and s.nd[x, ND_AT] != AT_NONE
+                and s.nd[x, ND_KEY] == t * 4 + PRIO_CPU):
+            # The initiator resumes at t itself: its step would be the very
+            # next event (every event of this instant that sorts before it
+            # is done, and the exit scheduled nothing else), so play it here.
+            eq_cancel(s, EK_CPU, c)
+            mailbox_initiator_step(s, m, c, t)
 
 
 @jit
 def mailbox_ack_store(s, m, c, t):
     """The handler's ACK store lands at t (seed: flag = true even when the
-    drain found nothing); then ``irq_exit``."""
+    drain found nothing); then ``irq_exit``, and the next entry right after
+    it if an IPI is already pending."""
     cpu = s.cpu
     if m.params[P_PROTO] == PR_MAILBOX_FIXED:
         if cpu[c, H_SEQ] > cpu[c, DONE_SEQ]:
@@ -297,5 +355,31 @@ def mailbox_ack_store(s, m, c, t):
         cpu[c, ACK_FLAG] = 1
         log_event(s.ev, s.counters, t, c, EV_ACK_STORE, -1, -1, 1)
     wake_waiters(s, m, c, t)
+    x = t + m.costs[C_IRQ_EXIT]
+    if cpu[c, IPI_PENDING] != 0:
+        # Does handler_exit at x take the pending IPI at x itself (see
+        # try_take_irq)?  When the interrupted mode has interrupts on and
+        # nothing in flight: no access still running (a user CPU resumes
+        # with its times shifted by the handler's length) and no kernel step
+        # unfinished.
+        mode = cpu[c, SAVED_MODE]
+        if mode == ST_IRQ_OFF:
+            at_once = False
+        elif mode == ST_KERNEL or mode == ST_WAIT:
+            at_once = m.params[P_WAIT_IRQS_OFF] == 0 and (mode == ST_WAIT or cpu[c, BUSY] <= x)
+        elif mode == ST_USER:
+            at_once = (cpu[c, NEXT_OP] >= cpu[c, SUSPEND_T]
+                       and cpu[c, BUSY] <= cpu[c, SUSPEND_T])
+        else:
+            at_once = True      # idle, or done with its op stream
+        if at_once:
+            # The exit and the next entry in this event: nothing between t
+            # and x changes what the exit does, and the IPIs arriving
+            # meanwhile merge into the pending one (ipi_arrive: they come
+            # before the take at x, the new handler's H_T0).
+            handler_exit(s, m, c, x)
+            if cpu[c, MODE] != ST_HANDLER:
+                raise RuntimeError("a fused handler exit did not take its IPI (engine bug)")
+            return
     cpu[c, H_PHASE] = H_EXIT
-    schedule_cpu(s, c, t + m.costs[C_IRQ_EXIT])
+    schedule_cpu(s, c, x)

@@ -1,15 +1,27 @@
 """The event queue: a calendar of one-cycle buckets for the near future, an
 indexed binary heap (``_heap``) for events further ahead.
 
-Guarantee: events come out in ``(time, prio, seq)`` order -- earliest first;
-among equal times the lower priority class first (``PRIO_*`` in
-``_layout``); then first-in first-out by a sequence number that every
-insertion takes afresh -- so every run is deterministic, jitted or not.
+Guarantee: events come out in the canonical order ``(time, prio, cpu, kind,
+arg)`` -- earliest first; among equal times the lower priority class first
+(``PRIO_*`` in ``_layout``); then the lower CPU, the lower kind, the lower
+arg (an IPI's sender) -- so the order of the pending events depends only on
+what they are, never on when or in what order they were scheduled
+(docs/model.md, section 7).  Two pending events equal in all five are the
+same event twice and may come out either way.  Every run is deterministic,
+jitted or not.
+
+Why canonical and not first-in first-out: a step that the engine computes
+ahead of its instant, or fuses with the next step of the same CPU, is
+scheduled at another moment than it would be step by step, or not at all.
+With FIFO ties that moved the same-instant events of other CPUs around it;
+with a canonical order every other event keeps its place.
 
 Why a calendar: a 256-CPU storm has about 0.9 events per simulated cycle and
 most are scheduled a few hundred cycles ahead.  The binary heap that held them
 (several hundred entries, nine levels) took 53% of the engine's samples; here
-an insertion, a removal and a pop are O(1) apart from a bit scan.
+an insertion, a removal and a pop are O(1) apart from a bit scan and the
+walk to an insertion's place among the events of its own instant and class
+(a handful at most).
 
 Structure (tables of ``State``):
 
@@ -18,20 +30,17 @@ Structure (tables of ``State``):
   ``2c + 1``: each CPU has at most one of each, so rescheduling one moves
   its node.  The other kinds take a node from a free list (``K_EQ_FREE``,
   linked through ``ND_NEXT``) or a fresh one (``K_EQ_NODES``).
+* ``ND_KEY`` is ``time * 4 + prio`` and ``ND_TIE`` packs ``(cpu, kind,
+  arg)`` (see ``_link``): two comparisons order any two events.
 * ``base`` (``K_EQ_BASE``) is the time of the last popped event; nothing is
   scheduled before it.  An event at ``t < base + EQ_BUCKETS`` lives in the
   calendar, in bucket ``t % EQ_BUCKETS``, which therefore holds one time
-  only, in the FIFO list ``rl[bucket * 4 + prio]`` of its priority class.
-  Later events wait in the far heap; each pop moves the far events that its
-  new ``base`` brings into range.
+  only, in the list ``rl[bucket * 4 + prio]`` of its priority class, sorted
+  on ``ND_TIE``.  Later events wait in the far heap; each pop moves the far
+  events that its new ``base`` brings into range.
 * ``rb`` marks the non-empty buckets: bit ``b % 64`` of word ``b // 64``,
   and bit ``w`` of the summary word ``rb[EQ_WORDS]`` when word ``w`` is not
   zero.  The next event is at most two word scans away.
-
-Why the lists stay in ``seq`` order: an insertion takes the largest ``seq``
-yet and goes to the tail.  A far event that comes into range joins its list
-before any event can be inserted at its time directly (such an event would
-have been far too), and the far heap hands them over in ``(key, seq)`` order.
 """
 
 import numpy as np
@@ -42,8 +51,8 @@ from .._jit import jit
 from ._heap import far_push, far_remove
 from ._layout import (
     NEVER, EK_CPU, EK_IRQ, EQ_BUCKETS, EQ_WORDS,
-    K_EQ_N, K_SEQ, K_EQ_BASE, K_EQ_FAR_N, K_EQ_NODES, K_EQ_FREE,
-    ND_KEY, ND_SEQ, ND_KIND, ND_CPU, ND_ARG, ND_PREV, ND_NEXT, ND_AT, AT_NONE, AT_RING,
+    K_EQ_N, K_EQ_BASE, K_EQ_FAR_N, K_EQ_NODES, K_EQ_FREE,
+    ND_KEY, ND_TIE, ND_KIND, ND_CPU, ND_ARG, ND_PREV, ND_NEXT, ND_AT, AT_NONE, AT_RING,
     RL_HEAD, RL_TAIL,
 )
 
@@ -100,22 +109,32 @@ def _place(key):
 
 @jit
 def _ring_link(s, x):
-    """Append node x (key and seq written) to its bucket's list."""
+    """Insert node x (key and tie written) in its bucket's list, after every
+    node whose tie is not larger (from the tail: the usual place)."""
     nd = s.nd
     rl = s.rl
     b, li = _place(nd[x, ND_KEY])
-    tail = rl[li, RL_TAIL]
-    nd[x, ND_PREV] = tail
-    nd[x, ND_NEXT] = -1
+    tie = nd[x, ND_TIE]
+    prev = rl[li, RL_TAIL]
+    nxt = -1
+    while prev >= 0 and nd[prev, ND_TIE] > tie:
+        nxt = prev
+        prev = nd[prev, ND_PREV]
+    nd[x, ND_PREV] = prev
+    nd[x, ND_NEXT] = nxt
     nd[x, ND_AT] = AT_RING
-    if tail >= 0:
-        nd[tail, ND_NEXT] = x
+    if nxt >= 0:
+        nd[nxt, ND_PREV] = x
     else:
+        rl[li, RL_TAIL] = x
+    if prev >= 0:
+        nd[prev, ND_NEXT] = x
+    else:
+        if nxt < 0:
+            rb = s.rb
+            rb[b >> 6] |= 1 << (b & 63)
+            rb[EQ_WORDS] |= 1 << (b >> 6)
         rl[li, RL_HEAD] = x
-        rb = s.rb
-        rb[b >> 6] |= 1 << (b & 63)
-        rb[EQ_WORDS] |= 1 << (b >> 6)
-    rl[li, RL_TAIL] = x
 
 
 @jit
@@ -153,15 +172,16 @@ def _ring_unlink(s, x):
 
 @jit
 def _link(s, x, time, prio):
-    """Queue node x at (time, prio) with a fresh sequence number."""
+    """Queue node x (kind, cpu and arg written) at (time, prio)."""
     k = s.counters
     base = k[K_EQ_BASE]
     if time < base:
         raise RuntimeError("event scheduled before the current event (engine bug)")
     nd = s.nd
     nd[x, ND_KEY] = time * 4 + prio
-    nd[x, ND_SEQ] = k[K_SEQ]
-    k[K_SEQ] += 1
+    # The order among the events of one instant and class: by CPU, then
+    # kind, then arg (below 2**28: a CPU number or 0).
+    nd[x, ND_TIE] = (nd[x, ND_CPU] << 32) | (nd[x, ND_KIND] << 28) | nd[x, ND_ARG]
     if time - base < EQ_BUCKETS:
         _ring_link(s, x)
     else:
@@ -210,8 +230,7 @@ def eq_push(s, time, prio, kind, c, arg):
 @jit
 def eq_set(s, time, prio, kind, c):
     """Schedule CPU c's unique event of this kind (EK_CPU or EK_IRQ) at
-    ``time``, replacing the pending one if any (it takes a fresh sequence
-    number)."""
+    ``time``, replacing the pending one if any."""
     x = _own_node(kind, c)
     nd = s.nd
     if nd[x, ND_AT] == AT_NONE:

@@ -16,7 +16,7 @@ from ._layout import (
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
     S_KIND, S_OP, S_FLUSH_PAGES,
-    S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0,
+    S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0, IPI_LAST_AT,
 )
 from ._log import log_event
 from ._schedule import step_delay
@@ -86,6 +86,8 @@ def send_ipi(s, m, c, idx, t):
     sd = s.cpu[c, IN_SD]
     latency = ipi_latency(m, c, j) + step_delay(s, m, j, SW_IPI, SC_N_IPI)
     eq_push(s, t + latency, PRIO_IPI, EK_IPI, j, c)
+    if t + latency > s.cpu[j, IPI_LAST_AT]:
+        s.cpu[j, IPI_LAST_AT] = t + latency
     s.counters[K_IPIS] += 1
     s.sd[sd, S_IPIS] += 1
     d = s.pair[c, idx, TG_DELIV]
