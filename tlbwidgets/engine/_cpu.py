@@ -22,6 +22,7 @@ from ._layout import (
     IPI_PENDING, IN_POLL0, IN_DEADLINE, IN_STEP_START, H_PHASE, H_T0, WAITING_ON, W_HEAD, W_NEXT,
     W_PREV, CYC, CNT, CNT_IPIS, TL_LRU, TL_VER, PT_VER, SW_HANDLER, SC_N_ENTRY,
 )
+from ._ack_line import ack_packed, ack_line_poller
 from ._log import log_event
 from ._schedule import step_delay
 from ._tlb import tlb_find, tlb_fill, count_accesses, stale_use
@@ -146,9 +147,12 @@ def start_polling(s, c, t, phase, deadline):
 
 
 @jit
-def wait_register(s, c, target):
-    """Put c on target's list of ACK pollers."""
+def wait_register(s, m, c, target):
+    """Put c on target's list of ACK pollers (and count it on a packed ACK
+    line: _ack_line)."""
     cpu = s.cpu
+    if ack_packed(m):
+        ack_line_poller(s, m, c, target, 1)
     cpu[c, WAITING_ON] = target
     head = cpu[target, W_HEAD]
     cpu[c, W_PREV] = -1
@@ -159,11 +163,13 @@ def wait_register(s, c, target):
 
 
 @jit
-def wait_unregister(s, c):
+def wait_unregister(s, m, c):
     cpu = s.cpu
     target = cpu[c, WAITING_ON]
     if target < 0:
         return
+    if ack_packed(m):
+        ack_line_poller(s, m, c, target, -1)
     prv = cpu[c, W_PREV]
     nxt = cpu[c, W_NEXT]
     if prv >= 0:
@@ -188,7 +194,7 @@ def take_irq(s, m, c, t):
     cpu[c, SUSPEND_T] = t
     eq_cancel(s, EK_CPU, c)
     if cpu[c, MODE] == ST_WAIT:
-        wait_unregister(s, c)
+        wait_unregister(s, m, c)
     set_mode(s, c, ST_HANDLER, t)
     cpu[c, H_PHASE] = 0
     cpu[c, H_T0] = t

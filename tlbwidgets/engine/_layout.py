@@ -63,7 +63,12 @@ P_BCAST_MAX_PAGES = 14   # broadcast: pages one INVLPGB instruction may cover
 P_APIC_MODE = 15         # linux: APIC_* destination mode of its IPI sends
 P_PV_PREEMPTED_PPM = 16  # linux: share of targets found preempted, parts per million
 P_PV_SEED = 17           # linux: the run's seed mod 2**31, picks the preempted targets
-N_PARAMS = 18
+P_ACK_PER_LINE = 18      # mailbox protocols: ACK fields per cache line (0: one line each)
+N_PARAMS = 19
+
+# ---- ACK layouts (P_ACK_PER_LINE; names in tlbwidgets.api.ACK_LAYOUTS) -------------
+ACK_PACKED_FLAGS = 64    # the seed's one-byte AtomicBool flags: 64 per 64-byte line
+ACK_PACKED_SEQS = 8      # mailbox_fixed's 8-byte sequence numbers, packed: 8 per line
 
 # ---- APIC destination modes (P_APIC_MODE; names in tlbwidgets.api.APIC_MODES) -----
 APIC_X2APIC_CLUSTER = 0  # one ICR write per cluster of up to 16 logical CPUs of a socket
@@ -293,6 +298,14 @@ S_LOCK = 21          # initiator cycles waiting for a lock or a resource another
 S_FLUSH_PAGES = 22   # pages a range flush invalidates (the seed rounds a byte range down)
 N_SD_COLS = 23
 
+# ---- State.al[line, *]: the packed ACK lines (_ack_line; one unused row when padded) ----
+AL_FREE = 0          # the line takes its next write from this instant
+AL_WRITER = 1        # CPU of the last write, -1 none yet
+AL_SPIN = 2          # CPUs polling a field of this line now
+AL_SOCK_SUM = 3      # sum of their sockets
+AL_SOCK_SQ = 4       # sum of their sockets squared (with AL_SOCK_SUM: are all on one socket?)
+N_AL_COLS = 5
+
 # ---- log tables ----------------------------------------------------------------------------
 DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)
 N_DV_COLS = 9
@@ -330,7 +343,7 @@ SW_IRQ_OFF = 4       # the length of the CPU's k-th irq_off op
 
 Machine = namedtuple("Machine", ["params", "costs", "topo", "op_start", "ops", "sched"])
 State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "nd", "rl", "rb",
-                             "far", "sd", "dv", "wn", "vi", "ev"])
+                             "far", "sd", "dv", "wn", "vi", "ev", "al"])
 
 
 @jit
@@ -572,9 +585,12 @@ def _fixed_tables(params, op_start):
                 K_EQ_FREE):
         counters[col] = -1
     counters[K_EQ_NODES] = 2 * n
+    per_line = int(p[P_ACK_PER_LINE])
+    al = np.zeros((max(1, -(-n // per_line) if per_line else 0), N_AL_COLS), dtype=np.int64)
+    al[:, AL_WRITER] = -1
     return dict(counters=counters, cpu=cpu, pair=pair, q=q, tlb=tlb, pte=pte, nd=nd, rl=rl,
                 rb=rb, far=far,
-                wn=wn, vi=vi, ev=ev)
+                wn=wn, vi=vi, ev=ev, al=al)
 
 
 def _state(tables, params, n_changes):

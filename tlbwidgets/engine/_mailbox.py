@@ -54,6 +54,7 @@ from ._layout import (
     S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT, S_LOCK,
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT, SW_PUSH, SC_N_PUSH,
 )
+from ._ack_line import ack_packed, ack_line_write
 from ._log import log_event, log_delivery
 from ._schedule import step_delay
 from ._shootdown import (
@@ -170,7 +171,7 @@ def mailbox_initiator_step(s, m, c, t):
                 cpu[c, IN_STEP_START] = t
             continue
         if ph == D_POLL:
-            wait_unregister(s, c)
+            wait_unregister(s, m, c)
             j = s.pair[c, idx, TG_CPU]
             if _acked(s, m, c, idx):
                 log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
@@ -180,7 +181,7 @@ def mailbox_initiator_step(s, m, c, t):
                 log_event(s.ev, s.counters, t, c, EV_TIMEOUT, j, sd, 0)
             else:
                 # The flag was set and cleared again before this poll.
-                wait_register(s, c, j)
+                wait_register(s, m, c, j)
                 if cpu[c, IN_DEADLINE] < NEVER:
                     schedule_cpu(s, c, cpu[c, IN_DEADLINE])
                 return
@@ -196,10 +197,18 @@ def mailbox_initiator_step(s, m, c, t):
             acq = max(t, cpu[j, Q_LOCK_FREE])
             if acq > t:
                 log_event(s.ev, s.counters, t, c, EV_LOCK_WAIT, j, sd, acq - t)
-            nt = acq + 2 * cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
+            line_wait = 0
+            if ack_packed(m) and m.params[P_PROTO] != PR_MAILBOX_FIXED:
+                # lock + push + unlock on the queue's line; the ACK clear, under
+                # the lock, on the shared ACK line (_ack_line)
+                queued = acq + cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
+                got, nt = ack_line_write(s, m, c, j, queued)
+                line_wait = got - queued
+            else:
+                nt = acq + 2 * cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
             cpu[j, Q_LOCK_FREE] = nt
-            s.sd[sd, S_LOCK] += acq - t
-            s.sd[sd, S_DISPATCH] += nt - acq
+            s.sd[sd, S_LOCK] += acq - t + line_wait
+            s.sd[sd, S_DISPATCH] += nt - acq - line_wait
             cpu[c, IN_PHASE] = D_PUSH
         elif ph == B_SEND:
             nt = t + m.costs[C_IPI_SEND]
@@ -215,7 +224,7 @@ def mailbox_initiator_step(s, m, c, t):
                 log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
                 cpu[c, IN_IDX] = idx + 1
                 continue
-            wait_register(s, c, j)
+            wait_register(s, m, c, j)
             spins = m.params[P_TIMEOUT_SPINS]
             start_polling(s, c, t, D_POLL, NEVER if spins < 0 else t + spins * pause)
             return
@@ -227,8 +236,8 @@ def mailbox_initiator_step(s, m, c, t):
 
 @jit
 def wake_waiters(s, m, target, t):
-    """A store on target's ACK at t: every initiator polling it looks again at
-    its first poll at or after t (its polling grid: poll0 + k * pause)."""
+    """A store on target's ACK lands at t: every initiator polling it looks
+    again at its first poll at or after t (its polling grid: poll0 + k * pause)."""
     cpu = s.cpu
     pause = m.costs[C_PAUSE]
     w = cpu[target, W_HEAD]
@@ -268,7 +277,10 @@ def mailbox_handler_step(s, m, c, t):
         cpu[c, Q_COUNT] = 0
         log_event(s.ev, s.counters, t, c, EV_DRAIN, -1, -1, n)
         cpu[c, H_SEQ] = top
-        store = cur + m.costs[C_CACHELINE]
+        if ack_packed(m):
+            store = ack_line_write(s, m, c, c, cur)[1]
+        else:
+            store = cur + m.costs[C_CACHELINE]
         dv = s.dv
         d = cpu[c, PEND_HEAD]
         while d >= 0:
