@@ -389,12 +389,24 @@ class _Reference:
             slot_end.append(cur)
             top = max(top, ticket)
         cpu.drained_ticket = top
-        store = self.line_write(cpu, cpu, cur) if self.per_line else cur + self.c.cacheline
+        drained = []
         for row, slot in cpu.pending_deliveries:
             row[4] = cpu.handler_start
             row[5] = slot_end[slot]
-            row[6] = store
+            drained.append(row)
         cpu.pending_deliveries = []
+        if self.per_line:
+            # The store is asked for when the flushes are done.
+            self.at(cur, PRIO_STEP, self.handler_store, cpu, drained)
+        else:
+            self.land_store(cpu, drained, cur + self.c.cacheline)
+
+    def handler_store(self, cpu, drained):
+        self.land_store(cpu, drained, self.line_write(cpu, cpu, self.now))
+
+    def land_store(self, cpu, drained, store):
+        for row in drained:
+            row[6] = store
         self.at(store, PRIO_STORE, self.ack_store, cpu)
 
     def ack_store(self, cpu):
@@ -461,6 +473,7 @@ class _Reference:
         """w asks at t to write j's field of a packed line; returns when the
         write lands (and keeps the line for the spinners' re-read after it)."""
         line = self.lines[j.id // self.per_line]
+        assert t >= self.now
         # Whether a spinner that came or went at this instant counts, and which of
         # two writes asked for at this instant goes first, depend on event order.
         if line.changed_at == self.now or line.booked_at == self.now:

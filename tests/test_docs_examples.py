@@ -24,11 +24,11 @@ def test_the_ack_race_example_of_model_md_shows_one_violation_after_the_safe_tim
     names = {"tw": tw}
     exec(compile(code, "docs/model.md", "exec"), names)
     r, v, sd = names["r"], names["v"], names["sd"]
-    assert r.config["offset_cycles"] == 3_110       # the default the workload table states
-    assert "default 3,110" in (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
+    assert r.config["offset_cycles"] == 3_100       # the default the workload table states
+    assert "default 3,100" in (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
     # ... and its comments hold
     assert r.summary()["violations"] == 1
-    assert (v["cpu"], v["vpn"], v["time"]) == (3, 2, 26_631)
+    assert (v["cpu"], v["vpn"], v["time"]) == (3, 2, 26_517)
     assert sd["initiator"] == 7 and v["time"] >= sd["safe"]
     d = r.deliveries
     flushed = d[(d["shootdown"] == sd["id"]) & (d["cpu"] == v["cpu"])]["flushed"]

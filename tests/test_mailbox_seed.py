@@ -58,11 +58,11 @@ def expected_latency(cpus, pages, sockets=1, initiator=0, costs=C, layout="packe
         return wait_start + max(0, -(-(max(acks) - wait_start) // costs.pause)) * costs.pause
     acks = []
     lines = {}                          # packed line -> (free from, last writer)
-    # Each handler asks for the line when it drains (a nearer target's IPI may
-    # overtake a farther one's), and from wait_start on the initiator spins on it.
+    # Each handler asks for the line when its flushes end (a nearer target's IPI
+    # may overtake a farther one's), and from wait_start on the initiator spins on it.
     for drain, i, j in sorted(drains):
         free, writer = lines.get(j // 64, (0, initiator))
-        spinner = drain >= wait_start
+        spinner = drain + flush >= wait_start
         far_spinner = spinner and not same[i]
         far = far_spinner or (writer * sockets) // cpus != (j * sockets) // cpus
         end = max(drain + flush, free) + (line["remote"] if far else line["cacheline"])

@@ -210,6 +210,7 @@ SC_N_IPI = 59        # IPIs sent to this CPU
 SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
 IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when its shootdown began
+H_DRAINED = 63       # mailbox, packed ACK line: first delivery row the last drain took, -1 none
 N_CPU_COLS = 64
 
 CNT_ACCESSES = 0
@@ -559,7 +560,7 @@ def _fixed_tables(params, op_start):
     cpu_row[ACK_FLAG] = 1              # seed: flags start true
     for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
                 DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
-                LX_QHEAD, LX_QTAIL, LX_RUN):
+                LX_QHEAD, LX_QTAIL, LX_RUN, H_DRAINED):
         cpu_row[col] = -1
     cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
     cpu[:] = cpu_row

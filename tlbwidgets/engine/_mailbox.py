@@ -47,7 +47,7 @@ from ._layout import (
     C_PAUSE, C_IRQ_EXIT,
     K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, PRIO_STORE, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
-    IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ,
+    IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, H_DRAINED,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
@@ -76,8 +76,9 @@ D_POLL = 5
 # handler phases
 H_LOCK = 0
 H_DRAIN = 1
-H_STORE = 2
-H_EXIT = 3
+H_STORE = 2      # packed ACK line: the store is asked for (the line is booked) now
+H_LANDING = 3    # the ACK store is on its way (its EK_ACK event is pending)
+H_EXIT = 4
 
 
 @jit
@@ -251,6 +252,20 @@ def wake_waiters(s, m, target, t):
 
 
 @jit
+def _store(s, c, t):
+    """The handler's ACK store lands at t: stamp the drained deliveries, and
+    let pollers see it then (EK_ACK)."""
+    dv = s.dv
+    d = s.cpu[c, H_DRAINED]
+    while d >= 0:
+        dv[d, DV_ACKED] = t
+        d = dv[d, DV_NEXT]
+    s.cpu[c, H_DRAINED] = -1
+    s.cpu[c, H_PHASE] = H_LANDING
+    eq_push(s, t, PRIO_STORE, EK_ACK, c, 0)
+
+
+@jit
 def mailbox_handler_step(s, m, c, t):
     """Advance the shootdown IPI handler of CPU c at step boundary t."""
     cpu = s.cpu
@@ -277,21 +292,24 @@ def mailbox_handler_step(s, m, c, t):
         cpu[c, Q_COUNT] = 0
         log_event(s.ev, s.counters, t, c, EV_DRAIN, -1, -1, n)
         cpu[c, H_SEQ] = top
-        if ack_packed(m):
-            store = ack_line_write(s, m, c, c, cur)[1]
-        else:
-            store = cur + m.costs[C_CACHELINE]
         dv = s.dv
         d = cpu[c, PEND_HEAD]
         while d >= 0:
             dv[d, DV_HANDLER] = cpu[c, H_T0]
             dv[d, DV_FLUSHED] = q[c, dv[d, DV_SLOT], QS_END]
-            dv[d, DV_ACKED] = store
             d = dv[d, DV_NEXT]
+        cpu[c, H_DRAINED] = cpu[c, PEND_HEAD]
         cpu[c, PEND_HEAD] = -1
         cpu[c, PEND_TAIL] = -1
-        cpu[c, H_PHASE] = H_STORE
-        eq_push(s, store, PRIO_STORE, EK_ACK, c, 0)
+        if ack_packed(m):
+            # The store is asked for when the flushes end: a shared line takes
+            # writes in the order they are asked for (_ack_line).
+            cpu[c, H_PHASE] = H_STORE
+            schedule_cpu(s, c, cur)
+        else:
+            _store(s, c, cur + m.costs[C_CACHELINE])
+    elif ph == H_STORE:
+        _store(s, c, ack_line_write(s, m, c, c, t)[1])
     elif ph == H_EXIT:
         handler_exit(s, m, c, t)
 
