@@ -44,15 +44,6 @@ def ack_packed(m):
 
 
 @jit
-def _pollers_elsewhere(al, line, sock):
-    """True if a CPU polling ``line`` now is on another socket than ``sock``."""
-    n = al[line, AL_SPIN]
-    if n == 0:
-        return False
-    return al[line, AL_SOCK_SQ] - 2 * sock * al[line, AL_SOCK_SUM] + n * sock * sock != 0
-
-
-@jit
 def ack_line_write(s, m, w, j, t):
     """CPU w asks at t to write CPU j's ACK field in a packed line.
 
@@ -64,11 +55,15 @@ def ack_line_write(s, m, w, j, t):
     sock = m.topo[w, T_SOCKET]
     start = max(t, al[line, AL_FREE])
     prev = al[line, AL_WRITER]
-    elsewhere = _pollers_elsewhere(al, line, sock)
+    n = al[line, AL_SPIN]
+    # A poller on another socket: the pollers' sockets x are not all sock,
+    # i.e. sum (x - sock)^2 != 0.
+    elsewhere = n > 0 and (al[line, AL_SOCK_SQ] - 2 * sock * al[line, AL_SOCK_SUM]
+                           + n * sock * sock) != 0
     far = elsewhere or (prev >= 0 and m.topo[prev, T_SOCKET] != sock)
     end = start + (m.costs[C_CACHELINE_REMOTE] if far else m.costs[C_CACHELINE])
     reread = 0
-    if al[line, AL_SPIN] > 0:
+    if n > 0:
         reread = m.costs[C_CACHELINE_REMOTE] if elsewhere else m.costs[C_CACHELINE]
     al[line, AL_FREE] = end + reread
     al[line, AL_WRITER] = w
