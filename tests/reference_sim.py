@@ -119,6 +119,7 @@ class _Cpu:
         self.tickets_issued = 0         # mailbox_fixed
         self.tickets_done = 0
         self.drained_ticket = 0
+        self.awake_at = -1              # an idle (halted) CPU woken by an interrupt: awake then
         self.spinning_on = None         # the CPU whose ACK field this one spins on now
         self.stats = dict.fromkeys(CPU_FIELDS, 0)
         self.stats["cpu"] = cpu_id
@@ -350,6 +351,15 @@ class _Reference:
                 cpu.irq_event = True
                 self.at(cpu.busy_until, PRIO_IRQ, self.irq_at_access_end, cpu)
             return
+        if cpu.mode == "idle" and self.c.idle_wake:
+            # Halted since it last woke: it wakes first, then takes it.
+            if cpu.awake_at < self.now:
+                cpu.awake_at = self.now + self.c.idle_wake
+            if cpu.awake_at > self.now:
+                if not cpu.irq_event:
+                    cpu.irq_event = True
+                    self.at(cpu.awake_at, PRIO_IRQ, self.irq_at_access_end, cpu)
+                return
         self.take_irq(cpu, None)
 
     def irq_at_access_end(self, cpu):
@@ -423,6 +433,8 @@ class _Reference:
         self.k["handler_cycles"] += delay
         cpu.stats["handler"] += delay
         cpu.mode = cpu.saved_mode
+        if cpu.mode == "idle":
+            cpu.awake_at = t            # awake now; from the next instant halted again
         if cpu.resume is not None:
             rt, prio, fn, args = cpu.resume
             cpu.resume = None

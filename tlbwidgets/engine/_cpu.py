@@ -16,7 +16,7 @@ from .._tables import (
 from ._queue import eq_set, eq_cancel
 from ._layout import (
     NEVER, IN_PHASE,
-    P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY, C_TLB_HIT, C_PAGE_WALK, O_KIND, O_VPN, O_THINK, O_AHEAD,
+    P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY, C_IDLE_WAKE, WAKE_AT, C_TLB_HIT, C_PAGE_WALK, O_KIND, O_VPN, O_THINK, O_AHEAD,
     K_LAST_TIME, K_COALESCED, K_HANDLER_CYCLES, EK_CPU, EK_IRQ, PRIO_CPU, PRIO_IRQ,
     MODE, MODE_SINCE, SAVED_MODE, SUSPEND_T, OP_IDX, NEXT_OP, BUSY, SPAN_END,
     IPI_PENDING, IN_POLL0, IN_DEADLINE, IN_STEP_START, H_PHASE, H_T0, WAITING_ON, W_HEAD, W_NEXT,
@@ -219,6 +219,12 @@ def try_take_irq(s, m, c, t):
     elif mode == ST_KERNEL:
         if cpu[c, BUSY] > t:
             return  # the step boundary will take it
+    elif mode == ST_IDLE and m.costs[C_IDLE_WAKE] > 0:
+        # Halted (it has been idle since it last woke): the interrupt wakes the
+        # CPU, which takes it once awake (docs/model.md section 3).
+        if cpu[c, WAKE_AT] < t:
+            cpu[c, WAKE_AT] = t + m.costs[C_IDLE_WAKE]
+        take = cpu[c, WAKE_AT]
     if take > t:
         eq_set(s, take, PRIO_IRQ, EK_IRQ, c)
     else:
@@ -264,5 +270,6 @@ def handler_exit(s, m, c, t):
         schedule_cpu(s, c, t)
     elif mode == ST_IDLE:
         cpu[c, SPAN_END] += delay
+        cpu[c, WAKE_AT] = t     # awake at this instant; from the next one it halts again
         schedule_cpu(s, c, cpu[c, SPAN_END])
     try_take_irq(s, m, c, t)

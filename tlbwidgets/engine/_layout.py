@@ -91,6 +91,7 @@ C_PAUSE = 11
 C_INVLPGB = 12
 C_TLBSYNC = 13
 C_MLP = 14               # a count, not cycles: transfers one core keeps in flight
+C_IDLE_WAKE = 15         # a halted (idle-op) CPU's wake-up before it takes an interrupt
 
 # ---- Machine.topo[cpu, *] ----------------------------------------------------------
 T_SOCKET = 0
@@ -211,7 +212,8 @@ SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
 IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when its shootdown began
 H_DRAINED = 63       # mailbox, packed ACK line: first delivery row the last drain took, -1 none
-N_CPU_COLS = 64
+WAKE_AT = 64         # an idle CPU woken by an interrupt is awake from this instant, -1 halted
+N_CPU_COLS = 65
 
 CNT_ACCESSES = 0
 CNT_HITS = 1
@@ -560,7 +562,7 @@ def _fixed_tables(params, op_start):
     cpu_row[ACK_FLAG] = 1              # seed: flags start true
     for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
                 DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
-                LX_QHEAD, LX_QTAIL, LX_RUN, H_DRAINED):
+                LX_QHEAD, LX_QTAIL, LX_RUN, H_DRAINED, WAKE_AT):
         cpu_row[col] = -1
     cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
     cpu[:] = cpu_row
