@@ -18,6 +18,15 @@ first-in first-out.  This is the engine's canonical order (docs/model.md,
 section 7), whose last keys (an event's kind, an IPI's sender) only order
 events the reference does not have or that are indistinguishable here.
 
+ACK layout (docs/protocols.md, "The packed ACK line"): with ``ack_layout="packed"``
+the ACK fields share cache lines, 64 flags (``mailbox``) or 8 sequence numbers
+(``mailbox_fixed``) to a line.  A line takes one write at a time, in the order
+the writes are asked for; a write costs ``cacheline_remote`` if the line's last
+writer or any CPU spinning on the line is on another socket, else
+``cacheline``; after it, if any CPU spins on the line, the line stays busy one
+more transfer (remote if one of them is on another socket) while they re-read
+it.  Spinners see a store when it lands.
+
 Entry point: :func:`reference_simulate`.  It returns a plain dict (see its
 docstring) whose tables are lists of tuples, so tests can compare them with
 the engine's structured arrays field by field.
@@ -53,6 +62,21 @@ CPU_FIELDS = ("cpu", "handler", "accesses", "tlb_hits", "tlb_misses", "full_flus
 # Seed constants (strat9 arch/x86_64/tlb.rs), used as defaults.
 SEED_QUEUE_SLOTS = 16
 SEED_FULL_THRESHOLD_PAGES = 64
+# Fields per cache line of a packed ACK array: one-byte flags, 8-byte sequence numbers.
+PACKED_PER_LINE = {"mailbox": 64, "mailbox_fixed": 8}
+
+
+class _Line:
+    """One packed ACK cache line."""
+
+    __slots__ = ("free", "writer", "spinners", "booked_at", "changed_at")
+
+    def __init__(self):
+        self.free = 0           # takes its next write from this instant
+        self.writer = None      # CPU of the last write
+        self.spinners = set()   # CPUs spinning on one of its fields now
+        self.booked_at = -1     # when a write was last asked for
+        self.changed_at = -1    # when a CPU last started or stopped spinning on it
 
 
 class _Entry:
@@ -99,6 +123,8 @@ class _Cpu:
         self.tickets_issued = 0         # mailbox_fixed
         self.tickets_done = 0
         self.drained_ticket = 0
+        self.awake_at = -1              # an idle (halted) CPU woken by an interrupt: awake then
+        self.spinning_on = None         # the CPU whose ACK field this one spins on now
         self.stats = dict.fromkeys(CPU_FIELDS, 0)
         self.stats["cpu"] = cpu_id
 
@@ -106,8 +132,10 @@ class _Cpu:
 class _Reference:
     def __init__(self, cpus, protocol, arrays, costs, sockets, vm_pages, tlb_sets,
                  tlb_ways, ack_timeout_spins, wait_irqs_off, offline, queue_slots,
-                 full_threshold_pages, max_events):
+                 full_threshold_pages, max_events, ack_layout):
         self.protocol = protocol
+        self.per_line = PACKED_PER_LINE[protocol] if ack_layout == "packed" else 0
+        self.lines = [_Line() for _ in range(-(-cpus // self.per_line))] if self.per_line else []
         self.fixed = protocol == "mailbox_fixed"
         # mailbox_fixed never gives up (DESIGN.md section 4).
         self.spins = None if self.fixed else ack_timeout_spins
@@ -328,6 +356,15 @@ class _Reference:
                 cpu.irq_event = True
                 self.at(cpu.busy_until, PRIO_IRQ, self.irq_at_access_end, cpu)
             return
+        if cpu.mode == "idle" and self.c.idle_wake:
+            # Halted since it last woke: it wakes first, then takes it.
+            if cpu.awake_at < self.now:
+                cpu.awake_at = self.now + self.c.idle_wake
+            if cpu.awake_at > self.now:
+                if not cpu.irq_event:
+                    cpu.irq_event = True
+                    self.at(cpu.awake_at, PRIO_IRQ, self.irq_at_access_end, cpu)
+                return
         self.take_irq(cpu, None)
 
     def irq_at_access_end(self, cpu):
@@ -340,6 +377,7 @@ class _Reference:
         t = self.now
         cpu.irq_pending = False
         self.log(cpu, "ipi_take")
+        self.spin_on(cpu, None)
         if resume is None and cpu.own is not None:
             e = cpu.own
             resume = (e[0], e[1], e[4], e[5][1:])
@@ -366,12 +404,24 @@ class _Reference:
             slot_end.append(cur)
             top = max(top, ticket)
         cpu.drained_ticket = top
-        store = cur + self.c.cacheline
+        drained = []
         for row, slot in cpu.pending_deliveries:
             row[4] = cpu.handler_start
             row[5] = slot_end[slot]
-            row[6] = store
+            drained.append(row)
         cpu.pending_deliveries = []
+        if self.per_line:
+            # The store is asked for when the flushes are done.
+            self.at(cur, PRIO_STEP, self.handler_store, cpu, drained)
+        else:
+            self.land_store(cpu, drained, cur + self.c.cacheline)
+
+    def handler_store(self, cpu, drained):
+        self.land_store(cpu, drained, self.line_write(cpu, cpu, self.now))
+
+    def land_store(self, cpu, drained, store):
+        for row in drained:
+            row[6] = store
         self.at(store, PRIO_STORE, self.ack_store, cpu)
 
     def ack_store(self, cpu):
@@ -388,6 +438,8 @@ class _Reference:
         self.k["handler_cycles"] += delay
         cpu.stats["handler"] += delay
         cpu.mode = cpu.saved_mode
+        if cpu.mode == "idle":
+            cpu.awake_at = t            # awake now; from the next instant halted again
         if cpu.resume is not None:
             rt, prio, fn, args = cpu.resume
             cpu.resume = None
@@ -410,10 +462,51 @@ class _Reference:
             self.ties.append(("lock", self.now, cpu.id, owner.id))
         owner.last_lock_request = self.now
         start = max(self.now, owner.lock_free)
+        if callable(hold):
+            hold = hold(start)
         owner.lock_free = start + hold
         self.at(start + hold, PRIO_STEP, on_end, cpu)
 
     # -- initiator ---------------------------------------------------------------------
+    # -- packed ACK lines --------------------------------------------------------------------
+    def spin_on(self, cpu, j):
+        """cpu now spins on j's ACK field (None: it stops spinning)."""
+        if cpu.spinning_on is j:
+            return
+        if self.per_line:
+            for other, add in ((cpu.spinning_on, False), (j, True)):
+                if other is None:
+                    continue
+                line = self.lines[other.id // self.per_line]
+                (line.spinners.add if add else line.spinners.discard)(cpu)
+                # Whether a write asked for at this instant counts this CPU
+                # depends on the order of the two.
+                if line.booked_at == self.now:
+                    self.ties.append(("ack_line", self.now, cpu.id, other.id))
+                line.changed_at = self.now
+        cpu.spinning_on = j
+
+    def line_write(self, w, j, t):
+        """w asks at t to write j's field of a packed line; returns when the
+        write lands (and keeps the line for the spinners' re-read after it)."""
+        line = self.lines[j.id // self.per_line]
+        assert t >= self.now
+        # Whether a spinner that came or went at this instant counts, and which of
+        # two writes asked for at this instant goes first, depend on event order.
+        if line.changed_at == self.now or line.booked_at == self.now:
+            self.ties.append(("ack_line", self.now, w.id, j.id))
+        line.booked_at = self.now
+        start = max(t, line.free)
+        far_spinner = any(p.socket != w.socket for p in line.spinners)
+        remote = far_spinner or (line.writer is not None and line.writer.socket != w.socket)
+        end = start + (self.c.cacheline_remote if remote else self.c.cacheline)
+        reread = 0
+        if line.spinners:
+            reread = self.c.cacheline_remote if far_spinner else self.c.cacheline
+        line.free = end + reread
+        line.writer = w
+        return end
+
     def cacheline(self, a, b):
         return self.c.cacheline if a.socket == b.socket else self.c.cacheline_remote
 
@@ -471,7 +564,14 @@ class _Reference:
         tickets = {}
         deliveries = {}
         for j in targets:
-            yield ("lock", j, 2 * self.cacheline(cpu, j))
+            if self.per_line and not self.fixed:
+                # queue lock, push, unlock on the queue's line; the ACK clear,
+                # under the lock, on the packed ACK line
+                def hold(start, j=j):
+                    return self.line_write(cpu, j, start + self.cacheline(cpu, j)) - start
+                yield ("lock", j, hold)
+            else:
+                yield ("lock", j, 2 * self.cacheline(cpu, j))
             tickets[j.id], deliveries[j.id] = self.push(cpu, j, sd, kind, vpn, pages)
         for j in targets:
             yield ("step", self.c.ipi_send)
@@ -492,7 +592,9 @@ class _Reference:
                     row["timed_out"] += 1
                     self.log(cpu, "timeout", j.id, sd)
                     break
+                self.spin_on(cpu, j)
                 yield ("spin",)
+            self.spin_on(cpu, None)
 
     def push(self, cpu, j, sd, kind, vpn, pages):
         """Push the op into j's queue now (its lock is held); clear j's ACK."""
@@ -612,12 +714,14 @@ def reference_simulate(cpus, protocol, workload_arrays, costs, sockets=1, vm_pag
                        tlb_sets=16, tlb_ways=4, ack_timeout_spins=10_000_000,
                        wait_irqs_off=False, offline=(), queue_slots=SEED_QUEUE_SLOTS,
                        full_threshold_pages=SEED_FULL_THRESHOLD_PAGES,
-                       max_events=5_000_000):
+                       max_events=5_000_000, ack_layout=None):
     """Simulate the built workload ``(op_start, kind, vpn, pages, think)``
     (or ``Workload.build(..., with_short=True)``'s six arrays) on
     ``cpus`` CPUs under ``protocol`` ("mailbox" or "mailbox_fixed") with the
     ``tlbwidgets.Costs`` ``costs``.  ``ack_timeout_spins=None``: never give up
-    (``mailbox_fixed`` never gives up whatever it says).
+    (``mailbox_fixed`` never gives up whatever it says).  ``ack_layout``
+    "packed" or "padded"; None: packed for ``mailbox`` (the seed's flag
+    array), padded for ``mailbox_fixed``.
 
     Returns a dict: ``summary`` (counts named as in ``Result.summary()``),
     ``latencies`` (sorted), and tables as lists of tuples in the orders
@@ -634,6 +738,7 @@ def reference_simulate(cpus, protocol, workload_arrays, costs, sockets=1, vm_pag
         raise ValueError(f"tlb_sets must be a power of two, got {tlb_sets}")
     sim = _Reference(cpus, protocol, workload_arrays, costs, sockets, vm_pages, tlb_sets,
                      tlb_ways, ack_timeout_spins, wait_irqs_off, set(offline), queue_slots,
-                     full_threshold_pages, max_events)
+                     full_threshold_pages, max_events,
+                     ack_layout or ("packed" if protocol == "mailbox" else "padded"))
     outcome = sim.run()
     return sim.result(outcome)

@@ -24,6 +24,8 @@ import tlbwidgets as tw
     ({"apic_mode": "cluster"}, ValueError,
      ["apic_mode", "'cluster'", "x2apic_cluster", "physical"]),
     ({"apic_mode": 1}, ValueError, ["apic_mode", "1", "x2apic_cluster", "physical"]),
+    ({"ack_layout": "tight"}, ValueError, ["ack_layout", "'tight'", "packed", "padded"]),
+    ({"ack_layout": 64}, ValueError, ["ack_layout", "64", "packed", "padded"]),
     ({"pv_preempted_share": 1.5}, ValueError, ["pv_preempted_share", "1.5", "[0, 1]"]),
     ({"pv_preempted_share": "half"}, TypeError, ["pv_preempted_share", "half"]),
     ({"seed": -1}, ValueError, ["seed", "-1"]),

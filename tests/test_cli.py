@@ -37,6 +37,18 @@ def test_simulate_takes_the_apic_mode(capsys):
     assert data["summary"]["latency_cycles_median"] == r.summary()["latency_cycles_median"]
 
 
+def test_simulate_takes_the_ack_layout(capsys):
+    import tlbwidgets as tw
+    assert main(["simulate", "--cpus", "16", "--sockets", "2", "--workload", "single",
+                 "--set", "ack_layout=padded", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["config"]["ack_layout"] == "padded"
+    r = tw.simulate(cpus=16, sockets=2, workload="single", ack_layout="padded")
+    packed = tw.simulate(cpus=16, sockets=2, workload="single")
+    assert data["summary"]["latency_cycles_median"] == r.summary()["latency_cycles_median"]
+    assert r.summary()["latency_cycles_median"] != packed.summary()["latency_cycles_median"]
+
+
 def test_simulate_json_matches_the_api(capsys):
     import tlbwidgets as tw
     assert main(["simulate", "--cpus", "4", "--workload", "single", "--json"]) == 0
@@ -51,6 +63,7 @@ def test_simulate_json_matches_the_api(capsys):
     (["simulate", "--protocol", "nope"], ["protocol", "nope"]),
     (["simulate", "--set", "bogus=1"], ["bogus"]),
     (["simulate", "--set", "apic_mode=flat"], ["apic_mode", "flat", "x2apic_cluster"]),
+    (["simulate", "--set", "ack_layout=tight"], ["ack_layout", "tight", "packed", "padded"]),
     (["simulate", "--set", "pages"], ["KEY=VALUE"]),
     (["frobnicate"], ["unknown command"]),
     (["simulate", "--workload", "short_range", "--set", "byte_offset=5000"],

@@ -107,8 +107,9 @@ def test_serve_cycles_are_the_initiators_handler_time_in_the_log(protocol):
 def test_mailbox_queue_lock_waits_are_lock_cycles_not_dispatch():
     # Many initiators at once: pushes meet at the targets' queue locks, and
     # each wait the log reports (its length in arg) is charged to lock_cycles.
+    # (Each ACK flag on its own line: no wait for the shared ACK line.)
     r = tw.simulate(cpus=8, protocol="mailbox", workload="munmap_storm", seed=1,
-                    max_log_events=2_000_000)
+                    max_log_events=2_000_000, ack_layout="padded")
     assert not r.truncated
     assert_parts_sum_to_latency(r)
     waits = r.events[r.events["kind"] == EV_LOCK_WAIT]
@@ -117,6 +118,23 @@ def test_mailbox_queue_lock_waits_are_lock_cycles_not_dispatch():
     assert sd["lock_cycles"].sum() == waits["arg"].sum()
     # dispatch is then exactly the pushes' cache-line transfers
     assert (sd["dispatch_cycles"] == 2 * C.cacheline * sd["targets"]).all()
+
+
+def test_waits_for_the_packed_ack_line_are_lock_cycles_too():
+    # The seed's packed flags: a push also waits for the one ACK line that
+    # every push and store of every initiator writes.  That wait is lock time;
+    # dispatch stays the push's two transfers (one socket: both local).
+    r = tw.simulate(cpus=8, protocol="mailbox", workload="munmap_storm", seed=1,
+                    max_log_events=2_000_000)
+    assert r.config["ack_layout"] == "packed" and not r.truncated
+    assert_parts_sum_to_latency(r)
+    sd = r.shootdowns
+    queue_waits = r.events[r.events["kind"] == EV_LOCK_WAIT]["arg"].sum()
+    assert sd["lock_cycles"].sum() > queue_waits
+    assert (sd["dispatch_cycles"] == 2 * C.cacheline * sd["targets"]).all()
+    padded = tw.simulate(cpus=8, protocol="mailbox", workload="munmap_storm", seed=1,
+                         ack_layout="padded")
+    assert sd["lock_cycles"].sum() > padded.shootdowns["lock_cycles"].sum()
 
 
 def test_cost_view_stacks_every_part_to_the_mean_latency():

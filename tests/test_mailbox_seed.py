@@ -20,24 +20,55 @@ def _lat(a, b, cpus, sockets, costs):
     return costs.ipi_latency if same else costs.ipi_latency_remote
 
 
-def expected_latency(cpus, pages, sockets=1, initiator=0, costs=C):
+def expected_latency(cpus, pages, sockets=1, initiator=0, costs=C, layout="packed"):
     """Closed form of DESIGN.md section 3, generalised to sockets: every
     target's ACK store time, then the first poll at or after the last one on
-    the initiator's polling grid (which starts when the IPIs are sent)."""
+    the initiator's polling grid (which starts when the IPIs are sent).
+
+    ``layout="padded"`` is DESIGN.md's charging (every ACK flag on its own
+    line).  ``"packed"`` is the seed's flag array (docs/protocols.md, "The packed
+    ACK line"): the flags of up to 64 CPUs share one line, which takes one write
+    at a time; a push's clear costs one transfer on it (remote if its last writer
+    or its spinner is on another socket), and each handler's store waits for the
+    line, costs one transfer, and keeps the line one more transfer for the
+    spinning initiator's re-read."""
     targets = [j for j in range(cpus) if j != initiator]
     if pages > 64:
         flush = costs.full_flush
     else:
         flush = pages * costs.invlpg
-    push_end = flush + sum(2 * _cl(initiator, j, cpus, sockets, costs) for j in targets)
-    wait_start = push_end + len(targets) * costs.ipi_send
     if not targets:
         return flush
-    acks = []
+    same = [(j * sockets) // cpus == (initiator * sockets) // cpus for j in targets]
+    line = {"cacheline": costs.cacheline, "remote": costs.cacheline_remote}
+    if layout == "padded":
+        pushes = [2 * _cl(initiator, j, cpus, sockets, costs) for j in targets]
+    else:
+        # The initiator wrote the line last (or nobody has): its clear is local.
+        pushes = [_cl(initiator, j, cpus, sockets, costs) + costs.cacheline for j in targets]
+    push_end = flush + sum(pushes)
+    wait_start = push_end + len(targets) * costs.ipi_send
+    drains = []
     for i, j in enumerate(targets):
         sent = push_end + (i + 1) * costs.ipi_send
-        acks.append(sent + _lat(initiator, j, cpus, sockets, costs) + costs.irq_entry
-                    + costs.cacheline + flush + costs.cacheline)
+        drains.append((sent + _lat(initiator, j, cpus, sockets, costs) + costs.irq_entry
+                       + costs.cacheline, i, j))
+    if layout == "padded":
+        acks = [drain + flush + costs.cacheline for drain, _, _ in drains]
+        return wait_start + max(0, -(-(max(acks) - wait_start) // costs.pause)) * costs.pause
+    acks = []
+    lines = {}                          # packed line -> (free from, last writer)
+    # Each handler asks for the line when its flushes end (a nearer target's IPI
+    # may overtake a farther one's), and from wait_start on the initiator spins on it.
+    for drain, i, j in sorted(drains):
+        free, writer = lines.get(j // 64, (0, initiator))
+        spinner = drain + flush >= wait_start
+        far_spinner = spinner and not same[i]
+        far = far_spinner or (writer * sockets) // cpus != (j * sockets) // cpus
+        end = max(drain + flush, free) + (line["remote"] if far else line["cacheline"])
+        reread = (line["remote"] if far_spinner else line["cacheline"]) if spinner else 0
+        lines[j // 64] = (end + reread, j)
+        acks.append(end)
     last = max(acks)
     polls = max(0, -(-(last - wait_start) // costs.pause))
     return wait_start + polls * costs.pause
@@ -51,20 +82,21 @@ def test_design_formula_one_socket_is_the_closed_form():
                    + C.irq_entry + C.cacheline + C.invlpg + C.cacheline)
         start = C.invlpg + k * (2 * C.cacheline + C.ipi_send)
         rounded = start + -(-(formula - start) // C.pause) * C.pause
-        assert expected_latency(cpus, 1) == rounded
+        assert expected_latency(cpus, 1, layout="padded") == rounded
 
 
+@pytest.mark.parametrize("layout", ["padded", "packed"])
 @pytest.mark.parametrize("cpus,pages,sockets", [
-    (2, 1, 1), (3, 1, 1), (8, 1, 1), (16, 1, 1), (64, 1, 1),
+    (2, 1, 1), (3, 1, 1), (8, 1, 1), (16, 1, 1), (64, 1, 1), (65, 1, 1), (130, 1, 2),
     (8, 7, 1), (16, 64, 1), (16, 65, 1),
     (4, 1, 2), (16, 3, 2), (32, 1, 4), (24, 2, 3),
 ])
-def test_contention_free_single_shootdown_matches_formula(cpus, pages, sockets):
+def test_contention_free_single_shootdown_matches_formula(cpus, pages, sockets, layout):
     r = tw.simulate(cpus=cpus, protocol="mailbox", workload="single", pages=pages,
-                    sockets=sockets)
+                    sockets=sockets, ack_layout=layout)
     assert r.outcome == "completed"
     lat = r.latencies_cycles()
-    assert lat.tolist() == [expected_latency(cpus, pages, sockets)]
+    assert lat.tolist() == [expected_latency(cpus, pages, sockets, layout=layout)]
     s = r.summary()
     assert s["ipis"] == cpus - 1
     assert s["violations"] == 0 and s["timeouts"] == 0

@@ -29,7 +29,8 @@ __all__ = []
 
 ODD_COSTS = tw.Costs(tlb_hit=3, page_walk=37, invlpg=211, full_flush=1201, cacheline=143,
                      cacheline_remote=401, ipi_send=197, ipi_latency=1503,
-                     ipi_latency_remote=1759, irq_entry=601, irq_exit=299, pause=139)
+                     ipi_latency_remote=1759, irq_entry=601, irq_exit=299, pause=139,
+                     idle_wake=6007)
 
 # Counts of Result.summary() that the reference computes too.
 SUMMARY_KEYS = (
@@ -151,6 +152,11 @@ CASES = {
         think=[101, 3001, 31, 20_001, 101, 9_001, 101], cpus=4), dict(ack_timeout_spins=7)),
     "ack_race-3cpus": (3, 1, 1, tw.workloads.ack_race, {}),
     "ack_race-4cpus-2sockets": (4, 2, 0, tw.workloads.ack_race, {}),
+    # idle (halted) targets wake before they take the IPI (idle_wake)
+    "idle_cpus-wake": (4, 1, 0, lambda: tw.scenarios.idle_cpus(unmaps=3, idle_cycles=20_001,
+                                                                gap_cycles=30_001), {}),
+    "idle_cpus-wake-2sockets": (6, 2, 1, lambda: tw.scenarios.idle_cpus(
+        idle_share=0.6, unmaps=2, idle_cycles=19_001, gap_cycles=20_001), {}),
     # byte ranges: the seed's count misses page 2 (unaligned) or page 1 (sub-page)
     "short_range-4cpus": (4, 1, 0, tw.scenarios.short_range, {}),
     "short_range-sub-page-2sockets": (

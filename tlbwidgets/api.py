@@ -39,6 +39,12 @@ SEED_QUEUE_SLOTS = 16
 # linux's IPI destination modes (docs/protocols.md): the engine's P_APIC_MODE codes.
 APIC_MODES = {"x2apic_cluster": L.APIC_X2APIC_CLUSTER, "physical": L.APIC_PHYSICAL}
 
+# Where the mailbox protocols keep their ACK fields (docs/protocols.md, "The packed ACK
+# line"): "packed" as in the seed's one-byte flag array (64 to a cache line; mailbox_fixed's
+# 8-byte sequence numbers 8 to a line), "padded" one cache line each.
+ACK_LAYOUTS = ("packed", "padded")
+ACK_LAYOUT_DEFAULTS = {"mailbox": "packed", "mailbox_fixed": "padded"}
+
 MACHINE_OPTIONS = {
     "vm_pages": 4096,              # pages of the shared address space
     "tlb_sets": 16,                # L1 dTLB: 16 sets x 4 ways = 64 entries
@@ -55,6 +61,8 @@ MACHINE_OPTIONS = {
     "broadcast_max_pages": 8,      # broadcast: pages one INVLPGB may name
     "apic_mode": "x2apic_cluster", # linux: one ICR write per x2APIC cluster, or "physical"
     "pv_preempted_share": 0.0,     # linux in a KVM guest: targets found preempted, skipped
+    "ack_layout": None,            # mailbox protocols: "packed" or "padded"; None: the
+                                   # protocol's own (ACK_LAYOUT_DEFAULTS)
 }
 
 
@@ -147,6 +155,14 @@ def validate_args(cpus=16, protocol="mailbox", workload="uniform", costs="defaul
         raise ValueError(f"apic_mode={mode!r} is not an APIC destination mode; choose one of "
                          f"{list(APIC_MODES)} (only protocol 'linux' uses it)")
     opts["apic_mode"] = str(mode)
+    layout = opts["ack_layout"]
+    if layout is None:
+        layout = ACK_LAYOUT_DEFAULTS.get(protocol, "padded")
+    if not isinstance(layout, str) or layout not in ACK_LAYOUTS:
+        raise ValueError(f"ack_layout={layout!r} is not an ACK layout; choose one of "
+                         f"{list(ACK_LAYOUTS)} or None for the protocol's own (only "
+                         "protocols 'mailbox' and 'mailbox_fixed' use it)")
+    opts["ack_layout"] = str(layout)
     opts["pv_preempted_share"] = _fraction("pv_preempted_share",
                                              opts["pv_preempted_share"], "a share of targets")
 
@@ -237,6 +253,7 @@ def build_machine(config, wl, c, opts):
     params[L.P_APIC_MODE] = APIC_MODES[opts["apic_mode"]]
     params[L.P_PV_PREEMPTED_PPM] = round(opts["pv_preempted_share"] * 1_000_000)
     params[L.P_PV_SEED] = seed % 2**31
+    params[L.P_ACK_PER_LINE] = _ack_per_line(protocol, opts["ack_layout"])
 
     socket = (np.arange(cpus, dtype=np.int64) * sockets) // cpus
     online = np.ones(cpus, dtype=np.int64)
@@ -245,6 +262,14 @@ def build_machine(config, wl, c, opts):
                                           blocks, schedule_table(opts["schedule"]),
                                           totals["short_pages"])
     return machine, state, totals["think_cycles"]
+
+
+def _ack_per_line(protocol, layout):
+    """ACK fields per cache line (the engine's P_ACK_PER_LINE): 0 when each has
+    its own line or the protocol keeps no ACK array."""
+    if layout != "packed" or protocol not in ACK_LAYOUT_DEFAULTS:
+        return 0
+    return L.ACK_PACKED_FLAGS if protocol == "mailbox" else L.ACK_PACKED_SEQS
 
 
 def _gives_up(protocol, opts):

@@ -20,7 +20,7 @@ __all__ = ["Costs", "COST_PRESETS", "COST_FIELDS", "MLP_RANGE", "resolve_costs"]
 COST_FIELDS = (
     "tlb_hit", "page_walk", "invlpg", "full_flush", "cacheline",
     "cacheline_remote", "ipi_send", "ipi_latency", "ipi_latency_remote",
-    "irq_entry", "irq_exit", "pause", "invlpgb", "tlbsync", "mlp",
+    "irq_entry", "irq_exit", "pause", "invlpgb", "tlbsync", "mlp", "idle_wake",
 )
 
 # ``mlp`` is a count, not cycles: how many independent cache-line transfers
@@ -48,6 +48,9 @@ class Costs:
     ``linux`` protocol overlaps its per-target queue pushes in groups of
     ``mlp``; ``mlp=1`` charges them strictly one after another.
 
+    ``idle_wake`` is the time a CPU in an ``idle`` op (halted in C1) takes to
+    wake when an interrupt arrives, before it can take it.
+
     Guarantees: a constructed ``Costs`` has every ``COST_FIELDS`` entry a
     Python ``int`` in ``[0, MAX_CYCLES]`` (``bool`` rejected, NumPy integers
     converted), ``pause``, ``tlb_hit`` and ``page_walk`` at least 1, ``mlp``
@@ -72,6 +75,7 @@ class Costs:
     invlpgb: int = 100
     tlbsync: int = 900
     mlp: int = 10
+    idle_wake: int = 6000
     clock_ghz: float = 3.0
     name: str = "custom"
 
@@ -152,7 +156,7 @@ COST_PRESETS = {
         cacheline=134, cacheline_remote=381,
         ipi_send=200, ipi_latency=735, ipi_latency_remote=982,
         irq_entry=600, irq_exit=300, pause=140, invlpgb=100, tlbsync=900,
-        clock_ghz=2.8, name="intel_2socket"),
+        idle_wake=5600, clock_ghz=2.8, name="intel_2socket"),
     # Eight-socket Intel Xeon E7-8870 v2 class machine (Ivy Bridge-EX, 2.3 GHz);
     # cache-line costs measured on an 8-socket Westmere-EX (mctop's diassrv8).
     "large_8socket": Costs(
@@ -160,14 +164,14 @@ COST_PRESETS = {
         cacheline=127, cacheline_remote=447,
         ipi_send=200, ipi_latency=735, ipi_latency_remote=1055,
         irq_entry=600, irq_exit=300, pause=10, invlpgb=100, tlbsync=900,
-        clock_ghz=2.3, name="large_8socket"),
+        idle_wake=2300, clock_ghz=2.3, name="large_8socket"),
     # AMD EPYC 7R13 (Zen 3 "Milan") with INVLPGB/TLBSYNC, assumed 3.0 GHz.
     "amd_broadcast": Costs(
         tlb_hit=1, page_walk=30, invlpg=80, full_flush=96,
         cacheline=284, cacheline_remote=591,
         ipi_send=200, ipi_latency=735, ipi_latency_remote=1042,
         irq_entry=600, irq_exit=300, pause=10, invlpgb=100, tlbsync=900,
-        clock_ghz=3.0, name="amd_broadcast"),
+        idle_wake=3000, clock_ghz=3.0, name="amd_broadcast"),
     # A KVM guest on an AMD EPYC host at 2.596 GHz (this project's CI machine
     # kind): sending an IPI exits to the hypervisor (ICR write or PV hypercall).
     "kvm_guest": Costs(
@@ -175,7 +179,7 @@ COST_PRESETS = {
         cacheline=245, cacheline_remote=511,
         ipi_send=2000, ipi_latency=2787, ipi_latency_remote=3053,
         irq_entry=600, irq_exit=300, pause=10, invlpgb=100, tlbsync=900,
-        clock_ghz=2.596, name="kvm_guest"),
+        idle_wake=2596, clock_ghz=2.596, name="kvm_guest"),
 }
 
 

@@ -65,12 +65,14 @@ PROGRESS_INTERVAL_S = 0.25
 
 
 def default_delays(costs):
-    """Delays that reorder steps: the cost of one cache-line transfer, an
-    interrupt entry, an IPI's latency and a whole shootdown round trip from
-    the send (IPI send + latency + entry + exit + two transfers), i.e. the
-    durations of the steps whose order a race depends on."""
+    """Delays that reorder steps: the cost of one cache-line transfer, a
+    one-page flush (a handler's window between draining its queue and storing
+    its ACK, where the shared-flag race lives), an interrupt entry, an IPI's
+    latency and a whole shootdown round trip from the send (IPI send + latency
+    + entry + exit + two transfers), i.e. the durations of the steps whose
+    order a race depends on."""
     c = costs
-    return tuple(sorted({c.cacheline, c.irq_entry, c.ipi_latency,
+    return tuple(sorted({c.cacheline, c.invlpg, c.irq_entry, c.ipi_latency,
                          c.ipi_send + c.ipi_latency + c.irq_entry + c.irq_exit
                          + 2 * c.cacheline} - {0}))
 

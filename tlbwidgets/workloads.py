@@ -62,12 +62,12 @@ def scaled_default(full, cpus):
     return max(1, full * FULL_SIZE_MAX_CPUS ** 3 // cpus ** 3)
 
 
-# Timings of the ack_race scenario, found by scanning offset_cycles (steps of
-# 25) and victim_section_cycles (steps of 25-50) on the default preset with 8
-# CPUs on one socket: the race shows for offsets 3075..3425, each with its own
-# band of sections; offsets 3250..3375 all show it with sections starting
-# 3200..3275.  tests/test_mailbox_seed.py re-checks them.
-ACK_RACE_DEFAULTS = {"offset_cycles": 3_300, "victim_section_cycles": 3_225, "a_cpu": 0}
+# Timings of the ack_race scenario, found by scanning offset_cycles and
+# victim_section_cycles (steps of 25 over 1,000..8,000 each, then steps of 5) on
+# the default preset with 8 CPUs on one socket and the seed's packed ACK line:
+# the race shows for offsets 3065..3140 only, every one of them with sections
+# 3540..3580 and 3680..3705.  tests/test_mailbox_seed.py re-checks them.
+ACK_RACE_DEFAULTS = {"offset_cycles": 3_100, "victim_section_cycles": 3_560, "a_cpu": 0}
 
 
 # ---- generators ------------------------------------------------------------------

@@ -25,7 +25,7 @@ from ._layout import (
     P_NCPU, P_MAX_EVENTS,
     K_EVENTS, K_EQ_N, K_NOW, K_OUTCOME, K_LAST_TIME,
     EK_CPU, EK_IPI, EK_IRQ, EK_ACK, EK_TICK, O_KIND, O_VPN, O_PAGES, O_THINK, T_ONLINE,
-    MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD,
+    MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD, WAKE_AT,
 )
 from ._ref import ref
 from ._shootdown import run_ahead
@@ -95,6 +95,7 @@ def _span_end(proto, s, m, c, t):
     cpu[c, OP_IDX] = i + 1
     cpu[c, NEXT_OP] = t
     cpu[c, BUSY] = t
+    cpu[c, WAKE_AT] = -1
     if irq_off and i + 1 < m.op_start[c + 1] and m.ops[i + 1, O_KIND] == OP_IRQ_OFF:
         cpu[c, SPAN_END] = t + m.ops[i + 1, O_THINK]
         schedule_cpu(s, c, cpu[c, SPAN_END])

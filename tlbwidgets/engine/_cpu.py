@@ -16,12 +16,13 @@ from .._tables import (
 from ._queue import eq_set, eq_cancel
 from ._layout import (
     NEVER, IN_PHASE,
-    P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY, C_TLB_HIT, C_PAGE_WALK, O_KIND, O_VPN, O_THINK, O_AHEAD,
+    P_NCPU, P_WAIT_IRQS_OFF, C_IRQ_ENTRY, C_IDLE_WAKE, WAKE_AT, C_TLB_HIT, C_PAGE_WALK, O_KIND, O_VPN, O_THINK, O_AHEAD,
     K_LAST_TIME, K_COALESCED, K_HANDLER_CYCLES, EK_CPU, EK_IRQ, PRIO_CPU, PRIO_IRQ,
     MODE, MODE_SINCE, SAVED_MODE, SUSPEND_T, OP_IDX, NEXT_OP, BUSY, SPAN_END,
     IPI_PENDING, IN_POLL0, IN_DEADLINE, IN_STEP_START, H_PHASE, H_T0, WAITING_ON, W_HEAD, W_NEXT,
     W_PREV, CYC, CNT, CNT_IPIS, TL_LRU, TL_VER, PT_VER, SW_HANDLER, SC_N_ENTRY,
 )
+from ._ack_line import ack_packed, ack_line_poller
 from ._log import log_event
 from ._schedule import step_delay
 from ._tlb import tlb_find, tlb_fill, count_accesses, stale_use
@@ -146,9 +147,12 @@ def start_polling(s, c, t, phase, deadline):
 
 
 @jit
-def wait_register(s, c, target):
-    """Put c on target's list of ACK pollers."""
+def wait_register(s, m, c, target):
+    """Put c on target's list of ACK pollers (and count it on a packed ACK
+    line: _ack_line)."""
     cpu = s.cpu
+    if ack_packed(m):
+        ack_line_poller(s, m, c, target, 1)
     cpu[c, WAITING_ON] = target
     head = cpu[target, W_HEAD]
     cpu[c, W_PREV] = -1
@@ -159,11 +163,13 @@ def wait_register(s, c, target):
 
 
 @jit
-def wait_unregister(s, c):
+def wait_unregister(s, m, c):
     cpu = s.cpu
     target = cpu[c, WAITING_ON]
     if target < 0:
         return
+    if ack_packed(m):
+        ack_line_poller(s, m, c, target, -1)
     prv = cpu[c, W_PREV]
     nxt = cpu[c, W_NEXT]
     if prv >= 0:
@@ -188,7 +194,7 @@ def take_irq(s, m, c, t):
     cpu[c, SUSPEND_T] = t
     eq_cancel(s, EK_CPU, c)
     if cpu[c, MODE] == ST_WAIT:
-        wait_unregister(s, c)
+        wait_unregister(s, m, c)
     set_mode(s, c, ST_HANDLER, t)
     cpu[c, H_PHASE] = 0
     cpu[c, H_T0] = t
@@ -213,6 +219,12 @@ def try_take_irq(s, m, c, t):
     elif mode == ST_KERNEL:
         if cpu[c, BUSY] > t:
             return  # the step boundary will take it
+    elif mode == ST_IDLE and m.costs[C_IDLE_WAKE] > 0:
+        # Halted (it has been idle since it last woke): the interrupt wakes the
+        # CPU, which takes it once awake (docs/model.md section 3).
+        if cpu[c, WAKE_AT] < t:
+            cpu[c, WAKE_AT] = t + m.costs[C_IDLE_WAKE]
+        take = cpu[c, WAKE_AT]
     if take > t:
         eq_set(s, take, PRIO_IRQ, EK_IRQ, c)
     else:
@@ -260,5 +272,6 @@ def handler_exit(s, m, c, t):
         schedule_cpu(s, c, t)
     elif mode == ST_IDLE:
         cpu[c, SPAN_END] += delay
+        cpu[c, WAKE_AT] = t     # awake at this instant; from the next one it halts again
         schedule_cpu(s, c, cpu[c, SPAN_END])
     try_take_irq(s, m, c, t)

@@ -50,7 +50,7 @@ from ._layout import (
     P_NCPU, P_FULL_THRESHOLD, P_TICK, C_CACHELINE, C_IRQ_EXIT, T_ONLINE,
     K_DELIVERIES, K_SKIPPED, K_LZ_HEAD, K_LZ_TAIL, K_NDELIV,
     EK_TICK, PRIO_IPI, IN_SD, IN_PHASE, IPI_PENDING, H_PHASE, H_T0,
-    LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
+    LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM, WAKE_AT,
     S_INIT, S_TARGETS, S_DISPATCH, S_UNAPPLIED, S_REC_NEXT, S_DV0, S_KIND, S_VPN, S_PAGES,
     DV_SD, DV_CPU, DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
 )
@@ -191,8 +191,10 @@ def latr_tick(s, m, c, t):
 
 @jit
 def latr_switch(s, m, c, t):
-    """c switches (an IDLE op starts or ends) at t: apply pending records."""
+    """c switches (an IDLE op starts or ends) at t: apply pending records.
+    The switch runs on an awake core (halting comes after it): no wake-up."""
     if _has_pending(s, c):
+        s.cpu[c, WAKE_AT] = t
         _raise(s, m, c, t)
 
 

@@ -63,7 +63,12 @@ P_BCAST_MAX_PAGES = 14   # broadcast: pages one INVLPGB instruction may cover
 P_APIC_MODE = 15         # linux: APIC_* destination mode of its IPI sends
 P_PV_PREEMPTED_PPM = 16  # linux: share of targets found preempted, parts per million
 P_PV_SEED = 17           # linux: the run's seed mod 2**31, picks the preempted targets
-N_PARAMS = 18
+P_ACK_PER_LINE = 18      # mailbox protocols: ACK fields per cache line (0: one line each)
+N_PARAMS = 19
+
+# ---- ACK layouts (P_ACK_PER_LINE; names in tlbwidgets.api.ACK_LAYOUTS) -------------
+ACK_PACKED_FLAGS = 64    # the seed's one-byte AtomicBool flags: 64 per 64-byte line
+ACK_PACKED_SEQS = 8      # mailbox_fixed's 8-byte sequence numbers, packed: 8 per line
 
 # ---- APIC destination modes (P_APIC_MODE; names in tlbwidgets.api.APIC_MODES) -----
 APIC_X2APIC_CLUSTER = 0  # one ICR write per cluster of up to 16 logical CPUs of a socket
@@ -86,6 +91,7 @@ C_PAUSE = 11
 C_INVLPGB = 12
 C_TLBSYNC = 13
 C_MLP = 14               # a count, not cycles: transfers one core keeps in flight
+C_IDLE_WAKE = 15         # a halted (idle-op) CPU's wake-up before it takes an interrupt
 
 # ---- Machine.topo[cpu, *] ----------------------------------------------------------
 T_SOCKET = 0
@@ -206,7 +212,9 @@ SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
 IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when its shootdown began
 IPI_LAST_AT = 63     # latest arrival time of the IPIs sent to this CPU so far, -1 none
-N_CPU_COLS = 64
+H_DRAINED = 64       # mailbox, packed ACK line: first delivery row the last drain took, -1 none
+WAKE_AT = 65         # an idle CPU woken by an interrupt is awake from this instant, -1 halted
+N_CPU_COLS = 66
 
 CNT_ACCESSES = 0
 CNT_HITS = 1
@@ -294,6 +302,14 @@ S_LOCK = 21          # initiator cycles waiting for a lock or a resource another
 S_FLUSH_PAGES = 22   # pages a range flush invalidates (the seed rounds a byte range down)
 N_SD_COLS = 23
 
+# ---- State.al[line, *]: the packed ACK lines (_ack_line; one unused row when padded) ----
+AL_FREE = 0          # the line takes its next write from this instant
+AL_WRITER = 1        # CPU of the last write, -1 none yet
+AL_SPIN = 2          # CPUs polling a field of this line now
+AL_SOCK_SUM = 3      # sum of their sockets
+AL_SOCK_SQ = 4       # sum of their sockets squared (with AL_SOCK_SUM: are all on one socket?)
+N_AL_COLS = 5
+
 # ---- log tables ----------------------------------------------------------------------------
 DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)
 N_DV_COLS = 9
@@ -332,7 +348,7 @@ SW_IRQ_OFF = 4       # the length of the CPU's k-th irq_off op
 
 Machine = namedtuple("Machine", ["params", "costs", "topo", "op_start", "ops", "sched"])
 State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "nd", "rl", "rb",
-                             "far", "sd", "dv", "wn", "vi", "ev"])
+                             "far", "sd", "dv", "wn", "vi", "ev", "al"])
 
 
 @jit
@@ -548,7 +564,7 @@ def _fixed_tables(params, op_start):
     cpu_row[ACK_FLAG] = 1              # seed: flags start true
     for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
                 DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
-                LX_QHEAD, LX_QTAIL, LX_RUN, IPI_LAST_AT):
+                LX_QHEAD, LX_QTAIL, LX_RUN, IPI_LAST_AT, H_DRAINED, WAKE_AT):
         cpu_row[col] = -1
     cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
     cpu[:] = cpu_row
@@ -574,9 +590,12 @@ def _fixed_tables(params, op_start):
                 K_EQ_FREE):
         counters[col] = -1
     counters[K_EQ_NODES] = 2 * n
+    per_line = int(p[P_ACK_PER_LINE])
+    al = np.zeros((max(1, -(-n // per_line) if per_line else 0), N_AL_COLS), dtype=np.int64)
+    al[:, AL_WRITER] = -1
     return dict(counters=counters, cpu=cpu, pair=pair, q=q, tlb=tlb, pte=pte, nd=nd, rl=rl,
                 rb=rb, far=far,
-                wn=wn, vi=vi, ev=ev)
+                wn=wn, vi=vi, ev=ev, al=al)
 
 
 def _state(tables, params, n_changes):

@@ -316,9 +316,9 @@ def linux_initiator_step(s, m, c, t):
             cpu[c, IN_STEP_START] = t
             continue
         if ph == D_POLL:
-            wait_unregister(s, c)
+            wait_unregister(s, m, c)
             if s.pair[c, idx, TG_DONE] != 1:
-                wait_register(s, c, s.pair[c, idx, TG_CPU])
+                wait_register(s, m, c, s.pair[c, idx, TG_CPU])
                 return
             log_event(s.ev, k, t, c, EV_ACK_SEEN, s.pair[c, idx, TG_CPU], sd, 0)
             cpu[c, IN_IDX] = idx + 1
@@ -368,7 +368,7 @@ def linux_initiator_step(s, m, c, t):
                 log_event(s.ev, k, t, c, EV_ACK_SEEN, s.pair[c, idx, TG_CPU], sd, 0)
                 cpu[c, IN_IDX] = idx + 1
                 continue
-            wait_register(s, c, s.pair[c, idx, TG_CPU])
+            wait_register(s, m, c, s.pair[c, idx, TG_CPU])
             start_polling(s, c, t, D_POLL, NEVER)
             return
         if run_ahead(s, c, nt):

@@ -50,14 +50,15 @@ from ._layout import (
     K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, EK_CPU, PRIO_STORE, PRIO_CPU,
     ND_AT, ND_KEY, AT_NONE, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
-    IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, MODE, SAVED_MODE, SUSPEND_T,
-    NEXT_OP, BUSY, IPI_LAST_AT, SC_WHAT, SW_IPI,
+    IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, H_DRAINED, MODE, SAVED_MODE,
+    SUSPEND_T, NEXT_OP, BUSY, IPI_LAST_AT, SC_WHAT, SW_IPI,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
     S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT, S_LOCK,
     DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT, SW_PUSH, SC_N_PUSH,
 )
+from ._ack_line import ack_packed, ack_line_write
 from ._log import log_event, log_delivery
 from ._schedule import step_delay
 from ._shootdown import (
@@ -79,8 +80,9 @@ D_POLL = 5
 # handler phases
 H_LOCK = 0
 H_DRAIN = 1
-H_STORE = 2
-H_EXIT = 3
+H_STORE = 2      # packed ACK line: the store is asked for (the line is booked) now
+H_LANDING = 3    # the ACK store is on its way (its EK_ACK event is pending)
+H_EXIT = 4
 
 
 @jit
@@ -175,7 +177,7 @@ def mailbox_initiator_step(s, m, c, t):
                 cpu[c, IN_STEP_START] = t
             continue
         if ph == D_POLL:
-            wait_unregister(s, c)
+            wait_unregister(s, m, c)
             j = s.pair[c, idx, TG_CPU]
             if _acked(s, m, c, idx):
                 log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
@@ -185,7 +187,7 @@ def mailbox_initiator_step(s, m, c, t):
                 log_event(s.ev, s.counters, t, c, EV_TIMEOUT, j, sd, 0)
             else:
                 # The flag was set and cleared again before this poll.
-                wait_register(s, c, j)
+                wait_register(s, m, c, j)
                 if cpu[c, IN_DEADLINE] < NEVER:
                     schedule_cpu(s, c, cpu[c, IN_DEADLINE])
                 return
@@ -201,10 +203,18 @@ def mailbox_initiator_step(s, m, c, t):
             acq = max(t, cpu[j, Q_LOCK_FREE])
             if acq > t:
                 log_event(s.ev, s.counters, t, c, EV_LOCK_WAIT, j, sd, acq - t)
-            nt = acq + 2 * cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
+            line_wait = 0
+            if ack_packed(m) and m.params[P_PROTO] != PR_MAILBOX_FIXED:
+                # lock + push + unlock on the queue's line; the ACK clear, under
+                # the lock, on the shared ACK line (_ack_line)
+                queued = acq + cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
+                got, nt = ack_line_write(s, m, c, j, queued)
+                line_wait = got - queued
+            else:
+                nt = acq + 2 * cacheline_cost(m, c, j) + step_delay(s, m, c, SW_PUSH, SC_N_PUSH)
             cpu[j, Q_LOCK_FREE] = nt
-            s.sd[sd, S_LOCK] += acq - t
-            s.sd[sd, S_DISPATCH] += nt - acq
+            s.sd[sd, S_LOCK] += acq - t + line_wait
+            s.sd[sd, S_DISPATCH] += nt - acq - line_wait
             cpu[c, IN_PHASE] = D_PUSH
         elif ph == B_SEND:
             nt = t + m.costs[C_IPI_SEND]
@@ -250,7 +260,7 @@ def mailbox_initiator_step(s, m, c, t):
                 log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
                 cpu[c, IN_IDX] = idx + 1
                 continue
-            wait_register(s, c, j)
+            wait_register(s, m, c, j)
             spins = m.params[P_TIMEOUT_SPINS]
             start_polling(s, c, t, D_POLL, NEVER if spins < 0 else t + spins * pause)
             return
@@ -262,8 +272,8 @@ def mailbox_initiator_step(s, m, c, t):
 
 @jit
 def wake_waiters(s, m, target, t):
-    """A store on target's ACK at t: every initiator polling it looks again at
-    its first poll at or after t (its polling grid: poll0 + k * pause)."""
+    """A store on target's ACK lands at t: every initiator polling it looks
+    again at its first poll at or after t (its polling grid: poll0 + k * pause)."""
     cpu = s.cpu
     pause = m.costs[C_PAUSE]
     w = cpu[target, W_HEAD]
@@ -274,6 +284,20 @@ def wake_waiters(s, m, target, t):
         if poll < cpu[w, IN_DEADLINE]:
             schedule_cpu(s, w, poll)
         w = nxt
+
+
+@jit
+def _store(s, c, t):
+    """The handler's ACK store lands at t: stamp the drained deliveries, and
+    let pollers see it then (EK_ACK)."""
+    dv = s.dv
+    d = s.cpu[c, H_DRAINED]
+    while d >= 0:
+        dv[d, DV_ACKED] = t
+        d = dv[d, DV_NEXT]
+    s.cpu[c, H_DRAINED] = -1
+    s.cpu[c, H_PHASE] = H_LANDING
+    eq_push(s, t, PRIO_STORE, EK_ACK, c, 0)
 
 
 @jit
@@ -316,18 +340,24 @@ def mailbox_handler_step(s, m, c, t):
         cpu[c, Q_COUNT] = 0
         log_event(s.ev, s.counters, t, c, EV_DRAIN, -1, -1, n)
         cpu[c, H_SEQ] = top
-        store = cur + m.costs[C_CACHELINE]
         dv = s.dv
         d = cpu[c, PEND_HEAD]
         while d >= 0:
             dv[d, DV_HANDLER] = cpu[c, H_T0]
             dv[d, DV_FLUSHED] = q[c, dv[d, DV_SLOT], QS_END]
-            dv[d, DV_ACKED] = store
             d = dv[d, DV_NEXT]
+        cpu[c, H_DRAINED] = cpu[c, PEND_HEAD]
         cpu[c, PEND_HEAD] = -1
         cpu[c, PEND_TAIL] = -1
-        cpu[c, H_PHASE] = H_STORE
-        eq_push(s, store, PRIO_STORE, EK_ACK, c, 0)
+        if ack_packed(m):
+            # The store is asked for when the flushes end: a shared line takes
+            # writes in the order they are asked for (_ack_line).
+            cpu[c, H_PHASE] = H_STORE
+            schedule_cpu(s, c, cur)
+        else:
+            _store(s, c, cur + m.costs[C_CACHELINE])
+    elif ph == H_STORE:
+        _store(s, c, ack_line_write(s, m, c, c, t)[1])
     elif ph == H_EXIT:
         handler_exit(s, m, c, t)
         mode = cpu[c, MODE]
