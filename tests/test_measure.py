@@ -357,6 +357,42 @@ def test_a_measurement_without_probes_says_so():
     assert "IPI round trip: not measured" in m.table()
 
 
+@pytest.mark.parametrize("round_trip_ns,vm_exit_ns,base_name", [
+    (9000.0, 3500.0, "kvm_guest"), (2500.0, None, "default")])
+def test_single_operation_fit_reproduces_the_round_trip_in_the_simulator(
+        round_trip_ns, vm_exit_ns, base_name):
+    fit = fitmod.fit_single_operations(round_trip_ns, vm_exit_ns, clock_ghz=2.5,
+                                       base=base_name)
+    c, base = fit.costs, tw.COST_PRESETS[base_name]
+    assert c.ipi_send == (round(vm_exit_ns * 2.5) if vm_exit_ns else base.ipi_send)
+    assert c.ipi_latency_remote - c.ipi_latency == base.cacheline_remote - base.cacheline
+    for f in fit.kept_fields:
+        assert getattr(c, f) == getattr(base, f), f
+    # The linux protocol's one-target latency less its flush: the round trip, to one pause.
+    r = tw.simulate(cpus=2, protocol="linux", workload="single", costs=c)
+    remote_cycles = r.latencies_cycles()[0] - c.invlpg
+    assert abs(remote_cycles - round_trip_ns * 2.5) <= c.pause
+
+
+def test_single_operation_fit_refuses_a_round_trip_below_the_send():
+    with pytest.raises(RuntimeError, match="IPI round trip .* is below what the send"):
+        fitmod.fit_single_operations(3000.0, 3500.0, clock_ghz=2.5)
+
+
+def test_a_measurement_fits_the_vm_exit_only_on_a_virtual_machine():
+    m = with_probes(synthetic({1: 7000.0}), round_trip_ns=8700.0, sent_share=0.5)
+    rt = m.ipi_round_trip()["round_trip_ns"]
+    bare = m.fit_single_operations()
+    assert set(bare.set_fields) == {"ipi_latency", "ipi_latency_remote", "clock_ghz"}
+    vm = Measurement(machine=dict(MACHINE, hypervisor=True), method=m.method, runs=m.runs,
+                     ipi_runs=m.ipi_runs, vm_exit_ns=m.vm_exit_ns)
+    assert vm.fit_single_operations().set_fields["ipi_send"] == round(3500.0 * 2.5)
+    assert vm.fit_single_operations().costs == fitmod.fit_single_operations(
+        rt, 3500.0, clock_ghz=2.5, base="kvm_guest").costs
+    with pytest.raises(RuntimeError, match="IPI probe was not measured"):
+        synthetic({1: 7000.0}).fit_single_operations()
+
+
 def test_json_round_trip_keeps_the_single_operation_probes():
     m = with_probes(synthetic({1: 7000.0}), round_trip_ns=8700.0, sent_share=0.5)
     d = json.loads(m.to_json())

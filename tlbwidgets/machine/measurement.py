@@ -10,7 +10,7 @@ from importlib import resources
 
 import numpy as np
 
-from .fit import fit_costs
+from .fit import fit_costs, fit_single_operations
 from .runner import FOREIGN, AMBIGUOUS
 
 __all__ = ["Measurement", "Run", "MIN_LABELLED_CALLS", "FORMAT", "SAME_SOCKET",
@@ -216,6 +216,24 @@ class Measurement:
         mhz = self.machine.get("cpu_mhz")
         return fit_costs(same, clock_ghz=mhz / 1000 if mhz else None, base=base, name=name,
                          remote_other_ns=other or None)
+
+    def fit_single_operations(self, name="this_machine", base="kvm_guest"):
+        """IPI costs fitted to the probes rather than to the shootdowns (a
+        ``Fit``; see :func:`tlbwidgets.machine.fit.fit_single_operations`):
+        ``ipi_send`` from the CPUID probe on a virtual machine (the
+        ``hypervisor`` flag; kept on bare metal, where CPUID does not exit),
+        ``ipi_latency`` from the IPI round trip.  Raises RuntimeError when the
+        IPI probe was not measured or has too few IPI'd calls."""
+        rt = self.ipi_round_trip()
+        if rt is None:
+            raise RuntimeError("cannot fit single operations: the IPI probe was not measured"
+                               + (f" ({self.notes[0]})" if self.notes else ""))
+        vm = self.vm_exit()
+        vm_exit_ns = vm["median_ns"] if vm and self.machine.get("hypervisor") else None
+        mhz = self.machine.get("cpu_mhz")
+        return fit_single_operations(rt["round_trip_ns"], vm_exit_ns,
+                                     clock_ghz=mhz / 1000 if mhz else None, base=base,
+                                     name=name)
 
     def to_costs(self, name="this_machine", base="default"):
         """A ``tw.Costs`` fitted to this measurement (see :meth:`fit`).
