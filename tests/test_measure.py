@@ -704,6 +704,8 @@ def test_cli_measure_prints_the_table_and_the_fitted_costs(capsys):
     out, err = capsys.readouterr()
     assert "remote µs" in out and "fitted costs 'this_machine'" in out
     assert "kept from 'default'" in out and "tw.Costs(" in out
+    assert "single operations, on CPU" in out
+    assert ("IPI costs from the single operations" in out) == ("IPI round trip (membarrier" in out)
     assert "measuring [" in err and "done" in err.splitlines()[-1]
     assert cli.main(["measure", "--cpus", *cpus, "--calls", "100", "--json", "--quiet"]) == 0
     out, err = capsys.readouterr()

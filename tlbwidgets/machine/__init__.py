@@ -119,10 +119,9 @@ def _part(progress, base, total, last):
     return report
 
 
-def _probe_target(runs_plan):
-    """The spinner CPU of the one-target run (own socket first), or None."""
-    ones = [s for series, s in runs_plan if len(s) == 1]
-    return ones[0][0] if ones else None
+def _probe_run(runs_plan):
+    """(series, spinners) of the first one-target run (own socket first), or None."""
+    return next(((series, s) for series, s in runs_plan if len(s) == 1), None)
 
 
 def measure(cpus=None, calls=2000, op="madvise", progress=True, timeout_s=60, probes=True,
@@ -175,8 +174,8 @@ def measure(cpus=None, calls=2000, op="madvise", progress=True, timeout_s=60, pr
     chosen = _check_cpus(cpus, allowed)
     runs_plan = plan_runs(chosen, lambda c: socket_of(c, _host))
     report = _TextProgress() if progress is True else (progress or None)
-    probe_target = _probe_target(runs_plan) if probes else None
-    probe_sets = [(), (probe_target,)] if probe_target is not None else []
+    probe_run = _probe_run(runs_plan) if probes else None
+    probe_sets = [(), probe_run[1]] if probe_run is not None else []
     total = calls * (len(runs_plan) + len(probe_sets))
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
@@ -223,7 +222,7 @@ def measure(cpus=None, calls=2000, op="madvise", progress=True, timeout_s=60, pr
                          "'CAL:' line, a TLB shootdown anywhere makes a call foreign",
             "cpuid_batches": BATCHES, "cpuids_per_batch": CPUIDS_PER_BATCH,
         })
-    ipi_runs = tuple(Run(SAME_SOCKET, spinners, latency, labels)
+    ipi_runs = tuple(Run(probe_run[0], spinners, latency, labels)
                      for spinners, (latency, labels) in zip(probe_sets, ipi_results))
     m = Measurement(machine=machine_facts(_host), method=method, runs=runs,
                     started=started.isoformat(timespec="seconds"), seconds=round(seconds, 3),

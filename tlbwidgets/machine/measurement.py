@@ -167,8 +167,8 @@ class Measurement:
         CPU, calls, IPI'd and no-IPI stats (count, median_ns, q1_ns, q3_ns),
         baseline_ns with its source, foreign and ambiguous counts, and
         ``round_trip_ns``: IPI'd median minus baseline (NaN with too few
-        IPI'd calls), the time one IPI takes from the send to the target's
-        completion seen by the sender, its system call and wake-up cancelled."""
+        IPI'd calls), the time one IPI takes from the send until the sender
+        sees the target's empty function done; the system call cancels."""
         if not self.ipi_runs:
             return None
         zero = next(r for r in self.ipi_runs if r.targets == 0)
