@@ -23,7 +23,7 @@ DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "costs.md"
 REQUIRED_PRESETS = ("default", "intel_2socket", "large_8socket", "amd_broadcast",
                     "kvm_guest")
 # The tags docs/costs.md defines for the kind of source behind a number.
-TAGS = ("fit", "derived", "vendor", "kernel", "estimate", "choice")
+TAGS = ("fit", "derived", "measurement", "vendor", "kernel", "estimate", "choice")
 # A source must say more than a word: at least this many characters of text.
 MIN_SOURCE_CHARS = 20
 

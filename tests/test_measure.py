@@ -29,12 +29,15 @@ def fixture_text(name):
     return (FIXTURES / name).read_text()
 
 
-def x86_interrupts(cpus, tlb, prec=3):
+def x86_interrupts(cpus, tlb, prec=3, cal=None):
     """/proc/interrupts text the way x86's arch_show_interrupts prints it:
     labels right-aligned to ``prec``, counts in 10-wide columns."""
     text = " " * (prec + 2) + "".join(f"CPU{c:<8d}" for c in cpus) + "\n"
     text += f"{'1023':>{prec}}: " + "".join(f"{0:10d} " for _ in cpus) + " PCI-MSI  eth0\n"
     text += f"{'LOC':>{prec}}: " + "".join(f"{7:10d} " for _ in cpus) + "  Local timer\n"
+    if cal is not None:
+        text += (f"{'CAL':>{prec}}: " + "".join(f"{v:10d} " for v in cal)
+                 + "  Function call interrupts\n")
     text += f"{'TLB':>{prec}}: " + "".join(f"{v:10d} " for v in tlb) + "  TLB shootdowns\n"
     return text
 
@@ -77,6 +80,28 @@ def test_counter_rereads_the_file_and_picks_the_asked_cpus(tmp_path):
         assert counter.read().tolist() == [7, 5]
         path.write_text(x86_interrupts([0, 1, 2, 3], [9, 6, 70, 8], prec=4))
         assert counter.read().tolist() == [70, 9]     # same fd, read again from 0
+
+
+def test_function_call_counts_are_parsed_like_the_tlb_line():
+    assert procfs.parse_interrupt_counts(fixture_text("interrupts_x86_kvm_2cpu.txt"),
+                                         procfs.CALL_LABEL) == {0: 70998, 1: 51661}
+    assert procfs.parse_interrupt_counts(fixture_text("interrupts_arm64.txt"), "CAL:") is None
+
+
+def test_counter_of_two_lines_reads_each_line_in_turn(tmp_path):
+    path = tmp_path / "interrupts"
+    path.write_text(x86_interrupts([0, 1, 2], [5, 6, 7], prec=4, cal=[50, 60, 70]))
+    labels = (procfs.CALL_LABEL, procfs.TLB_LABEL)
+    with procfs.TlbCounter([2, 0], Host(proc_dir=tmp_path), labels) as counter:
+        assert counter.read().tolist() == [70, 50, 7, 5]
+        path.write_text(x86_interrupts([0, 1, 2], [5, 6, 8], prec=4, cal=[50, 60, 71]))
+        assert counter.read().tolist() == [71, 50, 8, 5]
+
+
+def test_counter_refuses_a_file_without_the_function_call_line(tmp_path):
+    (tmp_path / "interrupts").write_text(x86_interrupts([0, 1], [5, 6]))
+    with pytest.raises(RuntimeError, match="no 'CAL:' line"):
+        procfs.TlbCounter([0, 1], Host(proc_dir=tmp_path), (procfs.CALL_LABEL,))
 
 
 @pytest.mark.skipif(not Path("/proc/interrupts").exists(), reason="no /proc/interrupts")
@@ -159,6 +184,17 @@ def test_calls_are_labelled_by_the_spinners_that_handled_one_shootdown():
     assert labels.tolist() == [0, 2, 1, runner.FOREIGN, runner.FOREIGN, runner.AMBIGUOUS]
 
 
+def test_ipi_probe_calls_are_foreign_when_a_tlb_shootdown_lands_during_them():
+    # The probe's columns: CAL of the measuring CPU and the spinner, then TLB of both;
+    # the spinner is column 1, so a TLB count anywhere makes the call foreign.
+    deltas = [[0, 1, 0, 0],      # the function call IPI alone
+              [0, 0, 0, 0],      # none (the spinner was not running the mm)
+              [0, 1, 0, 1],      # the spinner also flushed a TLB: foreign
+              [1, 0, 1, 0]]      # the measuring CPU flushed: foreign
+    labels = runner.label_calls(deltas, [1])
+    assert labels.tolist() == [1, 0, runner.FOREIGN, runner.FOREIGN]
+
+
 # ---- the fit, on synthetic measurements --------------------------------------------
 
 MACHINE = {"cpu_model": "synthetic", "cpu_mhz": 2500.0, "hypervisor": False,
@@ -182,6 +218,22 @@ def synthetic(remote_ns, baseline_ns=1500.0, calls=400, sent_share=1.0, other_ns
         runs.append(Run(name, tuple(range(first, first + k)), lat, labels))
     method = {"op": "madvise", "calls": calls, "measuring_cpu": 0}
     return Measurement(machine=MACHINE, method=method, runs=tuple(runs))
+
+
+def with_probes(m, round_trip_ns, baseline_ns=1200.0, calls=400, sent_share=1.0,
+                vm_exit_ns=(3500.0, 3480.0, 3520.0) * 10):
+    """``m`` with synthetic single-operation probes: membarrier calls cost
+    baseline (+ round_trip_ns when they IPI'd the spinner), and CPUID batches."""
+    sent = int(calls * sent_share)
+    zero = Run(SAME_SOCKET, (), np.full(calls, int(baseline_ns), np.int64),
+               np.zeros(calls, np.int16))
+    lat = np.concatenate([rng.normal(baseline_ns + round_trip_ns, 100, sent),
+                          rng.normal(baseline_ns + 30, 10, calls - sent)]).astype(np.int64)
+    labels = np.array([1] * sent + [0] * (calls - sent), dtype=np.int16)
+    one = Run(SAME_SOCKET, (1,), lat, labels)
+    method = dict(m.method, cpuids_per_batch=200)
+    return Measurement(machine=m.machine, method=method, runs=m.runs, ipi_runs=(zero, one),
+                       vm_exit_ns=np.asarray(vm_exit_ns, dtype=np.float64))
 
 
 def sim_latency_ns(costs, cpus, sockets=1, apic_mode="x2apic_cluster"):
@@ -269,6 +321,91 @@ def test_the_baseline_comes_from_the_same_run_when_it_has_calls_without_ipis():
     assert row["remote_ns"] == pytest.approx(7000.0, rel=0.05)
 
 
+def test_ipi_round_trip_is_the_ipid_median_less_the_calls_without_an_ipi():
+    m = with_probes(synthetic({1: 7000.0}), round_trip_ns=8700.0, sent_share=0.5)
+    rt = m.ipi_round_trip()
+    assert rt["baseline_source"] == "this run" and rt["target_cpu"] == 1
+    assert rt["sent"]["count"] == 200 and rt["none"]["count"] == 200
+    assert rt["round_trip_ns"] == pytest.approx(
+        np.median(m.ipi_runs[1].latency_ns[:200]) - np.median(m.ipi_runs[1].latency_ns[200:]))
+    assert rt["round_trip_ns"] == pytest.approx(8700.0 - 30, abs=40)
+
+
+def test_ipi_round_trip_falls_back_to_the_no_spinner_baseline_and_says_too_few():
+    m = with_probes(synthetic({1: 7000.0}), round_trip_ns=8700.0, sent_share=1.0)
+    rt = m.ipi_round_trip()
+    assert rt["baseline_source"] == "no-spinner run" and rt["baseline_ns"] == 1200.0
+    assert rt["round_trip_ns"] == pytest.approx(np.median(m.ipi_runs[1].latency_ns) - 1200.0)
+    few = with_probes(synthetic({1: 7000.0}), round_trip_ns=8700.0, sent_share=0.02)
+    assert np.isnan(few.ipi_round_trip()["round_trip_ns"])
+    assert "IPI round trip (membarrier to CPU 1): - µs (8 of 400 calls IPI'd; too few" \
+        in few.table()
+
+
+def test_the_cpuid_probe_is_summarised_over_its_batches():
+    m = with_probes(synthetic({1: 7000.0}), round_trip_ns=8700.0)
+    vm = m.vm_exit()
+    assert vm["count"] == 30 and vm["per_batch"] == 200
+    assert vm["median_ns"] == 3500.0 and vm["q1_ns"] == 3480.0 and vm["q3_ns"] == 3520.0
+    assert "CPUID (a VM exit on a vCPU): 3.50 µs (median of 30 batches of 200" in m.table()
+
+
+def test_a_measurement_without_probes_says_so():
+    m = synthetic({1: 7000.0})
+    assert m.ipi_round_trip() is None and m.vm_exit() is None
+    assert m.single_operations() == {"ipi_round_trip": None, "vm_exit": None}
+    assert "IPI round trip: not measured" in m.table()
+
+
+@pytest.mark.parametrize("round_trip_ns,vm_exit_ns,base_name", [
+    (9000.0, 3500.0, "kvm_guest"), (2500.0, None, "default")])
+def test_single_operation_fit_reproduces_the_round_trip_in_the_simulator(
+        round_trip_ns, vm_exit_ns, base_name):
+    fit = fitmod.fit_single_operations(round_trip_ns, vm_exit_ns, clock_ghz=2.5,
+                                       base=base_name)
+    c, base = fit.costs, tw.COST_PRESETS[base_name]
+    assert c.ipi_send == (round(vm_exit_ns * 2.5) if vm_exit_ns else base.ipi_send)
+    assert c.ipi_latency_remote - c.ipi_latency == base.cacheline_remote - base.cacheline
+    for f in fit.kept_fields:
+        assert getattr(c, f) == getattr(base, f), f
+    # The linux protocol's one-target latency less its flush: the round trip, to one pause.
+    r = tw.simulate(cpus=2, protocol="linux", workload="single", costs=c)
+    remote_cycles = r.latencies_cycles()[0] - c.invlpg
+    assert abs(remote_cycles - round_trip_ns * 2.5) <= c.pause
+
+
+def test_single_operation_fit_refuses_a_round_trip_below_the_send():
+    with pytest.raises(RuntimeError, match="IPI round trip .* is below what the send"):
+        fitmod.fit_single_operations(3000.0, 3500.0, clock_ghz=2.5)
+
+
+def test_a_measurement_fits_the_vm_exit_only_on_a_virtual_machine():
+    m = with_probes(synthetic({1: 7000.0}), round_trip_ns=8700.0, sent_share=0.5)
+    rt = m.ipi_round_trip()["round_trip_ns"]
+    bare = m.fit_single_operations()
+    assert set(bare.set_fields) == {"ipi_latency", "ipi_latency_remote", "clock_ghz"}
+    vm = Measurement(machine=dict(MACHINE, hypervisor=True), method=m.method, runs=m.runs,
+                     ipi_runs=m.ipi_runs, vm_exit_ns=m.vm_exit_ns)
+    assert vm.fit_single_operations().set_fields["ipi_send"] == round(3500.0 * 2.5)
+    assert vm.fit_single_operations().costs == fitmod.fit_single_operations(
+        rt, 3500.0, clock_ghz=2.5, base="kvm_guest").costs
+    with pytest.raises(RuntimeError, match="IPI probe was not measured"):
+        synthetic({1: 7000.0}).fit_single_operations()
+
+
+def test_json_round_trip_keeps_the_single_operation_probes():
+    m = with_probes(synthetic({1: 7000.0}), round_trip_ns=8700.0, sent_share=0.5)
+    d = json.loads(m.to_json())
+    assert d["single_operations"]["ipi_round_trip"]["round_trip_ns"] == \
+        m.ipi_round_trip()["round_trip_ns"]
+    assert d["single_operations"]["vm_exit"]["median_ns"] == 3500.0
+    again = Measurement.from_json(m.to_json())
+    assert again.table() == m.table()
+    assert again.single_operations() == m.single_operations()
+    assert [r.latency_ns.tolist() for r in again.ipi_runs] == \
+        [r.latency_ns.tolist() for r in m.ipi_runs]
+
+
 def test_json_round_trip_keeps_every_call_and_the_summary():
     m = synthetic({1: 7000.0, 2: 8000.0})
     d = json.loads(m.to_json())
@@ -299,6 +436,19 @@ def test_the_stored_example_says_it_is_not_this_machine():
     assert m.is_example and m.source.startswith("STORED EXAMPLE, not this machine")
     assert "STORED EXAMPLE" in m.table() and "STORED EXAMPLE" in m.plot().title
     assert m.remote_ns(1) > 0 and m.to_costs().ipi_latency > 0
+    rt = m.ipi_round_trip()
+    assert rt["target_cpu"] == 1 and np.isfinite(rt["round_trip_ns"])
+    assert m.vm_exit()["count"] == m.method["cpuid_batches"]
+
+
+def test_a_measurement_saved_before_the_probes_loads_without_them():
+    d = json.loads(tw.Measurement.example().to_json())
+    for key in ("ipi_runs", "vm_exit_ns", "single_operations"):
+        del d[key]
+    old = Measurement.from_json(json.dumps(d))
+    assert old.ipi_runs == () and len(old.vm_exit_ns) == 0
+    assert old.points() == tw.Measurement.example().points()
+    assert "IPI round trip: not measured" in old.table()
 
 
 # ---- refusals ----------------------------------------------------------------------
@@ -335,6 +485,8 @@ def test_bad_arguments_name_the_parameter():
         tw.measure(cpus=[0, 0])
     with pytest.raises(TypeError, match="cpus must be a list"):
         tw.measure(cpus="0,1")
+    with pytest.raises(TypeError, match="probes must be True or False, got 'yes'"):
+        tw.measure(probes="yes")
 
 
 # ---- on this machine: cleanup and one real measurement -----------------------------
@@ -382,16 +534,21 @@ def two_cpus():
 
 @needs_machine
 @pytest.mark.parametrize("error", [KeyboardInterrupt, ValueError])
-def test_an_interruption_mid_run_stops_spinners_and_unmaps(error, mapped):
+@pytest.mark.parametrize("part", ["shootdown run", "IPI probe"])
+def test_an_interruption_mid_run_stops_spinners_and_unmaps(error, part, mapped):
+    # 200 calls per run: the one-target shootdown run counts 200..400, the
+    # probe's one-spinner run 600..800.
     affinity = os.sched_getaffinity(0)
+    stop_after = 300 if part == "shootdown run" else 700
 
     def progress(done, total, text):
-        if "1 target" in text and done > total // 2 + 50:
+        if "1 target" in text and done > stop_after:
             raise error("stop here")
     with pytest.raises(error, match="stop here"):
         tw.measure(cpus=two_cpus(), calls=200, progress=progress)
     assert not spinner_threads()
-    assert mapped and not is_mapped(mapped[0])
+    assert mapped and not any(is_mapped(a) for a in mapped)
+    assert len(mapped) == (1 if part == "shootdown run" else 2)
     assert os.sched_getaffinity(0) == affinity
 
 
@@ -430,6 +587,52 @@ def test_refuses_when_the_system_call_fails(monkeypatch, mapped):
     with pytest.raises(RuntimeError, match="madvise on an anonymous page failed.*op='mprotect'"):
         tw.measure(cpus=two_cpus(), calls=20, progress=False)
     assert not spinner_threads() and not is_mapped(mapped[0])
+
+
+@needs_machine
+def test_a_probe_this_machine_refuses_is_left_out_with_the_reason(monkeypatch, mapped):
+    def no_membarrier():
+        raise OSError(38, "Function not implemented")
+
+    def no_exec(cpu):
+        raise RuntimeError("this system refuses executable memory")
+    monkeypatch.setattr(runner, "_membarrier", no_membarrier)
+    monkeypatch.setattr(tw.machine, "time_cpuid", no_exec)
+    m = tw.measure(cpus=two_cpus(), calls=20, progress=False)
+    assert m.ipi_runs == () and len(m.vm_exit_ns) == 0 and len(m.runs) == 2
+    assert m.notes == ("IPI round trip not measured: membarrier, the IPI probe, is not "
+                       "available ([Errno 38] Function not implemented)",
+                       "CPUID not timed: this system refuses executable memory")
+    assert "note: CPUID not timed" in m.table()
+    assert not spinner_threads() and not any(is_mapped(a) for a in mapped)
+
+
+@needs_machine
+def test_probes_false_times_the_shootdowns_only(mapped):
+    m = tw.measure(cpus=two_cpus(), calls=20, progress=False, probes=False)
+    assert m.ipi_runs == () and len(m.vm_exit_ns) == 0 and m.notes == ()
+    assert len(mapped) == 1 and "ipi_probe" not in m.method
+
+
+def executable_anonymous_mappings():
+    return [line for line in Path("/proc/self/maps").read_text().splitlines()
+            if line.split()[1].startswith("r-x") and len(line.split()) == 5]
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and os.uname().machine == "x86_64"),
+                    reason="the CPUID probe runs x86-64 code on Linux")
+def test_the_cpuid_probe_times_each_batch_and_unmaps_its_code():
+    from tlbwidgets.machine import vmexit, procfs as pf
+    before = executable_anonymous_mappings()
+    affinity = os.sched_getaffinity(0)
+    per_call_ns = vmexit.time_cpuid(min(affinity), batches=25, per_batch=50)
+    assert per_call_ns.shape == (25,) and np.median(per_call_ns) > 0
+    assert executable_anonymous_mappings() == before
+    assert os.sched_getaffinity(0) == affinity
+    if pf.parse_cpuinfo(Path("/proc/cpuinfo").read_text())["hypervisor"]:
+        # A vCPU exits on CPUID; a VM exit and entry cost over 1,000 cycles on every
+        # published host (docs/costs.md), far above a bare-metal CPUID.
+        assert np.median(per_call_ns) > 300
 
 
 @needs_machine
@@ -481,6 +684,15 @@ def test_a_real_measurement_on_this_machine(op):
     assert m.machine["online_cpus"] >= 2 and m.method["op"] == op
     if op == "madvise":
         assert tw.measured_costs()["this_machine"] == m.to_costs()
+    rt = m.ipi_round_trip()
+    if rt is None:
+        assert m.notes and m.notes[0].startswith("IPI round trip not measured")
+    else:
+        assert [r.targets for r in m.ipi_runs] == [0, 1]
+        assert rt["sent"]["count"] + rt["none"]["count"] + rt["foreign"] \
+            + rt["ambiguous"] == rt["calls"] == calls
+        if rt["sent"]["count"] >= MIN_LABELLED_CALLS:
+            assert rt["round_trip_ns"] > 0
 
 
 # ---- the CLI and the explorer ------------------------------------------------------
@@ -492,6 +704,8 @@ def test_cli_measure_prints_the_table_and_the_fitted_costs(capsys):
     out, err = capsys.readouterr()
     assert "remote µs" in out and "fitted costs 'this_machine'" in out
     assert "kept from 'default'" in out and "tw.Costs(" in out
+    assert "single operations, on CPU" in out
+    assert ("IPI costs from the single operations" in out) == ("IPI round trip (membarrier" in out)
     assert "measuring [" in err and "done" in err.splitlines()[-1]
     assert cli.main(["measure", "--cpus", *cpus, "--calls", "100", "--json", "--quiet"]) == 0
     out, err = capsys.readouterr()

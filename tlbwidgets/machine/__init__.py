@@ -14,10 +14,13 @@ import sys
 import threading
 import time
 
+import numpy as np
+
 from .._validate import check_int
 from .measurement import Measurement, Run, SAME_SOCKET, OTHER_SOCKET, MIN_LABELLED_CALLS
 from .procfs import Host, machine_facts, socket_of
-from .runner import OPS, PAGE_BYTES, WARMUP_CALLS, MeasureTimeout, run_points
+from .runner import OPS, IPI_PROBE, PAGE_BYTES, WARMUP_CALLS, MeasureTimeout, run_points
+from .vmexit import BATCHES, CPUIDS_PER_BATCH, time_cpuid
 
 __all__ = ["measure", "Measurement", "measured_costs", "plan_runs", "OPS"]
 
@@ -104,7 +107,25 @@ class _TextProgress:
         self.stream.flush()
 
 
-def measure(cpus=None, calls=2000, op="madvise", progress=True, timeout_s=60, _host=Host()):
+def _part(progress, base, total, last):
+    """``progress`` for one part of a measurement: ``done`` counts from
+    ``base`` of ``total``, and only the ``last`` part says "done"."""
+    if progress is None:
+        return None
+
+    def report(done, _total, text):
+        if text != "done" or last:
+            progress(base + done, total, text)
+    return report
+
+
+def _probe_run(runs_plan):
+    """(series, spinners) of the first one-target run (own socket first), or None."""
+    return next(((series, s) for series, s in runs_plan if len(s) == 1), None)
+
+
+def measure(cpus=None, calls=2000, op="madvise", progress=True, timeout_s=60, probes=True,
+            _host=Host()):
     """Time real TLB shootdowns on this machine (Linux, x86) and return a
     :class:`Measurement`.
 
@@ -112,7 +133,11 @@ def measure(cpus=None, calls=2000, op="madvise", progress=True, timeout_s=60, _h
     on another socket), ``calls`` one-page system calls (``op``:
     ``"madvise"`` or ``"mprotect"``) are timed on ``cpus[0]`` and each is
     labelled by the per-CPU "TLB shootdowns" counts of ``/proc/interrupts``
-    (see docs/measure.md).
+    (see docs/measure.md).  With ``probes`` (default), two single operations
+    are timed too: the IPI round trip (``calls`` ``membarrier`` calls with no
+    spinner and with one, labelled by the ``CAL:`` line) and one CPUID (a VM
+    exit on a vCPU); a probe this machine cannot run is left out and
+    ``Measurement.notes`` says why.
 
     Parameters: ``cpus`` (CPU numbers, the first one measures; default: every
     CPU this process may use), ``calls`` per run (>= MIN_LABELLED_CALLS),
@@ -138,6 +163,8 @@ def measure(cpus=None, calls=2000, op="madvise", progress=True, timeout_s=60, _h
     if not (isinstance(progress, bool) or callable(progress)):
         raise TypeError(f"progress must be True, False or a callable(done, total, text), "
                         f"got {progress!r}")
+    if not isinstance(probes, bool):
+        raise TypeError(f"probes must be True or False, got {probes!r}")
     if not _host.platform.startswith("linux"):
         raise RuntimeError(
             f"tw.measure needs Linux (it reads /proc/interrupts and pins threads with "
@@ -147,16 +174,36 @@ def measure(cpus=None, calls=2000, op="madvise", progress=True, timeout_s=60, _h
     chosen = _check_cpus(cpus, allowed)
     runs_plan = plan_runs(chosen, lambda c: socket_of(c, _host))
     report = _TextProgress() if progress is True else (progress or None)
+    probe_run = _probe_run(runs_plan) if probes else None
+    probe_sets = [(), probe_run[1]] if probe_run is not None else []
+    total = calls * (len(runs_plan) + len(probe_sets))
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
+    notes = []
+    ipi_results = []
+    vm_exit_ns = np.zeros(0)
     try:
         results = run_points(chosen[0], [s for _, s in runs_plan], calls, op, timeout_s,
-                             progress=report, host=_host)
+                             progress=_part(report, 0, total, not probe_sets), host=_host)
+        if probe_sets:
+            try:
+                ipi_results = run_points(
+                    chosen[0], probe_sets, calls, IPI_PROBE,
+                    max(timeout_s - (time.perf_counter() - t0), 1e-3),
+                    progress=_part(report, calls * len(runs_plan), total, True), host=_host)
+            except MeasureTimeout:
+                raise
+            except RuntimeError as exc:
+                notes.append(f"IPI round trip not measured: {exc}")
+            try:
+                vm_exit_ns = time_cpuid(chosen[0])
+            except RuntimeError as exc:
+                notes.append(f"CPUID not timed: {exc}")
     except MeasureTimeout as exc:
         raise MeasureTimeout(
             f"tw.measure stopped at timeout_s={timeout_s} ({exc}; {len(runs_plan)} runs of "
-            f"{calls} calls were planned): pass fewer cpus or calls, or a larger "
-            f"timeout_s") from None
+            f"{calls} calls were planned{', and the probes' if probe_sets else ''}): pass "
+            f"fewer cpus or calls, or a larger timeout_s") from None
     seconds = time.perf_counter() - t0
     runs = tuple(Run(series, spinners, latency, labels)
                  for (series, spinners), (latency, labels) in zip(runs_plan, results))
@@ -169,8 +216,17 @@ def measure(cpus=None, calls=2000, op="madvise", progress=True, timeout_s=60, _h
                    "mapping's control page",
         "min_labelled_calls": MIN_LABELLED_CALLS,
     }
+    if probes:
+        method.update({
+            "ipi_probe": "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), calls labelled by the "
+                         "'CAL:' line, a TLB shootdown anywhere makes a call foreign",
+            "cpuid_batches": BATCHES, "cpuids_per_batch": CPUIDS_PER_BATCH,
+        })
+    ipi_runs = tuple(Run(probe_run[0], spinners, latency, labels)
+                     for spinners, (latency, labels) in zip(probe_sets, ipi_results))
     m = Measurement(machine=machine_facts(_host), method=method, runs=runs,
-                    started=started.isoformat(timespec="seconds"), seconds=round(seconds, 3))
+                    started=started.isoformat(timespec="seconds"), seconds=round(seconds, 3),
+                    notes=tuple(notes), ipi_runs=ipi_runs, vm_exit_ns=vm_exit_ns)
     try:
         _remember(m.to_costs())
     except RuntimeError:

@@ -29,6 +29,20 @@ def _fit_lines(m):
     lines.append(f"  kept from {fit.base!r}: {', '.join(fit.kept_fields)}")
     lines += [f"  note: {n}" for n in fit.notes]
     lines.append(f"  as Python: tw.{c!r}")
+    return lines + _single_operation_fit_lines(m)
+
+
+def _single_operation_fit_lines(m):
+    """The IPI costs fitted to the probes (docs/measure.md), when they ran."""
+    if m.ipi_round_trip() is None:
+        return []
+    try:
+        fit = m.fit_single_operations()
+    except RuntimeError as exc:
+        return ["", f"no costs from single operations: {exc}"]
+    lines = ["", f"IPI costs from the single operations (m.fit_single_operations(); base "
+                 f"preset {fit.base!r}):"]
+    lines += [f"  {name:20} {value:>10}   (fitted)" for name, value in fit.set_fields.items()]
     return lines
 
 

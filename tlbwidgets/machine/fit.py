@@ -31,6 +31,15 @@ The fit matches the two:
 Every other field (``cacheline``, ``irq_entry``, ``irq_exit``, ``invlpg``,
 ``full_flush``, ``pause``, ...) is kept from the base preset: a call's total
 time cannot separate them.
+
+:func:`fit_single_operations` fits the IPI fields to single operations
+instead of to a shootdown: the IPI round trip with an empty function
+(``membarrier``), which the same closed form charges as ``a + b`` with no
+flush, and, on a virtual machine, one VM exit (CPUID), which is the sender's
+cost of an IPI there (the ICR write or the send hypercall exits):
+
+    ipi_send    = vm_exit                                      (a vCPU only)
+    ipi_latency = round_trip - ipi_send - irq_entry - 3*cacheline - pause/2
 """
 
 from dataclasses import dataclass, field
@@ -39,7 +48,7 @@ import numpy as np
 
 from ..costs import Costs, resolve_costs
 
-__all__ = ["Fit", "fit_costs", "model_remote_cycles"]
+__all__ = ["Fit", "fit_costs", "fit_single_operations", "model_remote_cycles"]
 
 
 @dataclass(frozen=True)
@@ -134,3 +143,49 @@ def fit_costs(remote_same_ns, clock_ghz=None, base="default", name="this_machine
                  if f not in set_fields)
     return Fit(costs=costs, base=c.name, set_fields=set_fields, kept_fields=kept,
                notes=tuple(notes))
+
+
+def fit_single_operations(round_trip_ns, vm_exit_ns=None, clock_ghz=None, base="kvm_guest",
+                          name="this_machine"):
+    """Fit the IPI fields to single operations (a :class:`Fit`).
+
+    ``round_trip_ns``: one IPI's round trip with an empty handler, from the
+    send to the sender seeing it done (``Measurement.ipi_round_trip()``);
+    ``vm_exit_ns``: one VM exit and entry (``Measurement.vm_exit()``), given
+    only on a virtual machine, where sending an IPI exits (None keeps
+    ``ipi_send``); ``clock_ghz`` converts ns to cycles (None: the base's).
+    Sets ``ipi_send`` (from ``vm_exit_ns``), ``ipi_latency`` (the rest of the
+    round trip, see the module docstring), ``ipi_latency_remote`` (=
+    ``ipi_latency`` + ``cacheline_remote`` - ``cacheline``, the presets'
+    assumption) and ``clock_ghz``; keeps every other field of ``base``.
+
+    Guarantee: ``model_remote_cycles(costs, 1)`` + ``pause``/2 equals the
+    round trip in cycles, to rounding.  Raises ``RuntimeError`` when the round
+    trip is below what the other fields already charge.
+    """
+    c = resolve_costs(base)
+    ghz = float(clock_ghz) if clock_ghz else c.clock_ghz
+    if not np.isfinite(round_trip_ns):
+        raise RuntimeError("the IPI round trip was not measured (too few calls IPI'd)")
+    set_fields = {}
+    if vm_exit_ns is not None and np.isfinite(vm_exit_ns):
+        set_fields["ipi_send"] = int(round(vm_exit_ns * ghz))
+    ipi_send = set_fields.get("ipi_send", c.ipi_send)
+    round_trip = round_trip_ns * ghz
+    ipi_latency = int(round(round_trip - ipi_send - c.irq_entry - 3 * c.cacheline
+                            - c.pause / 2))
+    if ipi_latency < 0:
+        raise RuntimeError(
+            f"the IPI round trip ({round_trip:.0f} cycles at {ghz:g} GHz) is below what the "
+            f"send and the kept fields of {c.name!r} already charge "
+            f"({ipi_send + c.irq_entry + 3 * c.cacheline} cycles)")
+    set_fields["ipi_latency"] = ipi_latency
+    set_fields["ipi_latency_remote"] = ipi_latency + c.cacheline_remote - c.cacheline
+    if clock_ghz:
+        set_fields["clock_ghz"] = round(ghz, 4)
+    kept = tuple(f for f in ("tlb_hit", "page_walk", "invlpg", "full_flush", "cacheline",
+                             "cacheline_remote", "ipi_send", "irq_entry", "irq_exit",
+                             "pause", "invlpgb", "tlbsync", "mlp", "clock_ghz")
+                 if f not in set_fields)
+    return Fit(costs=c.with_(name=name, **set_fields), base=c.name, set_fields=set_fields,
+               kept_fields=kept)

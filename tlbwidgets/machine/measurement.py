@@ -10,7 +10,7 @@ from importlib import resources
 
 import numpy as np
 
-from .fit import fit_costs
+from .fit import fit_costs, fit_single_operations
 from .runner import FOREIGN, AMBIGUOUS
 
 __all__ = ["Measurement", "Run", "MIN_LABELLED_CALLS", "FORMAT", "SAME_SOCKET",
@@ -63,6 +63,17 @@ def _stats(sample):
     return {"count": n, "median_ns": float(med), "q1_ns": float(q1), "q3_ns": float(q3)}
 
 
+def _minus_baseline(run, zero_run):
+    """(IPI'd stats, no-IPI stats, baseline ns, its source) of ``run``: the
+    baseline is the median of the run's own calls that sent no IPI when it has
+    enough of them, else that of ``zero_run`` (the run without spinners)."""
+    sent = _stats(run.calls_labelled(run.targets))
+    none = _stats(run.calls_labelled(0))
+    if run.targets == 0 or none["count"] >= MIN_LABELLED_CALLS:
+        return sent, none, none["median_ns"], "this run"
+    return sent, none, _stats(zero_run.calls_labelled(0))["median_ns"], "no-spinner run"
+
+
 @dataclass(frozen=True, eq=False)
 class Measurement:
     """Real TLB shootdowns timed on one machine (see ``tw.measure``).
@@ -72,6 +83,12 @@ class Measurement:
     run, measuring CPU, clock, ...); ``runs``: one :class:`Run` per target
     count and series.  ``source`` says where the numbers come from: ``"this
     machine"`` for a fresh measurement, or the stored example's description.
+
+    Single operations (empty where not measured; ``notes`` says why):
+    ``ipi_runs``, the IPI round-trip probe's runs with no spinner and with one
+    (``membarrier``, labelled like ``runs``); ``vm_exit_ns``, the CPUID probe's
+    time per instruction, one value per batch (see
+    :mod:`tlbwidgets.machine.vmexit`).
     """
 
     machine: dict
@@ -81,6 +98,8 @@ class Measurement:
     seconds: float = 0.0
     source: str = "this machine"
     notes: tuple = field(default_factory=tuple)
+    ipi_runs: tuple = field(default_factory=tuple)
+    vm_exit_ns: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     # ---- summaries ---------------------------------------------------------------
 
@@ -107,17 +126,10 @@ class Measurement:
         none (the calls that sent no IPI), partial, foreign, ambiguous
         counts, baseline_ns with its source, remote_ns, note."""
         rows = []
-        zero = _stats(self._run(0).calls_labelled(0))
+        zero_run = self._run(0)
         for run in self.runs:
             k = run.targets
-            sent = _stats(run.calls_labelled(k))
-            none = _stats(run.calls_labelled(0))
-            if k == 0:
-                base, source = none["median_ns"], "this run"
-            elif none["count"] >= MIN_LABELLED_CALLS:
-                base, source = none["median_ns"], "this run"
-            else:
-                base, source = zero["median_ns"], "no-spinner run"
+            sent, none, base, source = _minus_baseline(run, zero_run)
             note = ""
             if k and sent["count"] < MIN_LABELLED_CALLS:
                 note = (f"only {sent['count']} of {len(run.labels)} calls sent an IPI to all "
@@ -148,6 +160,39 @@ class Measurement:
                                f"({row['none']['count']})")
         return row["remote_ns"]
 
+    # ---- single operations -------------------------------------------------------
+
+    def ipi_round_trip(self):
+        """The IPI probe's summary, or None when it was not measured: target
+        CPU, calls, IPI'd and no-IPI stats (count, median_ns, q1_ns, q3_ns),
+        baseline_ns with its source, foreign and ambiguous counts, and
+        ``round_trip_ns``: IPI'd median minus baseline (NaN with too few
+        IPI'd calls), the time one IPI takes from the send until the sender
+        sees the target's empty function done; the system call cancels."""
+        if not self.ipi_runs:
+            return None
+        zero = next(r for r in self.ipi_runs if r.targets == 0)
+        one = next(r for r in self.ipi_runs if r.targets == 1)
+        sent, none, base, source = _minus_baseline(one, zero)
+        return {"target_cpu": one.spinner_cpus[0], "calls": int(len(one.labels)),
+                "sent": sent, "none": none, "baseline_ns": base, "baseline_source": source,
+                "foreign": int(np.count_nonzero(one.labels == FOREIGN)),
+                "ambiguous": int(np.count_nonzero(one.labels == AMBIGUOUS)),
+                "round_trip_ns": sent["median_ns"] - base}
+
+    def vm_exit(self):
+        """The CPUID probe's summary, or None when it was not measured:
+        batches, CPUIDs per batch and the stats of the per-instruction time
+        (count, median_ns, q1_ns, q3_ns)."""
+        if len(self.vm_exit_ns) == 0:
+            return None
+        return {"per_batch": self.method.get("cpuids_per_batch"),
+                **_stats(np.asarray(self.vm_exit_ns))}
+
+    def single_operations(self):
+        """Both probes' summaries: ``{"ipi_round_trip": ..., "vm_exit": ...}``."""
+        return {"ipi_round_trip": self.ipi_round_trip(), "vm_exit": self.vm_exit()}
+
     # ---- fit ---------------------------------------------------------------------
 
     def _series_remote(self, series):
@@ -171,6 +216,24 @@ class Measurement:
         mhz = self.machine.get("cpu_mhz")
         return fit_costs(same, clock_ghz=mhz / 1000 if mhz else None, base=base, name=name,
                          remote_other_ns=other or None)
+
+    def fit_single_operations(self, name="this_machine", base="kvm_guest"):
+        """IPI costs fitted to the probes rather than to the shootdowns (a
+        ``Fit``; see :func:`tlbwidgets.machine.fit.fit_single_operations`):
+        ``ipi_send`` from the CPUID probe on a virtual machine (the
+        ``hypervisor`` flag; kept on bare metal, where CPUID does not exit),
+        ``ipi_latency`` from the IPI round trip.  Raises RuntimeError when the
+        IPI probe was not measured or has too few IPI'd calls."""
+        rt = self.ipi_round_trip()
+        if rt is None:
+            raise RuntimeError("cannot fit single operations: the IPI probe was not measured"
+                               + (f" ({self.notes[0]})" if self.notes else ""))
+        vm = self.vm_exit()
+        vm_exit_ns = vm["median_ns"] if vm and self.machine.get("hypervisor") else None
+        mhz = self.machine.get("cpu_mhz")
+        return fit_single_operations(rt["round_trip_ns"], vm_exit_ns,
+                                     clock_ghz=mhz / 1000 if mhz else None, base=base,
+                                     name=name)
 
     def to_costs(self, name="this_machine", base="default"):
         """A ``tw.Costs`` fitted to this measurement (see :meth:`fit`).
@@ -217,7 +280,31 @@ class Measurement:
         lines.append("IPI'd: calls that sent an IPI to every spinner CPU; none: calls that sent "
                      "none; other: calls left out (IPIs to some spinners only, or to a CPU "
                      "that was not a target)")
+        lines += [""] + self._single_operation_lines()
         return "\n".join(lines)
+
+    def _single_operation_lines(self):
+        lines = [f"single operations, on CPU {self.method.get('measuring_cpu')}:"]
+        rt = self.ipi_round_trip()
+        if rt is None:
+            lines.append("  IPI round trip: not measured")
+        else:
+            s = rt["sent"]
+            detail = (f"IPI'd median {_us(s['median_ns'])}, IQR {_us(s['q1_ns'])}-"
+                      f"{_us(s['q3_ns'])}, less {_us(rt['baseline_ns'])} without IPI"
+                      if np.isfinite(rt["round_trip_ns"]) else "too few for a median")
+            lines.append(f"  IPI round trip (membarrier to CPU {rt['target_cpu']}): "
+                         f"{_us(rt['round_trip_ns'])} µs ({s['count']} of {rt['calls']} calls "
+                         f"IPI'd; {detail})")
+        vm = self.vm_exit()
+        if vm is None:
+            lines.append("  CPUID (a VM exit on a vCPU): not measured")
+        else:
+            lines.append(f"  CPUID (a VM exit on a vCPU): {_us(vm['median_ns'])} µs (median of "
+                         f"{vm['count']} batches of {vm['per_batch']}, IQR "
+                         f"{_us(vm['q1_ns'])}-{_us(vm['q3_ns'])})")
+        lines += [f"  note: {n}" for n in self.notes]
+        return lines
 
     def plot(self, costs=(), protocol="linux"):
         """A bqplot figure: measured remote cost (median, with the IQR as a
@@ -239,7 +326,10 @@ class Measurement:
         return {"format": FORMAT, "source": self.source, "started": self.started,
                 "seconds": self.seconds, "machine": self.machine, "method": self.method,
                 "notes": list(self.notes), "runs": [r.to_dict() for r in self.runs],
-                "summary": _jsonable(self.points()), "fit": fit}
+                "ipi_runs": [r.to_dict() for r in self.ipi_runs],
+                "vm_exit_ns": [float(v) for v in self.vm_exit_ns],
+                "summary": _jsonable(self.points()),
+                "single_operations": _jsonable(self.single_operations()), "fit": fit}
 
     def to_json(self, indent=None):
         """Everything, as JSON: machine, method, every call, and the summary."""
@@ -247,7 +337,9 @@ class Measurement:
 
     @classmethod
     def from_json(cls, text, source=None):
-        """A Measurement from ``to_json`` text.  Raises ValueError for other JSON."""
+        """A Measurement from ``to_json`` text (measurements saved before the
+        single-operation probes load with none).  Raises ValueError for other
+        JSON."""
         d = json.loads(text)
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"not a tlbwidgets measurement (format {FORMAT!r} expected)")
@@ -255,7 +347,9 @@ class Measurement:
                    runs=tuple(Run.from_dict(r) for r in d["runs"]),
                    started=d.get("started", ""), seconds=float(d.get("seconds", 0.0)),
                    source=source or d.get("source", "this machine"),
-                   notes=tuple(d.get("notes", ())))
+                   notes=tuple(d.get("notes", ())),
+                   ipi_runs=tuple(Run.from_dict(r) for r in d.get("ipi_runs", ())),
+                   vm_exit_ns=np.asarray(d.get("vm_exit_ns", ()), dtype=np.float64))
 
     @classmethod
     def example(cls):

@@ -16,17 +16,24 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "Host", "TlbCounter", "parse_interrupt_cpus", "parse_tlb_counts", "parse_cpu_list",
-    "parse_cpuinfo", "machine_facts", "socket_of",
+    "Host", "TlbCounter", "parse_interrupt_cpus", "parse_interrupt_counts", "parse_tlb_counts",
+    "parse_cpu_list", "parse_cpuinfo", "machine_facts", "socket_of", "TLB_LABEL", "CALL_LABEL",
 ]
 
 TLB_LABEL = "TLB:"
 """First field of the counter line in ``/proc/interrupts`` (x86's "TLB shootdowns")."""
+CALL_LABEL = "CAL:"
+"""First field of x86's "Function call interrupts" line: every IPI that runs a
+function on another CPU (``irq_call_count``), TLB flush requests included on
+current kernels (older ones printed the count less the TLB count)."""
 
 _READ_CHUNK_BYTES = 1 << 16
-# The label is right-aligned to the width of the largest IRQ number, so on a
-# machine with IRQ 1000 or more the line starts with spaces (" TLB:").
-_TLB_LINE = re.compile(rb"\n[ \t]*TLB:([^\n]*)")
+
+
+def _line_pattern(label):
+    # The label is right-aligned to the width of the largest IRQ number, so on
+    # a machine with IRQ 1000 or more the line starts with spaces (" TLB:").
+    return re.compile(rb"\n[ \t]*" + re.escape(label.encode("ascii")) + rb"([^\n]*)")
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,31 @@ def parse_interrupt_cpus(header):
     return cpus
 
 
+def parse_interrupt_counts(text, label):
+    """Per-CPU counts of the line ``label`` (e.g. ``"CAL:"``) of
+    ``/proc/interrupts`` text.
+
+    Returns a dict CPU number -> count, or ``None`` when the file has no such
+    line.  Raises ``ValueError`` when the line is there but does not hold one
+    integer per CPU of the header.
+    """
+    lines = text.splitlines()
+    if not lines:
+        raise ValueError("/proc/interrupts is empty")
+    cpus = parse_interrupt_cpus(lines[0])
+    for line in lines[1:]:
+        fields = line.split()
+        if not fields or fields[0] != label:
+            continue
+        values = fields[1:1 + len(cpus)]
+        if len(values) < len(cpus) or not all(v.isdigit() for v in values):
+            raise ValueError(f"the {label[:-1]} line of /proc/interrupts does not hold one "
+                             f"count per CPU ({len(cpus)} CPUs in the header): "
+                             f"{line.strip()[:120]!r}")
+        return dict(zip(cpus, (int(v) for v in values)))
+    return None
+
+
 def parse_tlb_counts(text):
     """Per-CPU TLB shootdown counts from the text of ``/proc/interrupts``.
 
@@ -60,20 +92,7 @@ def parse_tlb_counts(text):
     without SMP).  Raises ``ValueError`` when the line is there but does not
     hold one integer per CPU of the header.
     """
-    lines = text.splitlines()
-    if not lines:
-        raise ValueError("/proc/interrupts is empty")
-    cpus = parse_interrupt_cpus(lines[0])
-    for line in lines[1:]:
-        fields = line.split()
-        if not fields or fields[0] != TLB_LABEL:
-            continue
-        values = fields[1:1 + len(cpus)]
-        if len(values) < len(cpus) or not all(v.isdigit() for v in values):
-            raise ValueError(f"the TLB line of /proc/interrupts does not hold one count per "
-                             f"CPU ({len(cpus)} CPUs in the header): {line.strip()[:120]!r}")
-        return dict(zip(cpus, (int(v) for v in values)))
-    return None
+    return parse_interrupt_counts(text, TLB_LABEL)
 
 
 class TlbCounter:
@@ -81,24 +100,32 @@ class TlbCounter:
 
     The file is opened once and re-read from offset 0 (a proc seq file is
     regenerated on each read from the start).  ``read()`` returns an int64
-    array in the order of ``cpus``.  Use as a context manager, or call
-    ``close()``.  Raises ``RuntimeError`` when the file has no TLB line or
-    does not list one of ``cpus`` (an offline CPU).
+    array in the order of ``cpus``; with several ``labels`` (e.g.
+    ``(CALL_LABEL, TLB_LABEL)``), the counts of each line in turn, so
+    ``len(labels) * len(cpus)`` of them.  Use as a context manager, or call
+    ``close()``.  Raises ``RuntimeError`` when the file lacks one of the
+    lines or does not list one of ``cpus`` (an offline CPU).
     """
 
-    def __init__(self, cpus, host=Host()):
+    def __init__(self, cpus, host=Host(), labels=(TLB_LABEL,)):
         self.path = host.interrupts_path
         self.cpus = list(cpus)
+        self.labels = tuple(labels)
+        self._patterns = [_line_pattern(label) for label in self.labels]
         self._fd = os.open(self.path, os.O_RDONLY)
         try:
             text = self._read_text()
-            counts = parse_tlb_counts(text)
-            if counts is None:
-                raise RuntimeError(
-                    f"{self.path} has no '{TLB_LABEL}' line: this kernel does not count TLB "
-                    f"shootdown IPIs (the counter exists on x86 SMP kernels), so calls "
-                    f"cannot be labelled; measure on an x86 Linux machine, or load the "
-                    f"stored example with tw.Measurement.example()")
+            for label in self.labels:
+                if parse_interrupt_counts(text, label) is not None:
+                    continue
+                if label == TLB_LABEL:
+                    raise RuntimeError(
+                        f"{self.path} has no '{TLB_LABEL}' line: this kernel does not count "
+                        f"TLB shootdown IPIs (the counter exists on x86 SMP kernels), so "
+                        f"calls cannot be labelled; measure on an x86 Linux machine, or "
+                        f"load the stored example with tw.Measurement.example()")
+                raise RuntimeError(f"{self.path} has no '{label}' line, so the calls of this "
+                                   f"probe cannot be labelled (x86 SMP kernels have it)")
             header = parse_interrupt_cpus(text.split("\n", 1)[0])
             missing = sorted(set(cpus) - set(header))
             if missing:
@@ -123,9 +150,13 @@ class TlbCounter:
         return self._read_bytes().decode("ascii", "replace")
 
     def read(self):
-        """Counts now, one per CPU given at construction (int64 array)."""
-        fields = _TLB_LINE.search(self._read_bytes()).group(1).split()
-        return np.array([int(fields[i]) for i in self._columns], dtype=np.int64)
+        """Counts now, one per CPU given at construction and line (int64 array)."""
+        text = self._read_bytes()
+        counts = []
+        for pattern in self._patterns:
+            fields = pattern.search(text).group(1).split()
+            counts += [int(fields[i]) for i in self._columns]
+        return np.array(counts, dtype=np.int64)
 
     def close(self):
         if self._fd >= 0:

@@ -27,6 +27,7 @@ import ctypes
 import gc
 import mmap
 import os
+import platform
 import threading
 import time
 
@@ -34,17 +35,30 @@ import numpy as np
 import numba
 
 from ._spin import spin, STOP_SLOT, heartbeat_slot
-from .procfs import Host, TlbCounter
+from .procfs import Host, TlbCounter, TLB_LABEL, CALL_LABEL
 
 __all__ = [
-    "OPS", "PAGE_BYTES", "FOREIGN", "AMBIGUOUS", "WARMUP_CALLS", "SPINNER_THREAD_PREFIX",
-    "label_calls", "run_points", "compile_spinner", "MeasureTimeout",
+    "OPS", "IPI_PROBE", "PAGE_BYTES", "FOREIGN", "AMBIGUOUS", "WARMUP_CALLS",
+    "SPINNER_THREAD_PREFIX", "label_calls", "run_points", "compile_spinner", "MeasureTimeout",
 ]
 
 PAGE_BYTES = mmap.PAGESIZE
 OPS = ("madvise", "mprotect")
 """System calls that can be timed: ``madvise(MADV_DONTNEED)`` frees the page
 (what ``free`` does in an allocator); ``mprotect(PROT_READ)`` write-protects it."""
+IPI_PROBE = "membarrier"
+"""The IPI round-trip probe: ``membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)``
+sends a function-call IPI to every other CPU running this process and waits
+until each has run it (``smp_call_function_many`` with ``wait``, the path a
+TLB flush takes, with an empty function instead of the flush).  Its calls
+are labelled by the ``CAL:`` line; a call during which a TLB shootdown landed
+anywhere, or another CPU took a function call, is foreign."""
+
+# x86-64 system call number and commands of membarrier(2) (linux/membarrier.h).
+_NR_MEMBARRIER_X86_64 = 324
+_MEMBARRIER_CMD_QUERY = 0
+_MEMBARRIER_CMD_PRIVATE_EXPEDITED = 1 << 3
+_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 1 << 4
 
 FOREIGN = -1
 """Label of a call during which a CPU that is not a spinner (the measuring CPU
@@ -111,6 +125,31 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
+def _membarrier():
+    """The membarrier(2) system call, registered for private expedited use.
+    Raises OSError when this machine does not offer it."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        raise OSError(f"the membarrier probe knows the system call number on x86-64 only, "
+                      f"this is {platform.machine()!r}")
+    syscall = _libc().syscall
+    # syscall(number, cmd, flags, cpu_id): declared so that a call builds no
+    # ctypes objects inside the timed interval.
+    syscall.argtypes = (ctypes.c_long, ctypes.c_int, ctypes.c_uint, ctypes.c_int)
+    syscall.restype = ctypes.c_long
+
+    def membarrier(cmd):
+        return syscall(_NR_MEMBARRIER_X86_64, cmd, 0, 0)
+    supported = membarrier(_MEMBARRIER_CMD_QUERY)
+    if supported < 0:
+        raise OSError(ctypes.get_errno(), "membarrier(MEMBARRIER_CMD_QUERY) failed")
+    if not supported & _MEMBARRIER_CMD_PRIVATE_EXPEDITED:
+        raise OSError(f"this kernel's membarrier lacks MEMBARRIER_CMD_PRIVATE_EXPEDITED "
+                      f"(supported commands: {supported:#x})")
+    if membarrier(_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0:
+        raise OSError(ctypes.get_errno(), "membarrier(REGISTER_PRIVATE_EXPEDITED) failed")
+    return membarrier
+
+
 class _Op:
     """The timed system call and, for mprotect, the untimed undo after it."""
 
@@ -121,10 +160,25 @@ class _Op:
             self._mprotect = _libc().mprotect
             self._mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
             self._mprotect.restype = ctypes.c_int
+        elif name == IPI_PROBE:
+            self._membarrier = _membarrier()
+
+    @property
+    def counter_labels(self):
+        """The /proc/interrupts lines that label a call: the spinners' columns
+        are those of the first line."""
+        return (CALL_LABEL, TLB_LABEL) if self.name == IPI_PROBE else (TLB_LABEL,)
 
     def timed(self):
         """Run the call once; returns its duration in ns.  Raises OSError."""
-        if self.name == "madvise":
+        if self.name == IPI_PROBE:
+            membarrier, cmd = self._membarrier, _MEMBARRIER_CMD_PRIVATE_EXPEDITED
+            t0 = time.perf_counter_ns()
+            rc = membarrier(cmd)
+            t1 = time.perf_counter_ns()
+            if rc != 0:
+                raise OSError(ctypes.get_errno(), "membarrier(PRIVATE_EXPEDITED) failed")
+        elif self.name == "madvise":
             madvise, dontneed = self.mapping.mm.madvise, mmap.MADV_DONTNEED
             t0 = time.perf_counter_ns()
             madvise(dontneed, 0, PAGE_BYTES)
@@ -235,7 +289,7 @@ def _one_run(op, mapping, counter, spinner_columns, calls, deadline, report):
     """Time ``calls`` calls with the spinners already spinning; returns
     (latency_ns int64[calls], labels int16[calls])."""
     latency_ns = np.empty(calls, dtype=np.int64)
-    deltas = np.empty((calls, len(counter.cpus)), dtype=np.int64)
+    deltas = np.empty((calls, len(counter.cpus) * len(counter.labels)), dtype=np.int64)
     for i in range(-WARMUP_CALLS, calls):
         if time.monotonic() > deadline:
             raise MeasureTimeout(f"ran out of time after {max(i, 0)} of {calls} calls")
@@ -258,9 +312,10 @@ def run_points(measuring_cpu, spinner_sets, calls, op, timeout_s, progress=None,
                host=Host()):
     """Measure one run per spinner set; returns a list of (latency_ns, labels).
 
-    ``spinner_sets`` is a list of tuples of CPUs; ``progress(done, total,
-    text)`` (optional) is called every 100 calls.  Raises RuntimeError (a
-    refusal), MeasureTimeout, or what interrupts it, after cleaning up.
+    ``spinner_sets`` is a list of tuples of CPUs; ``op`` one of :data:`OPS`
+    or :data:`IPI_PROBE`; ``progress(done, total, text)`` (optional) is
+    called every 100 calls.  Raises RuntimeError (a refusal),
+    MeasureTimeout, or what interrupts it, after cleaning up.
     """
     if numba.config.DISABLE_JIT:
         raise RuntimeError("tw.measure needs the JIT: its spinner threads run compiled code "
@@ -271,20 +326,24 @@ def run_points(measuring_cpu, spinner_sets, calls, op, timeout_s, progress=None,
     total = calls * len(spinner_sets)
     compile_spinner()
     results = []
-    counter = TlbCounter(cpus, host)
+    counter = None
     mapping = None
     groups = []
     previous_affinity = None
     was_gc = gc.isenabled()
     try:
         mapping = _Mapping()
-        op_ = _Op(op, mapping)
-        previous_affinity = _pinned(measuring_cpu)
-        mapping.target[0] = 1
         try:
+            op_ = _Op(op, mapping)
+            counter = TlbCounter(cpus, host, op_.counter_labels)
+            previous_affinity = _pinned(measuring_cpu)
+            mapping.target[0] = 1
             op_.timed()
             op_.undo()
         except OSError as exc:
+            if op == IPI_PROBE:
+                raise RuntimeError(f"membarrier, the IPI probe, is not available ({exc})") \
+                    from exc
             raise RuntimeError(f"{op} on an anonymous page failed ({exc}); this kernel or "
                                f"sandbox does not allow it: try op="
                                f"{'mprotect' if op == 'madvise' else 'madvise'!r}") from exc
@@ -317,7 +376,8 @@ def run_points(measuring_cpu, spinner_sets, calls, op, timeout_s, progress=None,
             gc.enable()
         if previous_affinity is not None:
             os.sched_setaffinity(0, previous_affinity)
-        counter.close()
+        if counter is not None:
+            counter.close()
         # A spinner that did not end still reads the mapping: leave it mapped
         # (a leak) rather than crash the process.  Checked here again because
         # a second interrupt may have cut a stop() short.
