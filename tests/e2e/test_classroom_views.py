@@ -88,9 +88,19 @@ def _settle(page, ms: int = 300) -> None:
 SETTLE_LIMIT_S = 8.0
 
 
+# bqplot lays out a figure that is partly below the fold when it comes into view: a
+# learner scrolls to it. (Seen with the stepper board of notebook 2 at 1024x768: lane
+# labels reported cut until the board was scrolled to, then none.)
+_SCROLL_FIGURES_JS = """() => {
+    for (const fig of document.querySelectorAll('.bqplot')) fig.scrollIntoView({block: 'nearest'});
+}"""
+
+
 def _assert_clean(page, where: str, console_errors: list[str]) -> None:
     deadline = time.monotonic() + SETTLE_LIMIT_S
     problems = layout_problems(page)
+    if problems:
+        page.evaluate(_SCROLL_FIGURES_JS)
     while problems and time.monotonic() < deadline:
         _settle(page, 500)
         problems = layout_problems(page)

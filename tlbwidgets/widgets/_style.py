@@ -117,8 +117,10 @@ MAX_TICKS = 5
 """Ticks per numeric axis: 14 px labels on a 300 px figure stay apart."""
 
 
-X_CORNER_SHARE = 0.06
-"""Share of an x axis' data range, from its left end, kept free of tick labels."""
+X_CORNER_SHARE = 0.10
+"""Share of an x axis' data range, from its left end, kept free of tick labels:
+a four-character label ("11.5") centred 6% in on a 1024-px page's 300-px chart
+still reached under the y axis' "0"."""
 
 
 def nice_ticks(lo, hi, max_ticks=MAX_TICKS, integer=False):
