@@ -8,29 +8,18 @@ contended storms, the first instant at which they differ comes after such a tie
 so these tests skip without it.  A few small runs: seconds once the engine is compiled.
 """
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("simpy")
 
 import tlbwidgets as tw  # noqa: E402
+from benchmark_script import load_benchmark  # noqa: E402
 
 __all__ = []
 
-SCRIPT_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "simpy_storm.py"
-
-
-def _load_model():
-    spec = importlib.util.spec_from_file_location("simpy_storm", SCRIPT_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-model = _load_model()
+model = load_benchmark("simpy_storm.py", "simpy_storm")
 
 TIE_FREE_CASES = [
     (tw.workloads.single(), dict(cpus=4)),

@@ -11,7 +11,6 @@ leaves ``HELD_OUT_BAND``.  Only the checked rows and the sample are simulated, a
 single shootdowns, so this stays within seconds once the engine is compiled.
 """
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -20,11 +19,12 @@ import pytest
 import tlbwidgets
 from tlbwidgets.costs import COST_PRESETS
 
+from benchmark_script import load_benchmark
+
 __all__ = []
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_PATH = ROOT / "docs" / "validation.md"
-SCRIPT_PATH = ROOT / "benchmarks" / "validation.py"
 # A citation must name author, title, venue and date: well over a few words.
 MIN_SOURCE_CHARS = 60
 # Rows whose simulator cells are recomputed here: one per protocol the table uses,
@@ -36,14 +36,7 @@ REQUIRED_KEYS = ("id", "what", "machine", "unit", "preset", "protocol", "cpus", 
 ENGINE_FREE_COLUMNS = 7
 
 
-def _load_validation():
-    spec = importlib.util.spec_from_file_location("validation_script", SCRIPT_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-validation = _load_validation()
+validation = load_benchmark("validation.py", "validation_script")
 # The rows whose figure must stay within HELD_OUT_BAND: held out and primary.
 CHECKED_ROWS = [row for row in validation.PUBLISHED if validation.is_checked(row)]
 # Held-out rows that the presets are known to miss, with the measured ratio; they
