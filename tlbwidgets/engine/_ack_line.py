@@ -8,11 +8,14 @@ ACK) and every poll (a waiting initiator) touches that line.
 0): nothing here is used and the charging is the one of docs/protocols.md.
 
 Rules for a packed line (``P_ACK_PER_LINE`` fields per line; CPU ``j``'s
-field is in line ``j // P_ACK_PER_LINE``), docs/model.md section 12:
+field is in line ``j // P_ACK_PER_LINE``), docs/model.md section 5, "The
+packed ACK line":
 
 * Writes to one line are served one at a time, in the order they are asked
   for (a write asked for at ``t`` starts at ``max(t, AL_FREE)``): a store must
-  own the line, and a line has one owner.
+  own the line, and a line has one owner.  A push asks for its clear when its
+  step begins (the clear lands under the target's queue lock), a handler for
+  its store when its flushes end.
 * A write costs one transfer from where the line is: ``cacheline_remote`` if
   its last writer, or any CPU polling the line now, is on another socket than
   the writer, else ``cacheline`` (the first write of a run: ``cacheline``).
