@@ -13,6 +13,9 @@ from functools import cached_property
 import numpy as np
 
 from . import _tables as T
+from ._deliveries import (
+    join_deliveries, J_SD, J_CPU, J_PUSHED, J_IPI, J_HANDLER, J_FLUSHED, J_ACKED,
+)
 from .engine import _layout as L
 
 __all__ = ["Result", "SUMMARY_TYPES"]
@@ -106,6 +109,7 @@ class Result:
         n = int(machine.params[L.P_NCPU])
         self._sd = _logged(state.sd, int(k[L.K_NSD]))
         self._dv = _logged(state.dv, int(k[L.K_NDELIV]))
+        self._lg = _logged(state.lg, int(k[L.K_NSTAGE]))
         self._wn = _logged(state.wn, int(k[L.K_NWIN]))
         self._vi = _logged(state.vi, int(k[L.K_NVIOL]))
         self._ev = _logged(state.ev, int(k[L.K_NEV]))
@@ -130,10 +134,12 @@ class Result:
 
     @cached_property
     def deliveries(self):
-        return _table(T.DELIVERY_DTYPE, self._dv, {
-            "shootdown": L.DV_SD, "cpu": L.DV_CPU, "pushed": L.DV_PUSHED,
-            "ipi_sent": L.DV_IPI, "handler_start": L.DV_HANDLER,
-            "flushed": L.DV_FLUSHED, "acked": L.DV_ACKED,
+        # The engine logs each stage as it happens (_deliveries); the rows
+        # are joined here, once, with NumPy.
+        return _table(T.DELIVERY_DTYPE, join_deliveries(self._dv, self._lg), {
+            "shootdown": J_SD, "cpu": J_CPU, "pushed": J_PUSHED,
+            "ipi_sent": J_IPI, "handler_start": J_HANDLER,
+            "flushed": J_FLUSHED, "acked": J_ACKED,
         })
 
     @cached_property

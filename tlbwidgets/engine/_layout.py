@@ -156,6 +156,7 @@ K_EQ_BASE = 43       # event queue: time of the last popped event (the calendar'
 K_EQ_FAR_N = 44      # event queue: nodes in the far heap (_heap)
 K_EQ_NODES = 45      # event queue: nodes ever handed out (the fixed 2n included)
 K_EQ_FREE = 46       # event queue: first free node (linked through ND_NEXT), -1 none
+K_NSTAGE = 47        # stage records of the delivery log written (State.lg)
 N_COUNTERS = 48
 
 # ---- State.cpu[cpu, *] ------------------------------------------------------------
@@ -186,8 +187,8 @@ Q_LOCK_FREE = 23     # the mailbox spinlock is free from this instant
 ACK_FLAG = 24        # seed: the shared ACK flag (starts true)
 PUSH_SEQ = 25        # mailbox_fixed: tickets handed out for this target
 DONE_SEQ = 26        # mailbox_fixed: tickets this target has performed
-PEND_HEAD = 27       # logged deliveries awaiting this CPU's drain (linked list)
-PEND_TAIL = 28
+PEND_LOGGED = 27     # mailbox: logged deliveries awaiting this CPU's drain
+PEND_ABOVE0 = 28     # mailbox: 1 if one of them sits in a queue slot above 0
 WAITING_ON = 29      # target whose ACK this CPU polls, -1 none
 W_HEAD = 30          # first CPU polling this CPU's ACK (doubly linked list)
 W_NEXT = 31
@@ -212,7 +213,7 @@ SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
 IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when its shootdown began
 IPI_LAST_AT = 63     # latest arrival time of the IPIs sent to this CPU so far, -1 none
-H_DRAINED = 64       # mailbox, packed ACK line: first delivery row the last drain took, -1 none
+H_DRAINED = 64       # mailbox: 1 if the running handler's drain was logged (LS_DRAIN), -1 not
 WAKE_AT = 65         # an idle CPU woken by an interrupt is awake from this instant, -1 halted
 N_CPU_COLS = 66
 
@@ -239,7 +240,7 @@ QS_VPN = 1
 QS_PAGES = 2
 QS_SD = 3
 QS_TICKET = 4
-QS_END = 5           # completion time of the slot's op in the last drain
+QS_END = 5           # unused (a drain logs its slots' flush ends: LS_SLOT)
 N_Q_COLS = 6
 
 # ---- State.tlb[cpu, set, way, *] ------------------------------------------------------
@@ -311,8 +312,29 @@ AL_SOCK_SQ = 4       # sum of their sockets squared (with AL_SOCK_SUM: are all o
 N_AL_COLS = 5
 
 # ---- log tables ----------------------------------------------------------------------------
-DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)
-N_DV_COLS = 9
+# The delivery log is append-only: a row per logged delivery, written whole
+# when the delivery is made (State.dv), and a record per later stage of it
+# (State.lg), never a write into an earlier row.  Result joins them into the
+# deliveries table (result.py, docs/model.md section 7).
+DV_SD, DV_CPU, DV_PUSHED, DV_SLOT = range(4)   # DV_SLOT: mailbox queue slot at the push
+N_DV_COLS = 4
+# State.lg[i, *]: one stage record: what it is about (LG_ID), which stage
+# (LS_*), and one or two instants, as each stage says.
+LG_ID, LG_STAGE, LG_T0, LG_T1 = range(4)
+N_LG_COLS = 4
+LS_IPI = 0           # id: delivery row; T0: the IPI to its target left
+LS_SERVED = 1        # id: delivery row; T0: its handler was taken, T1: its flush ended
+LS_ACKED = 2         # id: delivery row; T0: its acknowledgement landed
+LS_DRAIN = 3         # mailbox; id: CPU; T0: its handler was taken; T1: rows logged before
+                     # the drain (it takes that CPU's rows among them not yet drained)
+LS_SLOT = 4          # mailbox, after its LS_DRAIN; id: CPU; T0: flush end of queue slot T1
+LS_STORE = 5         # mailbox; id: CPU; T0: the ACK store after its latest LS_DRAIN landed
+LS_OVERFLOW = 6      # mailbox; id: CPU; T1: rows logged before the overflowing push (those
+                     # of that CPU still pending move to queue slot 0)
+LS_SD_PUSHED = 7     # broadcast; id: shootdown; T0: every row of it was pushed then
+LS_SD_FLUSHED = 8    # broadcast; id: shootdown; T0: flushed (on every target) then
+LS_SD_ACKED = 9      # broadcast; id: shootdown; T0: acknowledged then
+LG_PER_ROW = 4       # stage records a delivery row can cause at most (State.lg is sized so)
 WN_SD, WN_CPU, WN_VPN, WN_START, WN_END = range(5)
 N_WN_COLS = 5
 VI_TIME, VI_CPU, VI_VPN, VI_SD = range(4)
@@ -348,7 +370,7 @@ SW_IRQ_OFF = 4       # the length of the CPU's k-th irq_off op
 
 Machine = namedtuple("Machine", ["params", "costs", "topo", "op_start", "ops", "sched"])
 State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "nd", "rl", "rb",
-                             "far", "sd", "dv", "wn", "vi", "ev", "al"])
+                             "far", "sd", "dv", "lg", "wn", "vi", "ev", "al"])
 
 
 @jit
@@ -534,12 +556,18 @@ def _new_state(m, n_changes):
     have ``R`` rows (``max_log_rows``); the delivery log has
     ``min(R, n_changes * n)``, because a shootdown logs at most one delivery
     per target (DESIGN.md: one row per (shootdown, target)), so the log is
-    cut exactly where an ``R``-row one would be.
+    cut exactly where an ``R``-row one would be.  Its stage records
+    (``lg``) have ``LG_PER_ROW`` times as many rows: each stage is recorded
+    at most once per logged row (a mailbox drain, slot, store or overflow
+    record only when it concerns a logged row not covered by an earlier
+    one; a broadcast shootdown's three records only when it has logged
+    rows), so the stage records of logged rows always fit and are never
+    cut (``_log.log_stage``).
 
     Untouched rows cost nothing: the tables are zero-filled lazily by the OS
     (``np.zeros``), except those whose unwritten columns must read ``-1``
-    (CPU pairs).  The logs rely on ``_log.log_delivery`` and
-    ``_log.log_window`` writing every column of the rows they open (the
+    (CPU pairs).  The logs rely on ``_log.log_delivery``, ``_log.log_stage``
+    and ``_log.log_window`` writing every column of the rows they open (the
     engine reads no row past a log's count).
     """
     return _state(_fixed_tables(m.params, m.op_start), m.params, n_changes)
@@ -562,7 +590,7 @@ def _fixed_tables(params, op_start):
     cpu_row[IN_SD] = -1
     cpu_row[IN_DEADLINE] = NEVER
     cpu_row[ACK_FLAG] = 1              # seed: flags start true
-    for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
+    for col in (WAITING_ON, W_HEAD, W_NEXT, W_PREV,
                 DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
                 LX_QHEAD, LX_QTAIL, LX_RUN, IPI_LAST_AT, H_DRAINED, WAKE_AT):
         cpu_row[col] = -1
@@ -607,4 +635,5 @@ def _state(tables, params, n_changes):
     sd = np.zeros((D, N_SD_COLS), dtype=np.int64)
     sd[:, [S_INIT, S_START, S_END, S_SAFE, S_REC_NEXT, S_DV0]] = -1
     dv = np.zeros((min(R, n_changes * n), N_DV_COLS), dtype=np.int64)
-    return State(sd=sd, dv=dv, **tables)
+    lg = np.zeros((LG_PER_ROW * dv.shape[0], N_LG_COLS), dtype=np.int64)
+    return State(sd=sd, dv=dv, lg=lg, **tables)
