@@ -13,9 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from . import _tables as T
-from ._deliveries import (
-    join_deliveries, J_SD, J_CPU, J_PUSHED, J_IPI, J_HANDLER, J_FLUSHED, J_ACKED,
-)
+from ._deliveries import join_deliveries
 from .engine import _layout as L
 
 __all__ = ["Result", "SUMMARY_TYPES"]
@@ -74,6 +72,11 @@ def _row_ids(block, lo):
     return np.arange(lo, lo + len(block))
 
 
+def _part(column):
+    """A field read from ``column``, one value per row of the table."""
+    return lambda block, lo: column[lo:lo + len(block)]
+
+
 def _names(names, col):
     names = np.array(names)
     return lambda block, lo: names[block[:, col]]
@@ -109,7 +112,11 @@ class Result:
         n = int(machine.params[L.P_NCPU])
         self._sd = _logged(state.sd, int(k[L.K_NSD]))
         self._dv = _logged(state.dv, int(k[L.K_NDELIV]))
-        self._lg = _logged(state.lg, int(k[L.K_NSTAGE]))
+        # The stage records as a view, however few: the engine never touches
+        # the records past its count, so their pages (np.zeros, mapped lazily)
+        # hold no memory, and the table is sized for the most records a
+        # logged row can cause, several times what a run writes.
+        self._lg = state.lg[:int(k[L.K_NSTAGE])]
         self._wn = _logged(state.wn, int(k[L.K_NWIN]))
         self._vi = _logged(state.vi, int(k[L.K_NVIOL]))
         self._ev = _logged(state.ev, int(k[L.K_NEV]))
@@ -134,12 +141,12 @@ class Result:
 
     @cached_property
     def deliveries(self):
-        # The engine logs each stage as it happens (_deliveries); the rows
-        # are joined here, once, with NumPy.
-        return _table(T.DELIVERY_DTYPE, join_deliveries(self._dv, self._lg), {
-            "shootdown": J_SD, "cpu": J_CPU, "pushed": J_PUSHED,
-            "ipi_sent": J_IPI, "handler_start": J_HANDLER,
-            "flushed": J_FLUSHED, "acked": J_ACKED,
+        # The engine logs each stage as a record of its own (_deliveries);
+        # they are joined to the rows here, once, with NumPy.
+        joined = join_deliveries(self._dv, self._lg)
+        return _table(T.DELIVERY_DTYPE, self._dv, {
+            "shootdown": L.DV_SD, "cpu": L.DV_CPU,
+            **{name: _part(col) for name, col in joined.items()},
         })
 
     @cached_property

@@ -64,7 +64,7 @@ def _log_rows(s, sd, stage, t):
     """Log that every delivery row of shootdown sd reached ``stage``
     (``LS_SD_*``) at t, if it has logged rows."""
     if s.sd[sd, S_DV0] >= 0:
-        log_delivery(s.lg, s.counters, K_NSTAGE, sd, stage, t, -1)
+        log_delivery(s.lg, s.counters, K_NSTAGE, sd, stage, t, -1, 0)
 
 
 @jit
@@ -82,7 +82,7 @@ def broadcast_initiate(s, m, c, t, op):
             continue
         targets += 1
         k[K_DELIVERIES] += 1
-        d = log_delivery(s.dv, k, K_NDELIV, sd, j, -1, 0)
+        d = log_delivery(s.dv, k, K_NDELIV, sd, j, -1, 0, 0)
         if d >= 0 and s.sd[sd, S_DV0] < 0:
             s.sd[sd, S_DV0] = d
     s.sd[sd, S_TARGETS] = targets

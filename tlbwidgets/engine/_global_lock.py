@@ -124,7 +124,7 @@ def _set_mask(s, m, c, t):
         j = s.pair[c, idx, TG_CPU]
         cpu[j, GL_PENDING] = 1
         k[K_DELIVERIES] += 1
-        d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0)
+        d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)
         s.pair[c, idx, TG_DELIV] = d
         cpu[j, DV_ROW] = d
         log_event(s.ev, k, t, c, EV_PUSH, j, sd, n)
@@ -264,7 +264,7 @@ def global_lock_handler_step(s, m, c, t):
         log_event(s.ev, k, end, c, EV_INVALIDATE, -1, sd, s.sd[sd, S_KIND])
         d = cpu[c, DV_ROW]
         if d >= 0:
-            log_delivery(s.lg, k, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], end)
+            log_delivery(s.lg, k, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], end, 0)
         cpu[c, H_PHASE] = H_CLEAR
         schedule_cpu(s, c, end)
     elif ph == H_CLEAR:
@@ -292,7 +292,7 @@ def global_lock_store(s, m, c, t):
     k[K_GL_PENDING] -= 1
     d = cpu[c, DV_ROW]
     if d >= 0:
-        log_delivery(s.lg, k, K_NSTAGE, d, LS_ACKED, t, -1)
+        log_delivery(s.lg, k, K_NSTAGE, d, LS_ACKED, t, -1, 0)
     cpu[c, DV_ROW] = -1
     log_event(s.ev, k, t, c, EV_ACK_STORE, -1, k[K_GL_SD], k[K_GL_PENDING])
     h = k[K_GL_HOLDER]

@@ -172,7 +172,7 @@ def latr_initiator_step(s, m, c, t):
             if j == c or m.topo[j, T_ONLINE] == 0:
                 continue
             k[K_DELIVERIES] += 1
-            d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0)
+            d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)
             if d >= 0 and s.sd[sd, S_DV0] < 0:
                 s.sd[sd, S_DV0] = d
             _arm_tick(s, m, j, t)
@@ -213,7 +213,7 @@ def latr_handler_step(s, m, c, t):
             log_event(s.ev, s.counters, cur, c, EV_APPLY, -1, r, s.sd[r, S_KIND])
             d = _row(s, r, c)
             if d >= 0:
-                log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], cur)
+                log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], cur, 0)
             n += 1
             last = r
             r = _next_record(s, c, r)
@@ -236,7 +236,7 @@ def latr_handler_step(s, m, c, t):
             s.sd[r, S_UNAPPLIED] -= 1
             d = _row(s, r, c)
             if d >= 0:
-                log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_ACKED, t, -1)
+                log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_ACKED, t, -1, 0)
             if s.sd[r, S_UNAPPLIED] == 0:
                 declare_safe(s, m, r, t)
             if r == upto:

@@ -188,7 +188,7 @@ ACK_FLAG = 24        # seed: the shared ACK flag (starts true)
 PUSH_SEQ = 25        # mailbox_fixed: tickets handed out for this target
 DONE_SEQ = 26        # mailbox_fixed: tickets this target has performed
 PEND_LOGGED = 27     # mailbox: logged deliveries awaiting this CPU's drain
-PEND_ABOVE0 = 28     # mailbox: 1 if one of them sits in a queue slot above 0
+PEND_MOVED = 28      # mailbox: how many of them the latest overflow moved to slot 0
 WAITING_ON = 29      # target whose ACK this CPU polls, -1 none
 W_HEAD = 30          # first CPU polling this CPU's ACK (doubly linked list)
 W_NEXT = 31
@@ -215,7 +215,8 @@ IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when it
 IPI_LAST_AT = 63     # latest arrival time of the IPIs sent to this CPU so far, -1 none
 H_DRAINED = 64       # mailbox: 1 if the running handler's drain was logged (LS_DRAIN), -1 not
 WAKE_AT = 65         # an idle CPU woken by an interrupt is awake from this instant, -1 halted
-N_CPU_COLS = 66
+DRAINS_LOGGED = 66   # mailbox: drains of this CPU logged so far (LS_DRAIN records)
+N_CPU_COLS = 67
 
 CNT_ACCESSES = 0
 CNT_HITS = 1
@@ -316,8 +317,11 @@ N_AL_COLS = 5
 # when the delivery is made (State.dv), and a record per later stage of it
 # (State.lg), never a write into an earlier row.  Result joins them into the
 # deliveries table (result.py, docs/model.md section 7).
-DV_SD, DV_CPU, DV_PUSHED, DV_SLOT = range(4)   # DV_SLOT: mailbox queue slot at the push
-N_DV_COLS = 4
+DV_SD, DV_CPU, DV_PUSHED, DV_DRAIN, DV_RANK = range(5)
+# Mailbox protocols (0 for the others): DV_DRAIN, the target's drains logged
+# before the push (the row's is the next one); DV_RANK, its logged rows
+# already awaiting that drain.
+N_DV_COLS = 5
 # State.lg[i, *]: one stage record: what it is about (LG_ID), which stage
 # (LS_*), and one or two instants, as each stage says.
 LG_ID, LG_STAGE, LG_T0, LG_T1 = range(4)
@@ -325,15 +329,13 @@ N_LG_COLS = 4
 LS_IPI = 0           # id: delivery row; T0: the IPI to its target left
 LS_SERVED = 1        # id: delivery row; T0: its handler was taken, T1: its flush ended
 LS_ACKED = 2         # id: delivery row; T0: its acknowledgement landed
-LS_DRAIN = 3         # mailbox; id: CPU; T0: its handler was taken; T1: rows logged before
-                     # the drain (it takes that CPU's rows among them not yet drained)
-LS_SLOT = 4          # mailbox, after its LS_DRAIN; id: CPU; T0: flush end of queue slot T1
+LS_DRAIN = 3         # mailbox, a drain that takes logged rows; id: CPU; T0: its handler
+                     # was taken; T1: how many of them the last overflow moved to slot 0
+LS_SLOT = 4          # mailbox, right after its LS_DRAIN; id: CPU; T0: flush end of slot T1
 LS_STORE = 5         # mailbox; id: CPU; T0: the ACK store after its latest LS_DRAIN landed
-LS_OVERFLOW = 6      # mailbox; id: CPU; T1: rows logged before the overflowing push (those
-                     # of that CPU still pending move to queue slot 0)
-LS_SD_PUSHED = 7     # broadcast; id: shootdown; T0: every row of it was pushed then
-LS_SD_FLUSHED = 8    # broadcast; id: shootdown; T0: flushed (on every target) then
-LS_SD_ACKED = 9      # broadcast; id: shootdown; T0: acknowledged then
+LS_SD_PUSHED = 6     # broadcast; id: shootdown; T0: every row of it was pushed then
+LS_SD_FLUSHED = 7    # broadcast; id: shootdown; T0: flushed (on every target) then
+LS_SD_ACKED = 8      # broadcast; id: shootdown; T0: acknowledged then
 LG_PER_ROW = 4       # stage records a delivery row can cause at most (State.lg is sized so)
 WN_SD, WN_CPU, WN_VPN, WN_START, WN_END = range(5)
 N_WN_COLS = 5

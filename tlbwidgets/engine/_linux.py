@@ -244,7 +244,7 @@ def _push(s, m, c, idx, t):
         s.pair[tail // n, tail % n, TG_NEXT] = node
     cpu[j, LX_QTAIL] = node
     k[K_DELIVERIES] += 1
-    s.pair[c, idx, TG_DELIV] = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0)
+    s.pair[c, idx, TG_DELIV] = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)
     log_event(s.ev, k, t, c, EV_PUSH, j, sd, 1 - s.pair[c, idx, TG_IPI])
 
 
@@ -414,7 +414,7 @@ def linux_handler_step(s, m, c, t):
         log_event(s.ev, k, end, c, EV_INVALIDATE, i, sd, kind)
         d = s.pair[i, node % n, TG_DELIV]
         if d >= 0:
-            log_delivery(s.lg, k, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], end)
+            log_delivery(s.lg, k, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], end, 0)
         cpu[c, H_PHASE] = H_UNLOCK
         schedule_cpu(s, c, end)
     elif ph == H_UNLOCK:
@@ -439,7 +439,7 @@ def linux_store(s, m, c, t):
     s.pair[i, idx, TG_DONE] = 1
     d = s.pair[i, idx, TG_DELIV]
     if d >= 0:
-        log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_ACKED, t, -1)
+        log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_ACKED, t, -1, 0)
     log_event(s.ev, s.counters, t, c, EV_ACK_STORE, i, cpu[i, IN_SD], 1)
     cpu[c, LX_RUN] = s.pair[i, idx, TG_NEXT]
     wake_waiters(s, m, c, t)

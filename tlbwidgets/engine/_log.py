@@ -63,14 +63,15 @@ def log_violation(vi, k, time, cpu, vpn, sd):
 
 
 @jit
-def log_delivery(table, k, count, a, b, c, d):
-    """Append one row ``(a, b, c, d)`` to a table of the delivery log and
+def log_delivery(table, k, count, a, b, c, d, e):
+    """Append one row ``(a, b, c, d, e)`` to a table of the delivery log and
     return its index, or -1 if the table is full (the log is then cut).
 
     The log has two append-only tables (``_layout``, "log tables"): its rows,
-    ``table=dv`` counted by ``count=K_NDELIV`` (``a, b, c, d`` = ``DV_SD,
-    DV_CPU, DV_PUSHED, DV_SLOT``), and the stage records of those rows,
-    ``table=lg`` counted by ``K_NSTAGE`` (``LG_ID, LG_STAGE, LG_T0, LG_T1``).
+    ``table=dv`` counted by ``count=K_NDELIV`` (``a, b, c, d, e`` = ``DV_SD,
+    DV_CPU, DV_PUSHED, DV_DRAIN, DV_RANK``), and the stage records of those
+    rows, ``table=lg`` counted by ``K_NSTAGE`` (``LG_ID, LG_STAGE, LG_T0,
+    LG_T1``; it has no fifth column, ``e`` is not written).
     No row is written again once appended: the rows a run writes to stay
     in cache, none waits on a cache miss for an old row.  The stage table
     is sized so that its records always fit (``_layout._new_state``); a
@@ -83,5 +84,7 @@ def log_delivery(table, k, count, a, b, c, d):
     table[i, 1] = b
     table[i, 2] = c
     table[i, 3] = d
+    if table.shape[1] > 4:
+        table[i, 4] = e
     k[count] = i + 1
     return i

@@ -52,11 +52,11 @@ from ._layout import (
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
     IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, H_DRAINED, MODE, SAVED_MODE,
     SUSPEND_T, NEXT_OP, BUSY, IPI_LAST_AT, SC_WHAT, SW_IPI,
-    Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_LOGGED, PEND_ABOVE0,
+    Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_LOGGED, PEND_MOVED, DRAINS_LOGGED,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET,
     S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT, S_LOCK,
-    K_NDELIV, K_NSTAGE, LS_DRAIN, LS_SLOT, LS_STORE, LS_OVERFLOW, SW_PUSH, SC_N_PUSH,
+    K_NDELIV, K_NSTAGE, LS_DRAIN, LS_SLOT, LS_STORE, SW_PUSH, SC_N_PUSH,
 )
 from ._ack_line import ack_packed, ack_line_write
 from ._log import log_event, log_delivery
@@ -105,9 +105,10 @@ def _acked(s, m, c, idx):
 def _push(s, m, c, idx, t):
     """Apply a push into the target's queue at t (the lock is held until t).
 
-    Logs the delivery's row with its queue slot; an overflow that moves
-    logged rows from higher slots to slot 0 is a stage record of its own
-    (LS_OVERFLOW), so no earlier row is written again."""
+    Logs the delivery's row with its rank among the logged rows awaiting
+    the target's drain; an overflow, which moves those to slot 0, is noted
+    on the target (PEND_MOVED) for its drain's record, so no earlier row is
+    written again."""
     cpu = s.cpu
     q = s.q
     k = s.counters
@@ -130,9 +131,7 @@ def _push(s, m, c, idx, t):
         q[j, 0, QS_PAGES] = 0
         k[K_OVERFLOWS] += 1
         s.sd[sd, S_UPGRADED] = 1
-        if cpu[j, PEND_ABOVE0] != 0:
-            log_delivery(s.lg, k, K_NSTAGE, j, LS_OVERFLOW, t, k[K_NDELIV])
-            cpu[j, PEND_ABOVE0] = 0
+        cpu[j, PEND_MOVED] = cpu[j, PEND_LOGGED]
         log_event(s.ev, k, t, c, EV_OVERFLOW, j, sd, slots)
     q[j, slot, QS_SD] = sd
     if m.params[P_PROTO] == PR_MAILBOX_FIXED:
@@ -142,12 +141,11 @@ def _push(s, m, c, idx, t):
     else:
         cpu[j, ACK_FLAG] = 0
     k[K_DELIVERIES] += 1
-    d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, slot)
+    d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, cpu[j, DRAINS_LOGGED],
+                     cpu[j, PEND_LOGGED])
     s.pair[c, idx, TG_DELIV] = d
     if d >= 0:
         cpu[j, PEND_LOGGED] += 1
-        if slot > 0:
-            cpu[j, PEND_ABOVE0] = 1
     log_event(s.ev, k, t, c, EV_PUSH, j, sd, cpu[j, Q_COUNT])
     if m.params[P_PROTO] != PR_MAILBOX_FIXED:
         log_event(s.ev, k, t, c, EV_ACK_CLEAR, j, sd, 0)
@@ -290,7 +288,7 @@ def _store(s, c, t):
     drain took (LS_STORE, if that drain was logged), and let pollers see it
     then (EK_ACK)."""
     if s.cpu[c, H_DRAINED] > 0:
-        log_delivery(s.lg, s.counters, K_NSTAGE, c, LS_STORE, t, -1)
+        log_delivery(s.lg, s.counters, K_NSTAGE, c, LS_STORE, t, -1, 0)
     s.cpu[c, H_DRAINED] = -1
     s.cpu[c, H_PHASE] = H_LANDING
     eq_push(s, t, PRIO_STORE, EK_ACK, c, 0)
@@ -325,22 +323,25 @@ def mailbox_handler_step(s, m, c, t):
         k = s.counters
         n = cpu[c, Q_COUNT]
         # The logged deliveries pending here are the first pushes since the
-        # last drain (a log is cut, never resumed), so they sit in the
-        # slots below their number: the slots whose flush ends are logged.
+        # last drain (a log is cut, never resumed): the one of rank r sits
+        # in slot r - moved, or 0 if the last overflow moved it (r < moved).
+        # Those slots' flush ends are logged.
         logged = cpu[c, PEND_LOGGED]
+        slots_logged = max(logged - cpu[c, PEND_MOVED], 1) if logged > 0 else 0
         cpu[c, H_DRAINED] = -1
         if logged > 0:
-            log_delivery(s.lg, k, K_NSTAGE, c, LS_DRAIN, cpu[c, H_T0], k[K_NDELIV])
+            log_delivery(s.lg, k, K_NSTAGE, c, LS_DRAIN, cpu[c, H_T0], cpu[c, PEND_MOVED], 0)
             cpu[c, H_DRAINED] = 1
+            cpu[c, DRAINS_LOGGED] += 1
         cpu[c, PEND_LOGGED] = 0
-        cpu[c, PEND_ABOVE0] = 0
+        cpu[c, PEND_MOVED] = 0
         cur = t
         top = 0
         for i in range(n):
             cur = perform_flush(s, m, c, q[c, i, QS_KIND], q[c, i, QS_VPN],
                                 q[c, i, QS_PAGES], cur)
-            if i < logged:
-                log_delivery(s.lg, k, K_NSTAGE, c, LS_SLOT, cur, i)
+            if i < slots_logged:
+                log_delivery(s.lg, k, K_NSTAGE, c, LS_SLOT, cur, i, 0)
             log_event(s.ev, s.counters, cur, c, EV_INVALIDATE, -1, q[c, i, QS_SD],
                       q[c, i, QS_KIND])
             if q[c, i, QS_TICKET] > top:

@@ -92,7 +92,7 @@ def send_ipi(s, m, c, idx, t):
     s.sd[sd, S_IPIS] += 1
     d = s.pair[c, idx, TG_DELIV]
     if d >= 0:
-        log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_IPI, t, -1)
+        log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_IPI, t, -1, 0)
     log_event(s.ev, s.counters, t, c, EV_IPI_SEND, j, sd, 0)
 
 
