@@ -559,17 +559,18 @@ def _new_state(m, n_changes):
     ``min(R, n_changes * n)``, because a shootdown logs at most one delivery
     per target (DESIGN.md: one row per (shootdown, target)), so the log is
     cut exactly where an ``R``-row one would be.  Its stage records
-    (``lg``) have ``LG_PER_ROW`` times as many rows: each stage is recorded
-    at most once per logged row (a mailbox drain, slot, store or overflow
-    record only when it concerns a logged row not covered by an earlier
-    one; a broadcast shootdown's three records only when it has logged
-    rows), so the stage records of logged rows always fit and are never
-    cut (``_log.log_stage``).
+    (``lg``) have ``LG_PER_ROW`` (4) times as many rows, the most logged
+    rows can cause: per row at most one IPI, one served or slot record and
+    one ACK; a mailbox drain and its store are recorded only when the drain
+    takes logged rows, at least one each, and their slot records number at
+    most those rows; a broadcast shootdown's three records only when it has
+    logged rows.  So the records of logged rows always fit, and a cut log
+    is the first rows of the whole one, each with all its stages.
 
     Untouched rows cost nothing: the tables are zero-filled lazily by the OS
     (``np.zeros``), except those whose unwritten columns must read ``-1``
-    (CPU pairs).  The logs rely on ``_log.log_delivery``, ``_log.log_stage``
-    and ``_log.log_window`` writing every column of the rows they open (the
+    (CPU pairs).  The logs rely on ``_log.log_delivery`` and
+    ``_log.log_window`` writing every column of the rows they open (the
     engine reads no row past a log's count).
     """
     return _state(_fixed_tables(m.params, m.op_start), m.params, n_changes)

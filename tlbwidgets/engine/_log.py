@@ -72,8 +72,8 @@ def log_delivery(table, k, count, a, b, c, d, e):
     DV_CPU, DV_PUSHED, DV_DRAIN, DV_RANK``), and the stage records of those
     rows, ``table=lg`` counted by ``K_NSTAGE`` (``LG_ID, LG_STAGE, LG_T0,
     LG_T1``; it has no fifth column, ``e`` is not written).
-    No row is written again once appended: the rows a run writes to stay
-    in cache, none waits on a cache miss for an old row.  The stage table
+    No row is written again once appended, so the log is written in memory
+    order and no write waits on a cache miss for an old row.  The stage table
     is sized so that its records always fit (``_layout._new_state``); a
     record that did not would set the same truncation bit."""
     i = k[count]
