@@ -112,10 +112,12 @@ class Result:
         n = int(machine.params[L.P_NCPU])
         self._sd = _logged(state.sd, int(k[L.K_NSD]))
         self._dv = _logged(state.dv, int(k[L.K_NDELIV]))
-        # The stage records as a view, however few: the engine never touches
-        # the records past its count, so their pages (np.zeros, mapped lazily)
-        # hold no memory, and the table is sized for the most records a
-        # logged row can cause, several times what a run writes.
+        # The stage records as a view even when they fill little of their
+        # table: it is sized for the most records a logged row can cause,
+        # several times what a run writes, so a copy would be the rule, not
+        # the exception; and the engine never writes past the count, so in
+        # a large table (np.zeros, mapped lazily by the OS) those pages hold
+        # no memory.
         self._lg = state.lg[:int(k[L.K_NSTAGE])]
         self._wn = _logged(state.wn, int(k[L.K_NWIN]))
         self._vi = _logged(state.vi, int(k[L.K_NVIOL]))
