@@ -141,3 +141,24 @@ def test_a_storm_logs_its_stages_without_writing_a_row_twice():
     want = _replay(r._dv, r._lg)
     for name in FIELDS:
         assert d[name].tolist() == [row[name] for row in want], name
+
+
+@pytest.mark.parametrize("protocol", tw.PROTOCOLS)
+def test_a_run_stopped_midway_logs_the_stages_it_reached_and_minus_one_for_the_rest(protocol):
+    # Stopped by the event limit halfway: rows pushed and not yet drained,
+    # drains whose ACK store had not landed, shootdowns not yet acknowledged.
+    run = dict(cpus=10, seed=3, protocol=protocol, workload="munmap_storm", unmaps=10,
+               queue_slots=3, vm_pages=256)
+    full = tw.simulate(**run)
+    r = tw.simulate(**run, max_events=full.summary()["events"] // 2)
+    assert r.outcome == "event_limit"
+    got, want = r.deliveries, _replay(r._dv, r._lg)
+    for name in FIELDS:
+        assert got[name].tolist() == [row[name] for row in want], name
+    # the same run up to the stop: each stage reached is the whole run's
+    same = full.deliveries[:len(got)]
+    assert np.array_equal(got[["shootdown", "cpu"]], same[["shootdown", "cpu"]])
+    for name in FIELDS:
+        assert ((got[name] == same[name]) | (got[name] == -1)).all(), name
+    assert len(got) < len(full.deliveries) or any((got[f] == -1).sum() > (same[f] == -1).sum()
+                                                  for f in FIELDS)
