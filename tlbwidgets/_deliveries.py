@@ -51,7 +51,9 @@ def join_deliveries(dv, lg):
         out[name] = np.full(n, -1, dtype=np.int64)
     if n == 0 or len(lg) == 0:
         return out
-    stage = lg[:, L.LG_STAGE]
+    # Contiguous copies of the columns read more than once (a narrow one for
+    # the stage codes): each pass then reads a fraction of the table.
+    stage = lg[:, L.LG_STAGE].astype(np.int8)
     ident = lg[:, L.LG_ID]
     for code, fields in _ROW_STAGES:
         rec = np.flatnonzero(stage == code)
@@ -78,7 +80,7 @@ def _join_drains(out, dv, lg, stage, ident):
     if len(drains) == 0:
         return
     nd = len(drains)
-    cpu = dv[:, L.DV_CPU]
+    cpu = np.ascontiguousarray(dv[:, L.DV_CPU])
     d_cpu = ident[drains]
     n_cpus = int(max(cpu.max(), d_cpu.max())) + 1
     # A CPU's k-th drain: the k-th of its records in time order.
