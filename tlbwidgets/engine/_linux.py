@@ -156,14 +156,6 @@ def _flush_kind(s, c, sd):
 
 
 @jit
-def _needs_mm_gen(s, c, sd):
-    """Does ``flush_tlb_func`` on CPU c read the mm's tlb_gen for request
-    sd?  Not if its local generation already covers the request (the early
-    return that defers the read "to avoid cache contention")."""
-    return s.sd[sd, S_GEN] > s.cpu[c, LX_GEN]
-
-
-@jit
 def _mm_gen_read_cost(s, m, c):
     """Reading the mm's tlb_gen on CPU c: free while its copy of the line is
     valid (no bump since it last read or wrote it), else one transfer from
@@ -397,7 +389,7 @@ def linux_initiator_step(s, m, c, t):
             # Its own flush_tlb_func: the tlb_gen read is free unless another
             # CPU bumped it since this one did.
             read = 0
-            if _needs_mm_gen(s, c, sd):
+            if s.sd[sd, S_GEN] > cpu[c, LX_GEN]:
                 read = _mm_gen_read_cost(s, m, c)
                 cpu[c, LX_GEN_LINE] = k[K_MM_GEN]
             nt, kind = _flush(s, m, c, sd, t + read)
@@ -464,8 +456,10 @@ def linux_handler_step(s, m, c, t):
         i = node // n
         sd = cpu[i, IN_SD]
         line = cacheline_cost(m, c, i)
+        # (flush_tlb_func returns before reading tlb_gen when its local
+        # generation already covers the request, "to avoid cache contention")
         gen = 0
-        if cpu[c, SAVED_MODE] != ST_IDLE and _needs_mm_gen(s, c, sd):
+        if cpu[c, SAVED_MODE] != ST_IDLE and s.sd[sd, S_GEN] > cpu[c, LX_GEN]:
             gen = _mm_gen_read_cost(s, m, c)
         if m.costs[C_MLP] > 1:
             read = line + max(line, gen)
@@ -481,7 +475,7 @@ def linux_handler_step(s, m, c, t):
             end = t          # lazy: switch to init_mm, catch up on the way back
             kind = NO_FLUSH
         else:
-            if _needs_mm_gen(s, c, sd):
+            if s.sd[sd, S_GEN] > cpu[c, LX_GEN]:
                 cpu[c, LX_GEN_LINE] = k[K_MM_GEN]
             end, kind = _flush(s, m, c, sd, t)
         log_event(s.ev, k, end, c, EV_INVALIDATE, i, sd, kind)
