@@ -614,6 +614,37 @@ def test_linux_generations_skip_covered_requests():
     assert on2 == [2, -1]           # SD_FULL, then nothing to do
 
 
+def test_linux_a_covered_request_does_not_read_tlb_gen():
+    # The same two requests, every transfer charged one after another
+    # (mlp=1): after the full flush, CPU 2 releases the first request (one
+    # transfer) and reads the second's csd and flush_tlb_info (two); its
+    # local generation covers it, so flush_tlb_func returns before reading
+    # tlb_gen (a fourth transfer it would otherwise pay: the line was bumped
+    # again by the second initiator).
+    costs = C.with_(mlp=1)
+    wl = tw.Workload.from_ops(cpu=[0, 1, 2, 0, 1, 2], kind=["access"] * 3 + ["unmap", "unmap", "access"],
+                              vpn=[0, 1, 0, 0, 1, 0], pages=[1] * 6, think=[100, 100, 100, 0, 0, 0])
+    r = tw.simulate(cpus=3, protocol="linux", workload=wl, costs=costs)
+    inv = r.events[r.events["kind"] == EV_NAMES.index("invalidate")]
+    first, covered = inv["time"][inv["cpu"] == 2].tolist()
+    assert covered - first == 3 * costs.cacheline
+
+
+def test_linux_bump_is_free_when_no_other_cpu_ran_the_mm():
+    # CPU 1 never touches the address space: no copy of the tlb_gen line
+    # elsewhere, no target, nothing but the local flush.
+    wl = tw.Workload.from_ops(cpu=[0, 0, 1], kind=["access", "unmap", "idle"], vpn=[0, 0, 0],
+                              pages=[1, 1, 0], think=[100, 0, 500])
+    r = tw.simulate(cpus=2, protocol="linux", workload=wl)
+    assert r.shootdowns["dispatch_cycles"].tolist() == [0]
+    assert r.latencies_cycles().tolist() == [C.invlpg]
+    # once CPU 1 has run it, the bump invalidates its copy: one transfer
+    wl = tw.Workload.from_ops(cpu=[0, 1, 0], kind=["access", "access", "unmap"], vpn=[0, 0, 0],
+                              pages=[1, 1, 1], think=[100, 5000, 0])
+    r = tw.simulate(cpus=2, protocol="linux", workload=wl)
+    assert r.shootdowns["dispatch_cycles"].tolist() == [3 * C.cacheline]   # bump, check, push
+
+
 # ---- scenarios ------------------------------------------------------------------------------
 
 def test_scenario_idle_cpus_linux_skips_them():
