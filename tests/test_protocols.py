@@ -369,19 +369,24 @@ def _apic_destination(cpu, cpus, sockets, apic_mode):
 
 def linux_latency(cpus, pages, sockets=1, initiator=0, costs=C, apic_mode="x2apic_cluster",
                   preempted=()):
-    """No contention, every other CPU in the mm cpumask and not lazy.
+    """No contention, every other CPU in the mm cpumask and not lazy, the
+    mm's first flush.
 
-    Pushes: the targets in CPU order, in consecutive groups of ``mlp``; a
-    group costs its slowest line transfer and its pushes land at its end.
-    Sends: every queue was empty, so every target needs an IPI; one ICR
-    write (``ipi_send``) per destination (an x2APIC cluster, or one target
-    in physical mode), in CPU order; a target's IPI leaves when its
-    destination's write ends.  Then the local flush F.  Target j's release
-    lands at leave_j + IPI latency + irq_entry + cacheline (take the queue)
-    + F + line transfer back (csd unlock).  The initiator waits on each
-    target in order, one poll per pause.  ``preempted`` vCPUs (paravirtual
-    flush) are not targets: first one steal-time cmpxchg (a line transfer)
-    each."""
+    The tlb_gen bump: one line transfer, the slowest to any other CPU (each
+    read the line when it switched to the mm).  Pushes: the targets in CPU
+    order, in consecutive groups of ``mlp``; each target is two transfers
+    (read its TLB state, then the push), a group costs its slowest target
+    and its pushes land at its end.  Sends: every queue was empty, so every
+    target needs an IPI; one ICR write (``ipi_send``) per destination (an
+    x2APIC cluster, or one target in physical mode), in CPU order; a
+    target's IPI leaves when its destination's write ends.  Then the local
+    flush F (its tlb_gen read is free: it bumped it).  Target j's release
+    lands at leave_j + IPI latency + irq_entry + three transfers from the
+    initiator (take the queue, read the csd, read the info with tlb_gen,
+    overlapped; four with ``mlp=1``) + F + a transfer back (csd unlock).
+    The initiator waits on each target in order, one poll per pause.
+    ``preempted`` vCPUs (paravirtual flush) are not targets: first one
+    steal-time cmpxchg (a line transfer) each."""
     flush = costs.full_flush if pages > 33 else pages * costs.invlpg
     targets = [j for j in range(cpus) if j != initiator and j not in preempted]
 
@@ -391,16 +396,19 @@ def linux_latency(cpus, pages, sockets=1, initiator=0, costs=C, apic_mode="x2api
     def lat(a, b):
         return costs.ipi_latency if _same(a, b, cpus, sockets) else costs.ipi_latency_remote
 
+    others = [j for j in range(cpus) if j != initiator]
+    bump = max((cl(initiator, j) for j in others), default=0)
+    reads = 3 if costs.mlp > 1 else 4
     groups = [targets[g:g + costs.mlp] for g in range(0, len(targets), costs.mlp)]
-    push_end = (sum(cl(initiator, j) for j in preempted)
-                + sum(max(cl(initiator, j) for j in group) for group in groups))
+    push_end = (bump + sum(cl(initiator, j) for j in preempted)
+                + sum(max(2 * cl(initiator, j) for j in group) for group in groups))
     writes = list(dict.fromkeys(_apic_destination(j, cpus, sockets, apic_mode)
                                 for j in targets))
     leave = {d: push_end + (n + 1) * costs.ipi_send for n, d in enumerate(writes)}
     t = push_end + len(writes) * costs.ipi_send + flush
     for j in targets:
         ready = (leave[_apic_destination(j, cpus, sockets, apic_mode)] + lat(initiator, j)
-                 + costs.irq_entry + costs.cacheline + flush + cl(j, initiator))
+                 + costs.irq_entry + reads * cl(j, initiator) + flush + cl(j, initiator))
         t = _polls(t, ready, costs.pause)
     return t
 
@@ -434,8 +442,11 @@ def test_linux_mlp_one_charges_every_push_serially():
     r = tw.simulate(cpus=cpus, sockets=sockets, protocol="linux", workload="single",
                     costs=costs, apic_mode="physical")
     sd = r.shootdowns
-    serial = sum(C.cacheline if _same(0, j, cpus, sockets) else C.cacheline_remote
-                 for j in range(1, cpus))
+    # the tlb_gen bump (a CPU on another socket holds its line), then two
+    # transfers per target: read its TLB state, push
+    serial = C.cacheline_remote + 2 * sum(
+        C.cacheline if _same(0, j, cpus, sockets) else C.cacheline_remote
+        for j in range(1, cpus))
     assert sd["dispatch_cycles"].tolist() == [serial]
     assert sd["ipi_cycles"].tolist() == [(cpus - 1) * C.ipi_send]
     # more overlap and fewer ICR writes: never slower
@@ -459,18 +470,20 @@ def test_linux_x2apic_clusters_never_span_a_socket():
 
 
 def test_linux_worked_example():
-    # cpus=2, one page: push 141, one ICR write 200, local flush 200 -> wait
-    # from 541; release at 141 + 200 + 735 + 600 + 141 + 200 + 141 = 2158;
-    # 1617 / 140 -> 12 polls: 541 + 1680 = 2221.
-    assert linux_latency(2, 1) == 2221
-    # cpus=16, one socket: pushes in groups of 10 (141 + 141), one cluster
-    # (200), flush 200 -> wait from 682; every release at 282 + 200 + 735
-    # + 600 + 141 + 200 + 141 = 2299; 1617 / 140 -> 12 polls: 2362.
-    assert linux_latency(16, 1) == 2362
-    # serially (mlp=1, physical): wait from 15 x 141 + 15 x 200 + 200 = 5315;
-    # the last release lands at 15 x 141 + 15 x 200 + 1817 = 6932; 1617 / 140
-    # -> 12 polls: 6995 (the previous, serial model, on these costs)
-    assert linux_latency(16, 1, costs=C.with_(mlp=1), apic_mode="physical") == 6995
+    # cpus=2, one page: tlb_gen bump 141, check and push 2 x 141, one ICR
+    # write 200, local flush 200 -> wait from 823; release at 623 + 735 + 600
+    # + 3 x 141 (queue, csd, info) + 200 + 141 = 2722; 1899 / 140 -> 14
+    # polls: 823 + 1960 = 2783.
+    assert linux_latency(2, 1) == 2783
+    # cpus=16, one socket: bump 141, two groups of 10 (282 + 282), one
+    # cluster (200), flush 200 -> wait from 1105; every release at 905 + 735
+    # + 600 + 423 + 200 + 141 = 3004; 1899 / 140 -> 14 polls: 3065.
+    assert linux_latency(16, 1) == 3065
+    # serially (mlp=1, physical): wait from 141 + 15 x 282 + 15 x 200 + 200
+    # = 7571; the last release lands at 7371 + 735 + 600 + 4 x 141 (the info
+    # and tlb_gen reads no longer overlap) + 200 + 141 = 9611; 2040 / 140 ->
+    # 15 polls: 9671.
+    assert linux_latency(16, 1, costs=C.with_(mlp=1), apic_mode="physical") == 9671
 
 
 def pv_preempted(seed, sd, cpu, share):
@@ -599,6 +612,37 @@ def test_linux_generations_skip_covered_requests():
     inv = r.events[r.events["kind"] == EV_NAMES.index("invalidate")]
     on2 = inv["arg"][inv["cpu"] == 2].tolist()
     assert on2 == [2, -1]           # SD_FULL, then nothing to do
+
+
+def test_linux_a_covered_request_does_not_read_tlb_gen():
+    # The same two requests, every transfer charged one after another
+    # (mlp=1): after the full flush, CPU 2 releases the first request (one
+    # transfer) and reads the second's csd and flush_tlb_info (two); its
+    # local generation covers it, so flush_tlb_func returns before reading
+    # tlb_gen (a fourth transfer it would otherwise pay: the line was bumped
+    # again by the second initiator).
+    costs = C.with_(mlp=1)
+    wl = tw.Workload.from_ops(cpu=[0, 1, 2, 0, 1, 2], kind=["access"] * 3 + ["unmap", "unmap", "access"],
+                              vpn=[0, 1, 0, 0, 1, 0], pages=[1] * 6, think=[100, 100, 100, 0, 0, 0])
+    r = tw.simulate(cpus=3, protocol="linux", workload=wl, costs=costs)
+    inv = r.events[r.events["kind"] == EV_NAMES.index("invalidate")]
+    first, covered = inv["time"][inv["cpu"] == 2].tolist()
+    assert covered - first == 3 * costs.cacheline
+
+
+def test_linux_bump_is_free_when_no_other_cpu_ran_the_mm():
+    # CPU 1 never touches the address space: no copy of the tlb_gen line
+    # elsewhere, no target, nothing but the local flush.
+    wl = tw.Workload.from_ops(cpu=[0, 0, 1], kind=["access", "unmap", "idle"], vpn=[0, 0, 0],
+                              pages=[1, 1, 0], think=[100, 0, 500])
+    r = tw.simulate(cpus=2, protocol="linux", workload=wl)
+    assert r.shootdowns["dispatch_cycles"].tolist() == [0]
+    assert r.latencies_cycles().tolist() == [C.invlpg]
+    # once CPU 1 has run it, the bump invalidates its copy: one transfer
+    wl = tw.Workload.from_ops(cpu=[0, 1, 0], kind=["access", "access", "unmap"], vpn=[0, 0, 0],
+                              pages=[1, 1, 1], think=[100, 5000, 0])
+    r = tw.simulate(cpus=2, protocol="linux", workload=wl)
+    assert r.shootdowns["dispatch_cycles"].tolist() == [3 * C.cacheline]   # bump, check, push
 
 
 # ---- scenarios ------------------------------------------------------------------------------

@@ -42,14 +42,14 @@ CHECKED_ROWS = [row for row in validation.PUBLISHED if validation.is_checked(row
 # Held-out rows that the presets are known to miss, with the measured ratio; they
 # stay real checks (strict: an unexpected pass fails too), and no cost was tuned to them.
 KNOWN_OUTSIDE = {
-    "W18-u": "kvm_guest on linux, 2 CPUs: 9.0 us from send to handler simulated against "
-             "2.264 us published, ratio 3.97: kvm_guest's IPI costs are measured on this "
+    "W18-u": "kvm_guest on linux, 2 CPUs: 9.28 us from send to handler simulated against "
+             "2.264 us published, ratio 4.10: kvm_guest's IPI costs are measured on this "
              "project's host, whose VM exit (3.5 us) and IPI round trip (9.1 us) cost 3.6-4.5x "
              "those of the published Skylake host (docs/costs.md, kvm_guest)",
-    "W18-rt": "kvm_guest on linux, 2 CPUs: 9.13 us simulated against a 2.554 us round trip "
-              "published, ratio 3.57: another host, see W18-u (docs/costs.md, kvm_guest)",
-    "W18-bc": "kvm_guest on linux (x2APIC cluster), 80 CPUs: 23.8 us simulated against "
-              "92.8 us published, ratio 0.26: one exit per cluster of 16 and no host work "
+    "W18-rt": "kvm_guest on linux, 2 CPUs: 9.41 us simulated against a 2.554 us round trip "
+              "published, ratio 3.68: another host, see W18-u (docs/costs.md, kvm_guest)",
+    "W18-bc": "kvm_guest on linux (x2APIC cluster), 80 CPUs: 24.7 us simulated against "
+              "92.8 us published, ratio 0.27: one exit per cluster of 16 and no host work "
               "per destination in the model, on another host's costs (docs/validation.md)",
 }
 
@@ -201,3 +201,17 @@ def test_write_doc_replaces_only_the_generated_block(tmp_path, monkeypatch):
     page.write_text("no markers here\n")
     with pytest.raises(ValueError, match="generated block"):
         validation.write_doc(page)
+
+
+def test_linux_on_2_and_8_sockets_lands_near_the_quoted_latr_figures():
+    # The multi-socket linux figures quoted from LATR (secondary, so outside
+    # the check above): each simulated shootdown within 0.67-1.5x of its
+    # quoted figure, and their growth from 16 CPUs / 2 sockets to 120 / 8
+    # within 1.5-4x (the quotation's is 2.4x).  No cost is fitted to them.
+    rows = {row["id"]: row for row in validation.PUBLISHED}
+    small = validation.row_result(rows["L18i-16"])
+    large = validation.row_result(rows["L18i-120"])
+    for result in (small, large):
+        assert result["note"] == "completed"
+        assert 0.67 <= validation.ratio(result) <= 1.5, (result["id"], validation.ratio(result))
+    assert 1.5 <= large["sim"] / small["sim"] <= 4

@@ -178,7 +178,7 @@ COST_PRESETS = {
     "kvm_guest": Costs(
         tlb_hit=1, page_walk=30, invlpg=80, full_flush=96,
         cacheline=245, cacheline_remote=511,
-        ipi_send=9076, ipi_latency=13191, ipi_latency_remote=13457,
+        ipi_send=9076, ipi_latency=12946, ipi_latency_remote=13212,
         irq_entry=600, irq_exit=300, pause=10, invlpgb=100, tlbsync=900,
         idle_wake=2596, clock_ghz=2.596, name="kvm_guest"),
 }

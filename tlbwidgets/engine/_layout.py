@@ -156,8 +156,9 @@ K_EQ_BASE = 43       # event queue: time of the last popped event (the calendar'
 K_EQ_FAR_N = 44      # event queue: nodes in the far heap (_heap)
 K_EQ_NODES = 45      # event queue: nodes ever handed out (the fixed 2n included)
 K_EQ_FREE = 46       # event queue: first free node (linked through ND_NEXT), -1 none
-K_NSTAGE = 47        # stage records of the delivery log written (State.lg)
-N_COUNTERS = 48
+K_MM_GEN_WRITER = 47 # linux: the CPU that last bumped tlb_gen (owns its cache line), -1 none
+K_NSTAGE = 48        # stage records of the delivery log written (State.lg)
+N_COUNTERS = 49
 
 # ---- State.cpu[cpu, *] ------------------------------------------------------------
 MODE = 0             # ST_* code
@@ -215,8 +216,10 @@ IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when it
 IPI_LAST_AT = 63     # latest arrival time of the IPIs sent to this CPU so far, -1 none
 H_DRAINED = 64       # mailbox: 1 if the running handler's drain was logged (LS_DRAIN), -1 not
 WAKE_AT = 65         # an idle CPU woken by an interrupt is awake from this instant, -1 halted
-DRAINS_LOGGED = 66   # mailbox: drains of this CPU logged so far (LS_DRAIN records)
-N_CPU_COLS = 67
+LX_GEN_LINE = 66     # linux: the mm tlb_gen value this CPU's copy of its cache line holds,
+                     # -1 none yet (valid while it equals K_MM_GEN: every write bumps it)
+DRAINS_LOGGED = 67   # mailbox: drains of this CPU logged so far (LS_DRAIN records)
+N_CPU_COLS = 68
 
 CNT_ACCESSES = 0
 CNT_HITS = 1
@@ -595,7 +598,7 @@ def _fixed_tables(params, op_start):
     cpu_row[ACK_FLAG] = 1              # seed: flags start true
     for col in (WAITING_ON, W_HEAD, W_NEXT, W_PREV,
                 DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
-                LX_QHEAD, LX_QTAIL, LX_RUN, IPI_LAST_AT, H_DRAINED, WAKE_AT):
+                LX_QHEAD, LX_QTAIL, LX_RUN, IPI_LAST_AT, H_DRAINED, WAKE_AT, LX_GEN_LINE):
         cpu_row[col] = -1
     cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
     cpu[:] = cpu_row
@@ -618,7 +621,7 @@ def _fixed_tables(params, op_start):
     ev = np.zeros((E, N_E_COLS), dtype=np.int64)
     counters = np.zeros(N_COUNTERS, dtype=np.int64)
     for col in (K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_LINE_OWNER, K_LZ_HEAD, K_LZ_TAIL,
-                K_EQ_FREE):
+                K_EQ_FREE, K_MM_GEN_WRITER):
         counters[col] = -1
     counters[K_EQ_NODES] = 2 * n
     per_line = int(p[P_ACK_PER_LINE])

@@ -93,7 +93,7 @@ from ._layout import (
     EK_ACK, PRIO_STORE, SW_PUSH, SC_N_PUSH,
     MODE, SAVED_MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS,
     IN_STEP_START, BUSY, NEXT_OP, IPI_PENDING, H_PHASE, H_T0,
-    CNT, CNT_ACCESSES, LX_GEN, LX_QHEAD, LX_QTAIL, LX_RUN,
+    CNT, CNT_ACCESSES, LX_GEN, LX_QHEAD, LX_QTAIL, LX_RUN, LX_GEN_LINE, K_MM_GEN_WRITER,
     TG_CPU, TG_DELIV, TG_DONE, TG_NEXT, TG_IPI,
     S_TARGETS, S_DISPATCH, S_IPI, S_WAIT, S_LOCAL, S_GEN, S_KIND, S_VPN, S_PAGES,
     K_NDELIV, K_NSTAGE, LS_SERVED, LS_ACKED,
@@ -126,6 +126,7 @@ H_RUN = 2
 H_UNLOCK = 3
 H_STORE = 4
 H_EXIT = 5
+H_FLUSH = 6
 
 NO_FLUSH = -1
 
@@ -155,6 +156,16 @@ def _flush_kind(s, c, sd):
 
 
 @jit
+def _mm_gen_read_cost(s, m, c):
+    """Reading the mm's tlb_gen on CPU c: free while its copy of the line is
+    valid (no bump since it last read or wrote it), else one transfer from
+    the CPU that bumped it last."""
+    if s.cpu[c, LX_GEN_LINE] == s.counters[K_MM_GEN]:
+        return 0
+    return cacheline_cost(m, c, s.counters[K_MM_GEN_WRITER])
+
+
+@jit
 def _flush(s, m, c, sd, t):
     """Perform request sd on CPU c from t by the generation rules; returns
     (end, kind performed or NO_FLUSH)."""
@@ -170,20 +181,35 @@ def _flush(s, m, c, sd, t):
 def linux_initiate(s, m, c, t, op):
     """Start at t: PTE change and tlb_gen bump, targets (mm cpumask minus
     lazy CPUs, minus preempted vCPUs flushed by the host).  Returns when the
-    first push starts: t, after any steal-time writes."""
+    first push starts: after the bump's line transfer and any steal-time
+    writes."""
     sd = begin_shootdown(s, m, c, t, op, m.params[P_FULL_THRESHOLD])
     k = s.counters
+    old_gen = k[K_MM_GEN]
     k[K_MM_GEN] += 1
     s.sd[sd, S_GEN] = k[K_MM_GEN]
     cpu = s.cpu
     n = 0
     pv = 0
+    bump = 0
     for j in range(m.params[P_NCPU]):
         if j == c:
             continue
         if m.topo[j, T_ONLINE] == 0:
             k[K_SKIPPED] += 1
             continue
+        # inc_mm_tlb_gen is a locked add on the tlb_gen line: it invalidates
+        # every other copy, one transfer (remote if any copy is on another
+        # socket).  A CPU of the cpumask first read the line when it switched
+        # to the mm; one not seen since (-1) joined after the last bump.
+        line = cpu[j, LX_GEN_LINE]
+        if line == -1 and cpu[j, CNT + CNT_ACCESSES] > 0:
+            line = old_gen
+            cpu[j, LX_GEN_LINE] = old_gen
+        if line == old_gen:
+            cost = cacheline_cost(m, c, j)
+            if cost > bump:
+                bump = cost
         if cpu[j, CNT + CNT_ACCESSES] == 0:
             continue                    # not in the mm cpumask: never ran it
         if _is_lazy(s, j):
@@ -218,13 +244,15 @@ def linux_initiate(s, m, c, t, op):
         s.pair[c, n, TG_NEXT] = -1
         s.pair[c, n, TG_IPI] = 0
         n += 1
+    cpu[c, LX_GEN_LINE] = k[K_MM_GEN]
+    k[K_MM_GEN_WRITER] = c
     cpu[c, IN_NTARGETS] = n
     s.sd[sd, S_TARGETS] = n
     cpu[c, IN_IDX] = 0
     cpu[c, IN_PHASE] = B_PUSH if n > 0 else B_LOCAL
-    s.sd[sd, S_DISPATCH] += pv
-    cpu[c, IN_STEP_START] = t + pv
-    return t + pv
+    s.sd[sd, S_DISPATCH] += bump + pv
+    cpu[c, IN_STEP_START] = t + bump + pv
+    return t + bump + pv
 
 
 @jit
@@ -326,14 +354,17 @@ def linux_initiator_step(s, m, c, t):
             take_irq(s, m, c, t)
             return
         if ph == B_PUSH:
-            # Up to mlp independent transfers in flight: the group takes as
-            # long as its slowest (each push's own schedule delay included).
+            # Up to mlp targets in flight: the group takes as long as its
+            # slowest.  Each is two transfers, one after the other: should_
+            # flush_tlb reads the target's per-CPU TLB state (its loaded_mm
+            # and is_lazy lines, read together), then the llist_add (plus the
+            # push's own schedule delay).
             end = idx + m.costs[C_MLP]
             if end > cpu[c, IN_NTARGETS]:
                 end = cpu[c, IN_NTARGETS]
             step = 0
             for i in range(idx, end):
-                cost = (cacheline_cost(m, c, s.pair[c, i, TG_CPU])
+                cost = (2 * cacheline_cost(m, c, s.pair[c, i, TG_CPU])
                         + step_delay(s, m, c, SW_PUSH, SC_N_PUSH))
                 if cost > step:
                     step = cost
@@ -352,7 +383,13 @@ def linux_initiator_step(s, m, c, t):
             s.sd[sd, S_IPI] += nt - t
             cpu[c, IN_PHASE] = D_SEND
         elif ph == B_LOCAL:
-            nt, kind = _flush(s, m, c, sd, t)
+            # Its own flush_tlb_func: the tlb_gen read is free unless another
+            # CPU bumped it since this one did.
+            read = 0
+            if s.sd[sd, S_GEN] > cpu[c, LX_GEN]:
+                read = _mm_gen_read_cost(s, m, c)
+                cpu[c, LX_GEN_LINE] = k[K_MM_GEN]
+            nt, kind = _flush(s, m, c, sd, t + read)
             s.sd[sd, S_LOCAL] += nt - t
             log_event(s.ev, k, nt, c, EV_LOCAL_FLUSH, -1, sd, kind)
             cpu[c, IN_PHASE] = D_LOCAL
@@ -382,8 +419,13 @@ def linux_handler_step(s, m, c, t):
     n = m.params[P_NCPU]
     ph = cpu[c, H_PHASE]
     if ph == H_TAKE:
+        # llist_del_all: the queue head's line comes from the CPU that
+        # pushed last (or stays local if the queue is already empty).
+        cost = m.costs[C_CACHELINE]
+        if cpu[c, LX_QTAIL] >= 0:
+            cost = cacheline_cost(m, c, cpu[c, LX_QTAIL] // n)
         cpu[c, H_PHASE] = H_GRAB
-        schedule_cpu(s, c, t + m.costs[C_CACHELINE])
+        schedule_cpu(s, c, t + cost)
         return
     if ph == H_GRAB:
         # llist_del_all: every request pushed so far is ours to run.
@@ -404,12 +446,34 @@ def linux_handler_step(s, m, c, t):
             cpu[c, H_PHASE] = H_EXIT
             schedule_cpu(s, c, t + m.costs[C_IRQ_EXIT])
             return
+        # Before flush_tlb_func can decide, the request's lines come over
+        # from its initiator, one after the other: the csd (its function
+        # and info pointers), then the flush_tlb_info.  The mm's tlb_gen is
+        # read with the info when needed: the two loads overlap (mlp > 1).
+        i = node // n
+        sd = cpu[i, IN_SD]
+        line = cacheline_cost(m, c, i)
+        # (flush_tlb_func returns before reading tlb_gen when its local
+        # generation already covers the request, "to avoid cache contention")
+        gen = 0
+        if cpu[c, SAVED_MODE] != ST_IDLE and s.sd[sd, S_GEN] > cpu[c, LX_GEN]:
+            gen = _mm_gen_read_cost(s, m, c)
+        if m.costs[C_MLP] > 1:
+            read = line + max(line, gen)
+        else:
+            read = 2 * line + gen
+        cpu[c, H_PHASE] = H_FLUSH
+        schedule_cpu(s, c, t + read)
+    elif ph == H_FLUSH:
+        node = cpu[c, LX_RUN]
         i = node // n
         sd = cpu[i, IN_SD]
         if cpu[c, SAVED_MODE] == ST_IDLE:
             end = t          # lazy: switch to init_mm, catch up on the way back
             kind = NO_FLUSH
         else:
+            if s.sd[sd, S_GEN] > cpu[c, LX_GEN]:
+                cpu[c, LX_GEN_LINE] = k[K_MM_GEN]
             end, kind = _flush(s, m, c, sd, t)
         log_event(s.ev, k, end, c, EV_INVALIDATE, i, sd, kind)
         d = s.pair[i, node % n, TG_DELIV]
@@ -454,6 +518,8 @@ def linux_switch(s, m, c, t):
     cpu = s.cpu
     if cpu[c, MODE] != ST_USER:
         return                  # entering lazy mode: nothing to do now
+    # switch_mm_irqs_off reads tlb_gen (a switch's cycles are not charged)
+    cpu[c, LX_GEN_LINE] = s.counters[K_MM_GEN]
     if cpu[c, LX_GEN] >= s.counters[K_MM_GEN]:
         return
     cpu[c, LX_GEN] = s.counters[K_MM_GEN]

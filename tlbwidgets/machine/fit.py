@@ -1,18 +1,22 @@
 """Fit a cost preset to a measurement through the ``linux`` protocol's closed form.
 
 For a one-page flush from one CPU to ``k`` others on one socket, with no
-contention, the ``linux`` protocol charging every step serially -- one queue
-push and one ICR write per target, ``mlp=1`` and ``apic_mode="physical"`` --
-charges (docs/protocols.md; the test ``linux_latency`` in
-tests/test_protocols.py pins it)::
+contention, the ``linux`` protocol charging every step serially -- two line
+transfers (the target's TLB-state check, the queue push) and one ICR write
+per target, ``mlp=1`` and ``apic_mode="physical"`` -- charges
+(docs/protocols.md; the test ``linux_latency`` in tests/test_protocols.py
+pins it)::
 
-    latency(k) = k*(cacheline + ipi_send) + ipi_latency + irq_entry
-                 + 2*cacheline + invlpg                  (+ < pause: polling)
+    latency(k) = k*(2*cacheline + ipi_send) + ipi_latency + irq_entry
+                 + 6*cacheline + invlpg                  (+ < pause: polling)
     latency(0) = invlpg                                  (the local flush alone)
 
-so the *remote cost* the model adds to a call, ``latency(k) - latency(0)``, is
-``a + b*k`` with slope ``b = cacheline + ipi_send`` and intercept
-``a = ipi_latency + irq_entry + 2*cacheline``.  A measurement gives the same
+where the six transfers are the tlb_gen bump, the target's queue take, csd,
+flush_tlb_info and tlb_gen reads (one after another with ``mlp=1``; with a
+larger ``mlp`` the last two overlap: five) and its release.  So the *remote
+cost* the model adds to a call, ``latency(k) - latency(0)``, is ``a + b*k``
+with slope ``b = 2*cacheline + ipi_send`` and intercept
+``a = ipi_latency + irq_entry + 6*cacheline``.  A measurement gives the same
 quantity: a call that sent IPIs to ``k`` CPUs minus a call that sent none.
 The fit matches the two:
 
@@ -34,12 +38,14 @@ time cannot separate them.
 
 :func:`fit_single_operations` fits the IPI fields to single operations
 instead of to a shootdown: the IPI round trip with an empty function
-(``membarrier``), which the same closed form charges as ``a + b`` with no
-flush, and, on a virtual machine, one VM exit (CPUID), which is the sender's
-cost of an IPI there (the ICR write or the send hypercall exits):
+(``membarrier``), and, on a virtual machine, one VM exit (CPUID), which is
+the sender's cost of an IPI there (the ICR write or the send hypercall
+exits).  An empty function's round trip has four of a shootdown's line
+transfers -- the push, the queue take, the csd read and the release; no
+tlb_gen, no TLB-state check, no flush_tlb_info (:func:`model_round_trip_cycles`)::
 
     ipi_send    = vm_exit                                      (a vCPU only)
-    ipi_latency = round_trip - ipi_send - irq_entry - 3*cacheline - pause/2
+    ipi_latency = round_trip - ipi_send - irq_entry - 4*cacheline - pause/2
 """
 
 from dataclasses import dataclass, field
@@ -48,7 +54,12 @@ import numpy as np
 
 from ..costs import Costs, resolve_costs
 
-__all__ = ["Fit", "fit_costs", "fit_single_operations", "model_remote_cycles"]
+__all__ = ["Fit", "fit_costs", "fit_single_operations", "model_remote_cycles",
+           "model_round_trip_cycles"]
+
+ROUND_TRIP_LINES = 4
+"""Line transfers of an empty function's IPI round trip: push, queue take, csd
+read, release."""
 
 
 @dataclass(frozen=True)
@@ -63,19 +74,36 @@ class Fit:
     notes: tuple = field(default_factory=tuple)
 
 
+def _fixed_lines(mlp):
+    """Line transfers of a one-socket shootdown that do not grow with the
+    target count: the tlb_gen bump, the last target's queue take, csd,
+    flush_tlb_info and tlb_gen reads (the last two overlap when ``mlp`` > 1)
+    and its release."""
+    return 6 if mlp == 1 else 5
+
+
 def model_remote_cycles(costs, targets, apic_mode="physical"):
     """The ``linux`` protocol's remote cost of a contention-free one-page flush
     to ``targets`` CPUs on one socket, in cycles, before polling rounds it
-    up to the next ``pause``: the pushes in groups of ``costs.mlp``, one ICR
-    write per target (``"physical"``) or per 16 targets (``"x2apic_cluster"``,
-    the targets being the CPUs after the measuring one), then the last
-    target's interrupt, queue take and release (see the module docstring:
-    with ``mlp=1`` in physical mode, ``a + b*k``)."""
+    up to the next ``pause``: the tlb_gen bump, each target's check and push
+    in groups of ``costs.mlp``, one ICR write per target (``"physical"``) or
+    per 16 targets (``"x2apic_cluster"``, the targets being the CPUs after the
+    measuring one), then the last target's interrupt, reads and release (see
+    the module docstring: with ``mlp=1`` in physical mode, ``a + b*k``)."""
     c = costs
-    pushes = -(-targets // c.mlp)
+    groups = -(-targets // c.mlp)
     writes = targets if apic_mode == "physical" else (targets + 1 + 15) // 16
-    return (pushes * c.cacheline + writes * c.ipi_send + c.ipi_latency + c.irq_entry
-            + 2 * c.cacheline)
+    return (groups * 2 * c.cacheline + writes * c.ipi_send + c.ipi_latency + c.irq_entry
+            + _fixed_lines(c.mlp) * c.cacheline)
+
+
+def model_round_trip_cycles(costs):
+    """An empty function's IPI round trip to one CPU of the socket, in the
+    ``linux`` protocol's charging, before polling: the push, the ICR write,
+    the IPI, the interrupt entry, the queue take, the csd read and the
+    release."""
+    c = costs
+    return c.ipi_send + c.ipi_latency + c.irq_entry + ROUND_TRIP_LINES * c.cacheline
 
 
 def fit_costs(remote_same_ns, clock_ghz=None, base="default", name="this_machine",
@@ -103,19 +131,22 @@ def fit_costs(remote_same_ns, clock_ghz=None, base="default", name="this_machine
     ys = np.array([points[k] for k in sorted(points)])
     if len(ks) >= 2:
         slope, intercept = np.polyfit(ks, ys, 1)
-        ipi_send = int(round(slope - c.cacheline))
+        ipi_send = int(round(slope - 2 * c.cacheline))
         if ipi_send < 0:
             notes.append(f"the measured cost per extra target ({slope:.0f} cycles) is below "
-                         f"one cache-line transfer ({c.cacheline}); ipi_send set to 0")
+                         f"two cache-line transfers ({2 * c.cacheline}); ipi_send set to 0")
             ipi_send = 0
         set_fields["ipi_send"] = ipi_send
-        set_fields["mlp"] = 1       # the slope b = cacheline + ipi_send is serial
+        set_fields["mlp"] = 1       # the slope b = 2*cacheline + ipi_send is serial
+        mlp = 1
     else:
         ipi_send = c.ipi_send
-        intercept = points[1] - (c.cacheline + ipi_send)
+        mlp = c.mlp
+        intercept = points[1] - (2 * c.cacheline + ipi_send)
     # Polling rounds the model's latency up to the next pause: on average by
     # half a pause, so take half a pause off to centre the fit.
-    ipi_latency = int(round(intercept - c.irq_entry - 2 * c.cacheline - c.pause / 2))
+    ipi_latency = int(round(intercept - c.irq_entry - _fixed_lines(mlp) * c.cacheline
+                            - c.pause / 2))
     if ipi_latency < 0:
         raise RuntimeError(
             f"the measured one-target remote cost ({points[1]:.0f} cycles at {ghz:g} GHz) is "
@@ -124,9 +155,11 @@ def fit_costs(remote_same_ns, clock_ghz=None, base="default", name="this_machine
             f"from a base preset with smaller costs")
     set_fields["ipi_latency"] = ipi_latency
     if remote_other_ns and np.isfinite(remote_other_ns.get(1, np.nan)):
-        # One target on the other socket: the push and the release cross
-        # sockets (cacheline_remote), the queue take stays local.
-        extra = remote_other_ns[1] * ghz - points[1] - 2 * (c.cacheline_remote - c.cacheline)
+        # One target on the other socket: every line transfer crosses sockets
+        # (cacheline_remote): the bump, check and push, take, reads, release.
+        lines = 2 + _fixed_lines(mlp)
+        extra = (remote_other_ns[1] * ghz - points[1]
+                 - lines * (c.cacheline_remote - c.cacheline))
         remote = int(round(ipi_latency + extra))
         if remote < 0:
             notes.append("the other socket measured faster than the kept cache-line costs "
@@ -159,9 +192,11 @@ def fit_single_operations(round_trip_ns, vm_exit_ns=None, clock_ghz=None, base="
     ``ipi_latency`` + ``cacheline_remote`` - ``cacheline``, the presets'
     assumption) and ``clock_ghz``; keeps every other field of ``base``.
 
-    Guarantee: ``model_remote_cycles(costs, 1)`` + ``pause``/2 equals the
-    round trip in cycles, to rounding.  Raises ``RuntimeError`` when the round
-    trip is below what the other fields already charge.
+    Guarantee: ``model_round_trip_cycles(costs)`` + ``pause``/2 equals the
+    round trip in cycles, to rounding; a simulated one-target shootdown adds
+    to it its flush and three line transfers (the tlb_gen bump, the
+    TLB-state check, the flush_tlb_info read).  Raises ``RuntimeError`` when
+    the round trip is below what the other fields already charge.
     """
     c = resolve_costs(base)
     ghz = float(clock_ghz) if clock_ghz else c.clock_ghz
@@ -172,13 +207,13 @@ def fit_single_operations(round_trip_ns, vm_exit_ns=None, clock_ghz=None, base="
         set_fields["ipi_send"] = int(round(vm_exit_ns * ghz))
     ipi_send = set_fields.get("ipi_send", c.ipi_send)
     round_trip = round_trip_ns * ghz
-    ipi_latency = int(round(round_trip - ipi_send - c.irq_entry - 3 * c.cacheline
-                            - c.pause / 2))
+    ipi_latency = int(round(round_trip - ipi_send - c.irq_entry
+                            - ROUND_TRIP_LINES * c.cacheline - c.pause / 2))
     if ipi_latency < 0:
         raise RuntimeError(
             f"the IPI round trip ({round_trip:.0f} cycles at {ghz:g} GHz) is below what the "
             f"send and the kept fields of {c.name!r} already charge "
-            f"({ipi_send + c.irq_entry + 3 * c.cacheline} cycles)")
+            f"({ipi_send + c.irq_entry + ROUND_TRIP_LINES * c.cacheline} cycles)")
     set_fields["ipi_latency"] = ipi_latency
     set_fields["ipi_latency_remote"] = ipi_latency + c.cacheline_remote - c.cacheline
     if clock_ghz:
