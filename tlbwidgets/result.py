@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from . import _tables as T
+from ._deliveries import join_deliveries
 from .engine import _layout as L
 
 __all__ = ["Result", "SUMMARY_TYPES"]
@@ -71,6 +72,11 @@ def _row_ids(block, lo):
     return np.arange(lo, lo + len(block))
 
 
+def _part(column):
+    """A field read from ``column``, one value per row of the table."""
+    return lambda block, lo: column[lo:lo + len(block)]
+
+
 def _names(names, col):
     names = np.array(names)
     return lambda block, lo: names[block[:, col]]
@@ -106,6 +112,13 @@ class Result:
         n = int(machine.params[L.P_NCPU])
         self._sd = _logged(state.sd, int(k[L.K_NSD]))
         self._dv = _logged(state.dv, int(k[L.K_NDELIV]))
+        # The stage records as a view even when they fill little of their
+        # table: it is sized for the most records a logged row can cause,
+        # several times what a run writes, so a copy would be the rule, not
+        # the exception; and the engine never writes past the count, so in
+        # a large table (np.zeros, mapped lazily by the OS) those pages hold
+        # no memory.
+        self._lg = state.lg[:int(k[L.K_NSTAGE])]
         self._wn = _logged(state.wn, int(k[L.K_NWIN]))
         self._vi = _logged(state.vi, int(k[L.K_NVIOL]))
         self._ev = _logged(state.ev, int(k[L.K_NEV]))
@@ -130,10 +143,12 @@ class Result:
 
     @cached_property
     def deliveries(self):
+        # The engine logs each stage as a record of its own (_deliveries);
+        # they are joined to the rows here, once, with NumPy.
+        joined = join_deliveries(self._dv, self._lg)
         return _table(T.DELIVERY_DTYPE, self._dv, {
-            "shootdown": L.DV_SD, "cpu": L.DV_CPU, "pushed": L.DV_PUSHED,
-            "ipi_sent": L.DV_IPI, "handler_start": L.DV_HANDLER,
-            "flushed": L.DV_FLUSHED, "acked": L.DV_ACKED,
+            "shootdown": L.DV_SD, "cpu": L.DV_CPU,
+            **{name: _part(col) for name, col in joined.items()},
         })
 
     @cached_property

@@ -45,7 +45,7 @@ from ._layout import (
     K_DELIVERIES, K_SKIPPED, K_FABRIC_FREE, K_NDELIV,
     IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_VPN, IN_PAGES, IN_KIND, IN_STEP_START,
     S_TARGETS, S_DISPATCH, S_WAIT, S_LOCK, S_DV0,
-    DV_SD, DV_PUSHED, DV_FLUSHED, DV_ACKED,
+    K_NSTAGE, LS_SD_PUSHED, LS_SD_FLUSHED, LS_SD_ACKED,
 )
 from ._log import log_event, log_delivery
 from ._shootdown import begin_shootdown, initiator_return, run_ahead
@@ -60,15 +60,11 @@ D_SYNC = 3
 
 
 @jit
-def _set_rows(s, sd, col, t):
-    """Set column ``col`` of every delivery row of shootdown sd."""
-    d0 = s.sd[sd, S_DV0]
-    if d0 < 0:
-        return
-    for d in range(d0, s.counters[K_NDELIV]):
-        if s.dv[d, DV_SD] != sd:
-            break
-        s.dv[d, col] = t
+def _log_rows(s, sd, stage, t):
+    """Log that every delivery row of shootdown sd reached ``stage``
+    (``LS_SD_*``) at t, if it has logged rows."""
+    if s.sd[sd, S_DV0] >= 0:
+        log_delivery(s.lg, s.counters, K_NSTAGE, sd, stage, t, -1, 0)
 
 
 @jit
@@ -86,7 +82,7 @@ def broadcast_initiate(s, m, c, t, op):
             continue
         targets += 1
         k[K_DELIVERIES] += 1
-        d = log_delivery(s.dv, k, sd, j)
+        d = log_delivery(s.dv, k, K_NDELIV, sd, j, -1, 0, 0)
         if d >= 0 and s.sd[sd, S_DV0] < 0:
             s.sd[sd, S_DV0] = d
     s.sd[sd, S_TARGETS] = targets
@@ -138,7 +134,7 @@ def broadcast_initiator_step(s, m, c, t):
             if acq > t:
                 log_event(s.ev, k, t, c, EV_LOCK_WAIT, -1, sd, acq - t)
             if cpu[c, IN_IDX] == 0:
-                _set_rows(s, sd, DV_PUSHED, acq)
+                _log_rows(s, sd, LS_SD_PUSHED, acq)
             nt = acq + m.costs[C_INVLPGB]
             k[K_FABRIC_FREE] = nt
             s.sd[sd, S_LOCK] += acq - t
@@ -150,7 +146,7 @@ def broadcast_initiator_step(s, m, c, t):
             if cpu[c, IN_IDX] < cpu[c, IN_NTARGETS]:
                 cpu[c, IN_PHASE] = B_ISSUE
             else:
-                _set_rows(s, sd, DV_FLUSHED, t)
+                _log_rows(s, sd, LS_SD_FLUSHED, t)
                 cpu[c, IN_PHASE] = B_SYNC
             continue
         elif ph == B_SYNC:
@@ -177,7 +173,7 @@ def broadcast_initiator_step(s, m, c, t):
             s.sd[sd, S_WAIT] += nt - t
             cpu[c, IN_PHASE] = D_SYNC
         else:  # D_SYNC
-            _set_rows(s, sd, DV_ACKED, t)
+            _log_rows(s, sd, LS_SD_ACKED, t)
             log_event(s.ev, k, t, c, EV_ACK_SEEN, -1, sd, 0)
             initiator_return(s, m, c, t, True)
             return

@@ -53,7 +53,7 @@ from ._layout import (
     MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_STEP_START,
     IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_CPU, TG_DELIV,
     S_DISPATCH, S_IPI, S_WAIT, S_LOCK, S_KIND, S_VPN, S_PAGES,
-    DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
+    K_NDELIV, K_NSTAGE, LS_SERVED, LS_ACKED,
 )
 from ._log import log_event, log_delivery
 from ._shootdown import (
@@ -124,11 +124,9 @@ def _set_mask(s, m, c, t):
         j = s.pair[c, idx, TG_CPU]
         cpu[j, GL_PENDING] = 1
         k[K_DELIVERIES] += 1
-        d = log_delivery(s.dv, k, sd, j)
+        d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)
         s.pair[c, idx, TG_DELIV] = d
         cpu[j, DV_ROW] = d
-        if d >= 0:
-            s.dv[d, DV_PUSHED] = t
         log_event(s.ev, k, t, c, EV_PUSH, j, sd, n)
     k[K_GL_PENDING] = n
     k[K_GL_SD] = sd
@@ -266,8 +264,7 @@ def global_lock_handler_step(s, m, c, t):
         log_event(s.ev, k, end, c, EV_INVALIDATE, -1, sd, s.sd[sd, S_KIND])
         d = cpu[c, DV_ROW]
         if d >= 0:
-            s.dv[d, DV_HANDLER] = cpu[c, H_T0]
-            s.dv[d, DV_FLUSHED] = end
+            log_delivery(s.lg, k, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], end, 0)
         cpu[c, H_PHASE] = H_CLEAR
         schedule_cpu(s, c, end)
     elif ph == H_CLEAR:
@@ -295,7 +292,7 @@ def global_lock_store(s, m, c, t):
     k[K_GL_PENDING] -= 1
     d = cpu[c, DV_ROW]
     if d >= 0:
-        s.dv[d, DV_ACKED] = t
+        log_delivery(s.lg, k, K_NSTAGE, d, LS_ACKED, t, -1, 0)
     cpu[c, DV_ROW] = -1
     log_event(s.ev, k, t, c, EV_ACK_STORE, -1, k[K_GL_SD], k[K_GL_PENDING])
     h = k[K_GL_HOLDER]

@@ -52,7 +52,7 @@ from ._layout import (
     EK_TICK, PRIO_IPI, IN_SD, IN_PHASE, IPI_PENDING, H_PHASE, H_T0,
     LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM, WAKE_AT,
     S_INIT, S_TARGETS, S_DISPATCH, S_UNAPPLIED, S_REC_NEXT, S_DV0, S_KIND, S_VPN, S_PAGES,
-    DV_SD, DV_CPU, DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
+    DV_SD, DV_CPU, K_NSTAGE, LS_SERVED, LS_ACKED,
 )
 from ._log import log_event, log_delivery
 from ._shootdown import (
@@ -172,11 +172,9 @@ def latr_initiator_step(s, m, c, t):
             if j == c or m.topo[j, T_ONLINE] == 0:
                 continue
             k[K_DELIVERIES] += 1
-            d = log_delivery(s.dv, k, sd, j)
-            if d >= 0:
-                if s.sd[sd, S_DV0] < 0:
-                    s.sd[sd, S_DV0] = d
-                s.dv[d, DV_PUSHED] = t
+            d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)
+            if d >= 0 and s.sd[sd, S_DV0] < 0:
+                s.sd[sd, S_DV0] = d
             _arm_tick(s, m, j, t)
     initiator_return(s, m, c, t, n_targets == 0)
 
@@ -215,8 +213,7 @@ def latr_handler_step(s, m, c, t):
             log_event(s.ev, s.counters, cur, c, EV_APPLY, -1, r, s.sd[r, S_KIND])
             d = _row(s, r, c)
             if d >= 0:
-                s.dv[d, DV_HANDLER] = cpu[c, H_T0]
-                s.dv[d, DV_FLUSHED] = cur
+                log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], cur, 0)
             n += 1
             last = r
             r = _next_record(s, c, r)
@@ -239,7 +236,7 @@ def latr_handler_step(s, m, c, t):
             s.sd[r, S_UNAPPLIED] -= 1
             d = _row(s, r, c)
             if d >= 0:
-                s.dv[d, DV_ACKED] = t
+                log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_ACKED, t, -1, 0)
             if s.sd[r, S_UNAPPLIED] == 0:
                 declare_safe(s, m, r, t)
             if r == upto:

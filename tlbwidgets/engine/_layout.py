@@ -157,7 +157,8 @@ K_EQ_FAR_N = 44      # event queue: nodes in the far heap (_heap)
 K_EQ_NODES = 45      # event queue: nodes ever handed out (the fixed 2n included)
 K_EQ_FREE = 46       # event queue: first free node (linked through ND_NEXT), -1 none
 K_MM_GEN_WRITER = 47 # linux: the CPU that last bumped tlb_gen (owns its cache line), -1 none
-N_COUNTERS = 48
+K_NSTAGE = 48        # stage records of the delivery log written (State.lg)
+N_COUNTERS = 49
 
 # ---- State.cpu[cpu, *] ------------------------------------------------------------
 MODE = 0             # ST_* code
@@ -187,8 +188,8 @@ Q_LOCK_FREE = 23     # the mailbox spinlock is free from this instant
 ACK_FLAG = 24        # seed: the shared ACK flag (starts true)
 PUSH_SEQ = 25        # mailbox_fixed: tickets handed out for this target
 DONE_SEQ = 26        # mailbox_fixed: tickets this target has performed
-PEND_HEAD = 27       # logged deliveries awaiting this CPU's drain (linked list)
-PEND_TAIL = 28
+PEND_LOGGED = 27     # mailbox: logged deliveries awaiting this CPU's drain
+PEND_MOVED = 28      # mailbox: how many of them the latest overflow moved to slot 0
 WAITING_ON = 29      # target whose ACK this CPU polls, -1 none
 W_HEAD = 30          # first CPU polling this CPU's ACK (doubly linked list)
 W_NEXT = 31
@@ -213,11 +214,12 @@ SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
 IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when its shootdown began
 IPI_LAST_AT = 63     # latest arrival time of the IPIs sent to this CPU so far, -1 none
-H_DRAINED = 64       # mailbox, packed ACK line: first delivery row the last drain took, -1 none
+H_DRAINED = 64       # mailbox: 1 if the running handler's drain was logged (LS_DRAIN), -1 not
 WAKE_AT = 65         # an idle CPU woken by an interrupt is awake from this instant, -1 halted
 LX_GEN_LINE = 66     # linux: the mm tlb_gen value this CPU's copy of its cache line holds,
                      # -1 none yet (valid while it equals K_MM_GEN: every write bumps it)
-N_CPU_COLS = 67
+DRAINS_LOGGED = 67   # mailbox: drains of this CPU logged so far (LS_DRAIN records)
+N_CPU_COLS = 68
 
 CNT_ACCESSES = 0
 CNT_HITS = 1
@@ -242,7 +244,7 @@ QS_VPN = 1
 QS_PAGES = 2
 QS_SD = 3
 QS_TICKET = 4
-QS_END = 5           # completion time of the slot's op in the last drain
+QS_END = 5           # unused (a drain logs its slots' flush ends: LS_SLOT)
 N_Q_COLS = 6
 
 # ---- State.tlb[cpu, set, way, *] ------------------------------------------------------
@@ -314,8 +316,30 @@ AL_SOCK_SQ = 4       # sum of their sockets squared (with AL_SOCK_SUM: are all o
 N_AL_COLS = 5
 
 # ---- log tables ----------------------------------------------------------------------------
-DV_SD, DV_CPU, DV_PUSHED, DV_IPI, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT = range(9)
-N_DV_COLS = 9
+# The delivery log is append-only: a row per logged delivery, written whole
+# when the delivery is made (State.dv), and a record per later stage of it
+# (State.lg), never a write into an earlier row.  Result joins them into the
+# deliveries table (result.py, docs/model.md section 7).
+DV_SD, DV_CPU, DV_PUSHED, DV_DRAIN, DV_RANK = range(5)
+# Mailbox protocols (0 for the others): DV_DRAIN, the target's drains logged
+# before the push (the row's is the next one); DV_RANK, its logged rows
+# already awaiting that drain.
+N_DV_COLS = 5
+# State.lg[i, *]: one stage record: what it is about (LG_ID), which stage
+# (LS_*), and one or two instants, as each stage says.
+LG_ID, LG_STAGE, LG_T0, LG_T1 = range(4)
+N_LG_COLS = 4
+LS_IPI = 0           # id: delivery row; T0: the IPI to its target left
+LS_SERVED = 1        # id: delivery row; T0: its handler was taken, T1: its flush ended
+LS_ACKED = 2         # id: delivery row; T0: its acknowledgement landed
+LS_DRAIN = 3         # mailbox, a drain that takes logged rows; id: CPU; T0: its handler
+                     # was taken; T1: how many of them the last overflow moved to slot 0
+LS_SLOT = 4          # mailbox, right after its LS_DRAIN; id: CPU; T0: flush end of slot T1
+LS_STORE = 5         # mailbox; id: CPU; T0: the ACK store after its latest LS_DRAIN landed
+LS_SD_PUSHED = 6     # broadcast; id: shootdown; T0: every row of it was pushed then
+LS_SD_FLUSHED = 7    # broadcast; id: shootdown; T0: flushed (on every target) then
+LS_SD_ACKED = 8      # broadcast; id: shootdown; T0: acknowledged then
+LG_PER_ROW = 4       # stage records a delivery row can cause at most (State.lg is sized so)
 WN_SD, WN_CPU, WN_VPN, WN_START, WN_END = range(5)
 N_WN_COLS = 5
 VI_TIME, VI_CPU, VI_VPN, VI_SD = range(4)
@@ -351,7 +375,7 @@ SW_IRQ_OFF = 4       # the length of the CPU's k-th irq_off op
 
 Machine = namedtuple("Machine", ["params", "costs", "topo", "op_start", "ops", "sched"])
 State = namedtuple("State", ["counters", "cpu", "pair", "q", "tlb", "pte", "nd", "rl", "rb",
-                             "far", "sd", "dv", "wn", "vi", "ev", "al"])
+                             "far", "sd", "dv", "lg", "wn", "vi", "ev", "al"])
 
 
 @jit
@@ -537,7 +561,14 @@ def _new_state(m, n_changes):
     have ``R`` rows (``max_log_rows``); the delivery log has
     ``min(R, n_changes * n)``, because a shootdown logs at most one delivery
     per target (DESIGN.md: one row per (shootdown, target)), so the log is
-    cut exactly where an ``R``-row one would be.
+    cut exactly where an ``R``-row one would be.  Its stage records
+    (``lg``) have ``LG_PER_ROW`` (4) times as many rows, the most logged
+    rows can cause: per row at most one IPI, one served or slot record and
+    one ACK; a mailbox drain and its store are recorded only when the drain
+    takes logged rows, at least one each, and their slot records number at
+    most those rows; a broadcast shootdown's three records only when it has
+    logged rows.  So the records of logged rows always fit, and a cut log
+    is the first rows of the whole one, each with all its stages.
 
     Untouched rows cost nothing: the tables are zero-filled lazily by the OS
     (``np.zeros``), except those whose unwritten columns must read ``-1``
@@ -565,7 +596,7 @@ def _fixed_tables(params, op_start):
     cpu_row[IN_SD] = -1
     cpu_row[IN_DEADLINE] = NEVER
     cpu_row[ACK_FLAG] = 1              # seed: flags start true
-    for col in (PEND_HEAD, PEND_TAIL, WAITING_ON, W_HEAD, W_NEXT, W_PREV,
+    for col in (WAITING_ON, W_HEAD, W_NEXT, W_PREV,
                 DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
                 LX_QHEAD, LX_QTAIL, LX_RUN, IPI_LAST_AT, H_DRAINED, WAKE_AT, LX_GEN_LINE):
         cpu_row[col] = -1
@@ -610,4 +641,5 @@ def _state(tables, params, n_changes):
     sd = np.zeros((D, N_SD_COLS), dtype=np.int64)
     sd[:, [S_INIT, S_START, S_END, S_SAFE, S_REC_NEXT, S_DV0]] = -1
     dv = np.zeros((min(R, n_changes * n), N_DV_COLS), dtype=np.int64)
-    return State(sd=sd, dv=dv, **tables)
+    lg = np.zeros((LG_PER_ROW * dv.shape[0], N_LG_COLS), dtype=np.int64)
+    return State(sd=sd, dv=dv, lg=lg, **tables)

@@ -96,7 +96,7 @@ from ._layout import (
     CNT, CNT_ACCESSES, LX_GEN, LX_QHEAD, LX_QTAIL, LX_RUN, LX_GEN_LINE, K_MM_GEN_WRITER,
     TG_CPU, TG_DELIV, TG_DONE, TG_NEXT, TG_IPI,
     S_TARGETS, S_DISPATCH, S_IPI, S_WAIT, S_LOCAL, S_GEN, S_KIND, S_VPN, S_PAGES,
-    DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED,
+    K_NDELIV, K_NSTAGE, LS_SERVED, LS_ACKED,
 )
 from ._log import log_event, log_delivery
 from ._schedule import step_delay
@@ -272,10 +272,7 @@ def _push(s, m, c, idx, t):
         s.pair[tail // n, tail % n, TG_NEXT] = node
     cpu[j, LX_QTAIL] = node
     k[K_DELIVERIES] += 1
-    d = log_delivery(s.dv, k, sd, j)
-    s.pair[c, idx, TG_DELIV] = d
-    if d >= 0:
-        s.dv[d, DV_PUSHED] = t
+    s.pair[c, idx, TG_DELIV] = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)
     log_event(s.ev, k, t, c, EV_PUSH, j, sd, 1 - s.pair[c, idx, TG_IPI])
 
 
@@ -481,8 +478,7 @@ def linux_handler_step(s, m, c, t):
         log_event(s.ev, k, end, c, EV_INVALIDATE, i, sd, kind)
         d = s.pair[i, node % n, TG_DELIV]
         if d >= 0:
-            s.dv[d, DV_HANDLER] = cpu[c, H_T0]
-            s.dv[d, DV_FLUSHED] = end
+            log_delivery(s.lg, k, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], end, 0)
         cpu[c, H_PHASE] = H_UNLOCK
         schedule_cpu(s, c, end)
     elif ph == H_UNLOCK:
@@ -507,7 +503,7 @@ def linux_store(s, m, c, t):
     s.pair[i, idx, TG_DONE] = 1
     d = s.pair[i, idx, TG_DELIV]
     if d >= 0:
-        s.dv[d, DV_ACKED] = t
+        log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_ACKED, t, -1, 0)
     log_event(s.ev, s.counters, t, c, EV_ACK_STORE, i, cpu[i, IN_SD], 1)
     cpu[c, LX_RUN] = s.pair[i, idx, TG_NEXT]
     wake_waiters(s, m, c, t)

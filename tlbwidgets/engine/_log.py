@@ -4,10 +4,10 @@ and are updated by the callers whether or not the row fits."""
 
 from .._jit import jit
 from ._layout import (
-    K_NEV, K_NWIN, K_NVIOL, K_NDELIV, K_TRUNC,
+    K_NEV, K_NWIN, K_NVIOL, K_TRUNC,
     E_TIME, E_CPU, E_KIND, E_OTHER, E_SD, E_ARG,
     WN_SD, WN_CPU, WN_VPN, WN_START, WN_END,
-    VI_TIME, VI_CPU, VI_VPN, VI_SD, DV_SD, DV_CPU, N_DV_COLS,
+    VI_TIME, VI_CPU, VI_VPN, VI_SD,
 )
 
 __all__ = ["log_event", "log_window", "log_violation", "log_delivery"]
@@ -63,19 +63,28 @@ def log_violation(vi, k, time, cpu, vpn, sd):
 
 
 @jit
-def log_delivery(dv, k, sd, cpu):
-    """Open a delivery row; returns its index, or -1 if the log is full.
+def log_delivery(table, k, count, a, b, c, d, e):
+    """Append one row ``(a, b, c, d, e)`` to a table of the delivery log and
+    return its index, or -1 if the table is full (the log is then cut).
 
-    Every column of the row is written (-1: "not yet" for the times, "none"
-    for the links), so the log needs no filling before the run and rows
-    past the count are never read."""
-    i = k[K_NDELIV]
-    if i >= dv.shape[0]:
+    The log has two append-only tables (``_layout``, "log tables"): its rows,
+    ``table=dv`` counted by ``count=K_NDELIV`` (``a, b, c, d, e`` = ``DV_SD,
+    DV_CPU, DV_PUSHED, DV_DRAIN, DV_RANK``), and the stage records of those
+    rows, ``table=lg`` counted by ``K_NSTAGE`` (``LG_ID, LG_STAGE, LG_T0,
+    LG_T1``; it has no fifth column, ``e`` is not written).
+    No row is written again once appended, so the log is written in memory
+    order and no write waits on a cache miss for an old row.  The stage table
+    is sized so that its records always fit (``_layout._new_state``); a
+    record that did not would set the same truncation bit."""
+    i = k[count]
+    if i >= table.shape[0]:
         k[K_TRUNC] |= TRUNC_DELIVERIES
         return -1
-    for col in range(N_DV_COLS):
-        dv[i, col] = -1
-    dv[i, DV_SD] = sd
-    dv[i, DV_CPU] = cpu
-    k[K_NDELIV] = i + 1
+    table[i, 0] = a
+    table[i, 1] = b
+    table[i, 2] = c
+    table[i, 3] = d
+    if table.shape[1] > 4:
+        table[i, 4] = e
+    k[count] = i + 1
     return i

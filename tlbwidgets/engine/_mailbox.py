@@ -52,11 +52,11 @@ from ._layout import (
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
     IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, H_DRAINED, MODE, SAVED_MODE,
     SUSPEND_T, NEXT_OP, BUSY, IPI_LAST_AT, SC_WHAT, SW_IPI,
-    Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_HEAD, PEND_TAIL,
+    Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_LOGGED, PEND_MOVED, DRAINS_LOGGED,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
-    QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET, QS_END,
+    QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET,
     S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT, S_LOCK,
-    DV_PUSHED, DV_HANDLER, DV_FLUSHED, DV_ACKED, DV_NEXT, DV_SLOT, SW_PUSH, SC_N_PUSH,
+    K_NDELIV, K_NSTAGE, LS_DRAIN, LS_SLOT, LS_STORE, SW_PUSH, SC_N_PUSH,
 )
 from ._ack_line import ack_packed, ack_line_write
 from ._log import log_event, log_delivery
@@ -103,10 +103,15 @@ def _acked(s, m, c, idx):
 
 @jit
 def _push(s, m, c, idx, t):
-    """Apply a push into the target's queue at t (the lock is held until t)."""
+    """Apply a push into the target's queue at t (the lock is held until t).
+
+    Logs the delivery's row with its rank among the logged rows awaiting
+    the target's drain; an overflow, which moves those to slot 0, is noted
+    on the target (PEND_MOVED) for its drain's record, so no earlier row is
+    written again."""
     cpu = s.cpu
     q = s.q
-    dv = s.dv
+    k = s.counters
     j = s.pair[c, idx, TG_CPU]
     sd = cpu[c, IN_SD]
     slots = m.params[P_QUEUE_SLOTS]
@@ -124,13 +129,10 @@ def _push(s, m, c, idx, t):
         q[j, 0, QS_KIND] = SD_FULL
         q[j, 0, QS_VPN] = 0
         q[j, 0, QS_PAGES] = 0
-        s.counters[K_OVERFLOWS] += 1
+        k[K_OVERFLOWS] += 1
         s.sd[sd, S_UPGRADED] = 1
-        d = cpu[j, PEND_HEAD]
-        while d >= 0:
-            dv[d, DV_SLOT] = 0
-            d = dv[d, DV_NEXT]
-        log_event(s.ev, s.counters, t, c, EV_OVERFLOW, j, sd, slots)
+        cpu[j, PEND_MOVED] = cpu[j, PEND_LOGGED]
+        log_event(s.ev, k, t, c, EV_OVERFLOW, j, sd, slots)
     q[j, slot, QS_SD] = sd
     if m.params[P_PROTO] == PR_MAILBOX_FIXED:
         cpu[j, PUSH_SEQ] += 1
@@ -138,21 +140,15 @@ def _push(s, m, c, idx, t):
         s.pair[c, idx, TG_TICKET] = cpu[j, PUSH_SEQ]
     else:
         cpu[j, ACK_FLAG] = 0
-    s.counters[K_DELIVERIES] += 1
-    d = log_delivery(dv, s.counters, sd, j)
+    k[K_DELIVERIES] += 1
+    d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, cpu[j, DRAINS_LOGGED],
+                     cpu[j, PEND_LOGGED])
     s.pair[c, idx, TG_DELIV] = d
     if d >= 0:
-        dv[d, DV_PUSHED] = t
-        dv[d, DV_SLOT] = slot
-        dv[d, DV_NEXT] = -1
-        if cpu[j, PEND_TAIL] >= 0:
-            dv[cpu[j, PEND_TAIL], DV_NEXT] = d
-        else:
-            cpu[j, PEND_HEAD] = d
-        cpu[j, PEND_TAIL] = d
-    log_event(s.ev, s.counters, t, c, EV_PUSH, j, sd, cpu[j, Q_COUNT])
+        cpu[j, PEND_LOGGED] += 1
+    log_event(s.ev, k, t, c, EV_PUSH, j, sd, cpu[j, Q_COUNT])
     if m.params[P_PROTO] != PR_MAILBOX_FIXED:
-        log_event(s.ev, s.counters, t, c, EV_ACK_CLEAR, j, sd, 0)
+        log_event(s.ev, k, t, c, EV_ACK_CLEAR, j, sd, 0)
 
 
 @jit
@@ -288,13 +284,11 @@ def wake_waiters(s, m, target, t):
 
 @jit
 def _store(s, c, t):
-    """The handler's ACK store lands at t: stamp the drained deliveries, and
-    let pollers see it then (EK_ACK)."""
-    dv = s.dv
-    d = s.cpu[c, H_DRAINED]
-    while d >= 0:
-        dv[d, DV_ACKED] = t
-        d = dv[d, DV_NEXT]
+    """The handler's ACK store lands at t: log it for the deliveries its
+    drain took (LS_STORE, if that drain was logged), and let pollers see it
+    then (EK_ACK)."""
+    if s.cpu[c, H_DRAINED] > 0:
+        log_delivery(s.lg, s.counters, K_NSTAGE, c, LS_STORE, t, -1, 0)
     s.cpu[c, H_DRAINED] = -1
     s.cpu[c, H_PHASE] = H_LANDING
     eq_push(s, t, PRIO_STORE, EK_ACK, c, 0)
@@ -326,13 +320,28 @@ def mailbox_handler_step(s, m, c, t):
         ph = H_DRAIN
     if ph == H_DRAIN:
         q = s.q
+        k = s.counters
         n = cpu[c, Q_COUNT]
+        # The logged deliveries pending here are the first pushes since the
+        # last drain (a log is cut, never resumed): the one of rank r sits
+        # in slot r - moved, or 0 if the last overflow moved it (r < moved).
+        # Those slots' flush ends are logged.
+        logged = cpu[c, PEND_LOGGED]
+        slots_logged = max(logged - cpu[c, PEND_MOVED], 1) if logged > 0 else 0
+        cpu[c, H_DRAINED] = -1
+        if logged > 0:
+            log_delivery(s.lg, k, K_NSTAGE, c, LS_DRAIN, cpu[c, H_T0], cpu[c, PEND_MOVED], 0)
+            cpu[c, H_DRAINED] = 1
+            cpu[c, DRAINS_LOGGED] += 1
+        cpu[c, PEND_LOGGED] = 0
+        cpu[c, PEND_MOVED] = 0
         cur = t
         top = 0
         for i in range(n):
             cur = perform_flush(s, m, c, q[c, i, QS_KIND], q[c, i, QS_VPN],
                                 q[c, i, QS_PAGES], cur)
-            q[c, i, QS_END] = cur
+            if i < slots_logged:
+                log_delivery(s.lg, k, K_NSTAGE, c, LS_SLOT, cur, i, 0)
             log_event(s.ev, s.counters, cur, c, EV_INVALIDATE, -1, q[c, i, QS_SD],
                       q[c, i, QS_KIND])
             if q[c, i, QS_TICKET] > top:
@@ -340,15 +349,6 @@ def mailbox_handler_step(s, m, c, t):
         cpu[c, Q_COUNT] = 0
         log_event(s.ev, s.counters, t, c, EV_DRAIN, -1, -1, n)
         cpu[c, H_SEQ] = top
-        dv = s.dv
-        d = cpu[c, PEND_HEAD]
-        while d >= 0:
-            dv[d, DV_HANDLER] = cpu[c, H_T0]
-            dv[d, DV_FLUSHED] = q[c, dv[d, DV_SLOT], QS_END]
-            d = dv[d, DV_NEXT]
-        cpu[c, H_DRAINED] = cpu[c, PEND_HEAD]
-        cpu[c, PEND_HEAD] = -1
-        cpu[c, PEND_TAIL] = -1
         if ack_packed(m):
             # The store is asked for when the flushes end: a shared line takes
             # writes in the order they are asked for (_ack_line).

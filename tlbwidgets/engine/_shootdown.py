@@ -11,14 +11,14 @@ from ._cpu import set_mode, schedule_cpu, sync_all_users, user_bound, try_take_i
 from ._layout import (
     P_WAIT_IRQS_OFF, P_NCPU, P_FULL_THRESHOLD, C_INVLPG, C_FULL_FLUSH, C_CACHELINE,
     C_CACHELINE_REMOTE, C_IPI_LATENCY, C_IPI_LATENCY_REMOTE, K_NSD, K_WARNINGS, K_SKIPPED, K_IPIS,
-    T_SOCKET, T_ONLINE, TG_CPU, TG_DELIV, S_TARGETS, S_IPIS, DV_IPI, EK_IPI, PRIO_IPI,
+    T_SOCKET, T_ONLINE, TG_CPU, TG_DELIV, S_TARGETS, S_IPIS, K_NSTAGE, LS_IPI, EK_IPI, PRIO_IPI,
     O_KIND, O_VPN, O_PAGES, O_THINK, O_SHORT, PT_SAFE, P_PROTO, PR_MAILBOX,
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
     S_KIND, S_OP, S_FLUSH_PAGES,
     S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0, IPI_LAST_AT,
 )
-from ._log import log_event
+from ._log import log_event, log_delivery
 from ._schedule import step_delay
 from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
 
@@ -92,7 +92,7 @@ def send_ipi(s, m, c, idx, t):
     s.sd[sd, S_IPIS] += 1
     d = s.pair[c, idx, TG_DELIV]
     if d >= 0:
-        s.dv[d, DV_IPI] = t
+        log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_IPI, t, -1, 0)
     log_event(s.ev, s.counters, t, c, EV_IPI_SEND, j, sd, 0)
 
 
