@@ -102,7 +102,8 @@ class _Cpu:
         self.own = None                 # pending heap entry of this CPU's own activity
         self.busy_until = 0             # end of the access in flight
         self.irq_pending = False
-        self.irq_event = False          # an interrupt is scheduled at busy_until
+        self.irq_event = None           # the event that takes an interrupt later (access
+                                        # in flight, or the wake from halt), if any
         self.saved_mode = None
         self.resume = None              # (time, prio, fn, args) frozen by the handler
         self.handler_start = 0
@@ -260,6 +261,7 @@ class _Reference:
                 return
         cpu.mode = "user"
         cpu.busy_until = t
+        cpu.awake_at = -1               # awake; a later idle op halts it afresh
         self.set_own(cpu, t, self.op_prio(cpu), self.start_op)
         self.try_take(cpu)
 
@@ -352,23 +354,21 @@ class _Reference:
         if cpu.mode == "kernel":
             return
         if cpu.mode == "user" and cpu.busy_until > self.now:
-            if not cpu.irq_event:
-                cpu.irq_event = True
-                self.at(cpu.busy_until, PRIO_IRQ, self.irq_at_access_end, cpu)
+            if cpu.irq_event is None:
+                cpu.irq_event = self.at(cpu.busy_until, PRIO_IRQ, self.irq_at_access_end, cpu)
             return
         if cpu.mode == "idle" and self.c.idle_wake:
             # Halted since it last woke: it wakes first, then takes it.
             if cpu.awake_at < self.now:
                 cpu.awake_at = self.now + self.c.idle_wake
             if cpu.awake_at > self.now:
-                if not cpu.irq_event:
-                    cpu.irq_event = True
-                    self.at(cpu.awake_at, PRIO_IRQ, self.irq_at_access_end, cpu)
+                if cpu.irq_event is None:
+                    cpu.irq_event = self.at(cpu.awake_at, PRIO_IRQ, self.irq_at_access_end, cpu)
                 return
         self.take_irq(cpu, None)
 
     def irq_at_access_end(self, cpu):
-        cpu.irq_event = False
+        cpu.irq_event = None
         self.try_take(cpu)
 
     def take_irq(self, cpu, resume):
@@ -376,6 +376,11 @@ class _Reference:
         shifted by the handler's duration, when the handler exits."""
         t = self.now
         cpu.irq_pending = False
+        if cpu.irq_event is not None:
+            # Taken before the instant it was waiting for (the halted CPU's
+            # idle op ended first): that event has nothing left to do.
+            cpu.irq_event[6] = False
+            cpu.irq_event = None
         self.log(cpu, "ipi_take")
         self.spin_on(cpu, None)
         if resume is None and cpu.own is not None:

@@ -90,6 +90,16 @@ def _assert_agree_in_case(result, ref):
                              f"this run: {ref['ties'][:5]}") from err
 
 
+def _idle_twice():
+    """CPU 1 idles twice, each time briefly, while CPUs 0 and 2 unmap the
+    page it used; the IPIs reach it halted and its idle ops end first."""
+    return tw.Workload.from_ops(
+        cpu=[0, 0, 1, 1, 1, 2, 2],
+        kind=["access", "unmap", "access", "idle", "idle", "access", "unmap"],
+        vpn=[0, 0, 0, 0, 0, 0, 0], pages=[1, 1, 1, 0, 0, 1, 1],
+        think=[101, 0, 1501, 1201, 6001, 3001, 0], cpus=3)
+
+
 def _uniform():
     return tw.workloads.uniform(accesses=150, working_set_pages=40, unmap_rate=0.04,
                                 unmap_pages=2, protect_share=0.5, irq_off_share=0.1,
@@ -157,6 +167,10 @@ CASES = {
                                                                 gap_cycles=30_001), {}),
     "idle_cpus-wake-2sockets": (6, 2, 1, lambda: tw.scenarios.idle_cpus(
         idle_share=0.6, unmaps=2, idle_cycles=19_001, gap_cycles=20_001), {}),
+    # an IPI reaches CPU 1 while it is halted, and its idle op ends before it
+    # would have woken: it takes the IPI there, and nothing happens at the
+    # moot wake-up; its second idle op halts it afresh for the next IPI
+    "idle-ends-before-the-wake": (3, 1, 0, lambda: _idle_twice(), {}),
     # byte ranges: the seed's count misses page 2 (unaligned) or page 1 (sub-page)
     "short_range-4cpus": (4, 1, 0, tw.scenarios.short_range, {}),
     "short_range-sub-page-2sockets": (
@@ -182,6 +196,17 @@ def test_engine_matches_reference(case, protocol):
                         "outcome is tested in test_mailbox_seed.py)")
     result, ref = _run_both(cpus, protocol, make(), sockets, seed, **opts)
     _assert_agree_in_case(result, ref)
+
+
+def test_a_moot_wake_up_does_not_stretch_the_run():
+    # CPU 1's idle op ends before the wake-up its IPI started: the run ends
+    # with its last real event, not at the wake-up that no longer happens.
+    wl = tw.Workload.from_ops(cpu=[0, 0, 1, 1], kind=["access", "unmap", "access", "idle"],
+                              vpn=[0, 0, 0, 0], pages=[1, 1, 1, 0], think=[100, 0, 1500, 1000])
+    result, ref = _run_both(2, "mailbox", wl, 1, 0, ack_layout="padded")
+    _assert_agree(result, ref)
+    assert result.summary()["sim_cycles"] == result.events["time"].max()
+    assert result.summary()["sim_cycles"] < 1500 + ODD_COSTS.idle_wake
 
 
 def test_cases_exercise_the_hazards():

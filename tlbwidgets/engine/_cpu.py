@@ -194,6 +194,9 @@ def take_irq(s, m, c, t):
     cpu[c, SAVED_MODE] = cpu[c, MODE]
     cpu[c, SUSPEND_T] = t
     eq_cancel(s, EK_CPU, c)
+    # A later instant it was to be taken at (after an access, or once woken
+    # from halt) is moot: a no-op event there would only stretch the run.
+    eq_cancel(s, EK_IRQ, c)
     if cpu[c, MODE] == ST_WAIT:
         wait_unregister(s, m, c)
     set_mode(s, c, ST_HANDLER, t)
