@@ -13,16 +13,23 @@ local generation (``LX_GEN``): the flushes its TLB is up to date with.
 Initiator, from T0 (PTE versions and ``tlb_gen`` already bumped; more than 33
 pages -- ``tlb_single_page_flush_ceiling`` -- or a bad range is a full flush):
 
+0. the bump (``inc_mm_tlb_gen``, a locked add) takes the ``tlb_gen`` line
+   from every other holder: one transfer, remote if a holder is on another
+   socket, none if no other CPU holds it.  Every CPU of the cpumask read the
+   line when it switched to the mm (``LX_GEN_LINE``: the value its copy
+   holds); a flush reads it again after a bump;
 1. targets: CPUs in the mm's cpumask (here: online CPUs that have performed
    an access), minus itself, minus *lazy* CPUs (in an IDLE op: an idle or
    kernel thread with the old mm loaded, ``cpu_tlbstate_shared.is_lazy``);
-2. for each target in CPU order: push its request (a per-initiator,
+2. for each target in CPU order: ``should_flush_tlb`` reads the target's
+   TLB state (``cpu_tlbstate.loaded_mm`` and ``cpu_tlbstate_shared.is_lazy``,
+   read together: one transfer), then pushes its request (a per-initiator,
    per-target ``call_single_data``) on the target's call queue, an
-   ``llist_add``: one cache-line transfer (``cacheline`` / remote).  The push
-   reports whether the queue was empty.  The pushes overlap in consecutive
-   groups of ``mlp`` targets (memory-level parallelism): a group costs its
-   slowest transfer and all its pushes land when it ends (``mlp=1``: one
-   after another);
+   ``llist_add``: a second transfer (``cacheline`` / remote).  The push
+   reports whether the queue was empty.  Targets overlap in consecutive
+   groups of ``mlp`` (memory-level parallelism): a group costs its slowest
+   target and all its pushes land when it ends (``mlp=1``: one after
+   another);
 3. one IPI send step after the pushes, for the targets whose queue was empty
    (a push onto a non-empty queue rides on the IPI already due), by APIC
    mode (``P_APIC_MODE``): x2APIC cluster mode makes one ICR write
@@ -31,14 +38,21 @@ pages -- ``tlb_single_page_flush_ceiling`` -- or a bad range is a full flush):
    ends (``arch/x86/kernel/apic/x2apic_cluster.c``,
    ``__x2apic_send_IPI_mask``); physical mode makes one write per target;
 4. its own flush, while the targets work (``flush_tlb_func`` locally, same
-   generation rules as a target);
+   generation rules as a target; its ``tlb_gen`` read is free unless another
+   CPU bumped the line since);
 5. wait, interrupts enabled, on each target's release of *its* request (its
    csd lock bit), in order: a poll per ``pause``, one event per release.  It
    never gives up;
 6. return: the pages are safe from here.
 
 Target handler: ``irq_entry``; take its whole call queue (``llist_del_all``:
-``cacheline``); for each request in push order (``flush_tlb_func``):
+one transfer from the CPU that pushed last, ``cacheline`` if the queue is
+empty); for each request in push order, first its lines from its initiator,
+one after the other: the csd, then the ``flush_tlb_info`` with the mm's
+``tlb_gen`` (the two loads overlap when ``mlp`` > 1; ``tlb_gen`` is a
+transfer from its last writer unless this CPU read it since the bump, and is
+not read when the local generation covers the request, nor by a lazy CPU);
+then ``flush_tlb_func``:
 
 * if the CPU is lazy (the handler interrupted an IDLE op): no flush (Linux
   switches to ``init_mm``); it will catch up when it switches back;
