@@ -20,10 +20,11 @@ from .._tables import (
 from ._cpu import (
     set_mode, schedule_cpu, catch_up, user_bound, try_take_irq, ipi_arrive,
 )
+from ._inflight import inflight_pop, inflight_sync, inflight_merge
 from ._queue import eq_pop, eq_top_time
 from ._layout import (
-    P_NCPU, P_MAX_EVENTS,
-    K_EVENTS, K_EQ_N, K_NOW, K_OUTCOME, K_LAST_TIME,
+    NEVER, P_NCPU, P_MAX_EVENTS,
+    K_EVENTS, K_EQ_N, K_NOW, K_OUTCOME, K_LAST_TIME, K_NOW_KEY, K_NOW_TIE,
     EK_CPU, EK_IPI, EK_IRQ, EK_ACK, EK_TICK, O_KIND, O_VPN, O_PAGES, O_THINK, T_ONLINE,
     MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD, WAKE_AT,
 )
@@ -148,7 +149,9 @@ def run(state, machine, proto):
             elif mode == ST_IRQ_OFF or mode == ST_IDLE:
                 _span_end(proto, s, m, c, t)
         elif kind == EK_IPI:
+            inflight_pop(s, c)
             ipi_arrive(s, m, c, arg, t)
+            inflight_sync(s, c, t)
         elif kind == EK_IRQ:
             try_take_irq(s, m, c, t)
         elif kind == EK_ACK:
@@ -157,6 +160,15 @@ def run(state, machine, proto):
             proto.tick(s, m, c, t)
         if t > k[K_LAST_TIME]:
             k[K_LAST_TIME] = t
+    # IPIs parked on a CPU with one pending merged into it (_inflight): every
+    # one if the queue ran dry, else those that arrived before the last event.
+    for c in range(m.params[P_NCPU]):
+        if outcome == OUTCOME_COMPLETED:
+            t = inflight_merge(s, c, NEVER, 0)
+            if t > k[K_LAST_TIME]:
+                k[K_LAST_TIME] = t      # its arrivals are events of the run
+        else:
+            inflight_merge(s, c, k[K_NOW_KEY], k[K_NOW_TIE])
     if outcome == OUTCOME_COMPLETED:
         for c in range(m.params[P_NCPU]):
             if s.cpu[c, MODE] != ST_DONE or s.cpu[c, IN_SD] >= 0:

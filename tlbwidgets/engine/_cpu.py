@@ -24,6 +24,7 @@ from ._layout import (
     W_PREV, CYC, CNT, CNT_IPIS, TL_LRU, TL_VER, PT_VER, SW_HANDLER, SC_N_ENTRY,
 )
 from ._ack_line import ack_packed, ack_line_poller
+from ._inflight import inflight_sync
 from ._log import log_event
 from ._schedule import step_delay
 from ._tlb import tlb_find, tlb_fill, count_accesses, stale_use
@@ -191,6 +192,7 @@ def take_irq(s, m, c, t):
     duration, at ``handler_exit``."""
     cpu = s.cpu
     cpu[c, IPI_PENDING] = 0
+    inflight_sync(s, c, t)
     cpu[c, SAVED_MODE] = cpu[c, MODE]
     cpu[c, SUSPEND_T] = t
     eq_cancel(s, EK_CPU, c)

@@ -158,7 +158,9 @@ K_EQ_NODES = 45      # event queue: nodes ever handed out (the fixed 2n included
 K_EQ_FREE = 46       # event queue: first free node (linked through ND_NEXT), -1 none
 K_MM_GEN_WRITER = 47 # linux: the CPU that last bumped tlb_gen (owns its cache line), -1 none
 K_NSTAGE = 48        # stage records of the delivery log written (State.lg)
-N_COUNTERS = 49
+K_NOW_KEY = 49       # event queue: ND_KEY of the event being processed (_queue.eq_pop)
+K_NOW_TIE = 50       # event queue: ND_TIE of the event being processed
+N_COUNTERS = 51
 
 # ---- State.cpu[cpu, *] ------------------------------------------------------------
 MODE = 0             # ST_* code
@@ -213,13 +215,14 @@ SC_N_IPI = 59        # IPIs sent to this CPU
 SC_N_ENTRY = 60      # interrupt handler entries of this CPU
 SC_N_PUSH = 61       # queue pushes this CPU made as an initiator
 IN_H0 = 62           # the initiator's handler cycles (CYC + ST_HANDLER) when its shootdown began
-IPI_LAST_AT = 63     # latest arrival time of the IPIs sent to this CPU so far, -1 none
+IPI_HEAD = 63        # first IPI in flight to this CPU (an event node, _inflight), -1 none
 H_DRAINED = 64       # mailbox: 1 if the running handler's drain was logged (LS_DRAIN), -1 not
 WAKE_AT = 65         # an idle CPU woken by an interrupt is awake from this instant, -1 halted
 LX_GEN_LINE = 66     # linux: the mm tlb_gen value this CPU's copy of its cache line holds,
                      # -1 none yet (valid while it equals K_MM_GEN: every write bumps it)
 DRAINS_LOGGED = 67   # mailbox: drains of this CPU logged so far (LS_DRAIN records)
-N_CPU_COLS = 68
+IPI_TAIL = 68        # last IPI in flight to this CPU, -1 none
+N_CPU_COLS = 69
 
 CNT_ACCESSES = 0
 CNT_HITS = 1
@@ -262,14 +265,16 @@ PT_SAFE = 1          # translations of versions below this may no longer be used
 
 # ---- State.nd[node, *]: pending events (_queue) ---------------------------------------
 ND_KEY = 0           # time * 4 + priority class: one comparison orders both
-ND_TIE = 1           # order among equal keys: (cpu, kind, arg) packed (_queue._link)
+ND_TIE = 1           # order among equal keys: (cpu, kind, arg) packed (_queue.eq_queue)
 ND_KIND = 2          # EK_*
 ND_CPU = 3
 ND_ARG = 4           # EK_IPI: the sender
 ND_PREV = 5          # calendar list links (ND_NEXT also links the free list)
 ND_NEXT = 6
 ND_AT = 7            # AT_NONE, AT_RING, or the node's index in the far heap
-N_ND_COLS = 8
+ND_LPREV = 8         # EK_IPI: the target's list of IPIs in flight (_inflight), -1 none
+ND_LNEXT = 9
+N_ND_COLS = 10
 AT_NONE = -1         # not queued
 AT_RING = -2         # in the calendar
 
@@ -598,7 +603,8 @@ def _fixed_tables(params, op_start):
     cpu_row[ACK_FLAG] = 1              # seed: flags start true
     for col in (WAITING_ON, W_HEAD, W_NEXT, W_PREV,
                 DV_ROW, LZ_LAST, LZ_TICK_AT, LZ_UPTO, LZ_FROM,
-                LX_QHEAD, LX_QTAIL, LX_RUN, IPI_LAST_AT, H_DRAINED, WAKE_AT, LX_GEN_LINE):
+                LX_QHEAD, LX_QTAIL, LX_RUN, IPI_HEAD, IPI_TAIL, H_DRAINED, WAKE_AT,
+                LX_GEN_LINE):
         cpu_row[col] = -1
     cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
     cpu[:] = cpu_row

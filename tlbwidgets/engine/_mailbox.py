@@ -51,7 +51,7 @@ from ._layout import (
     ND_AT, ND_KEY, AT_NONE, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
     IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, H_DRAINED, MODE, SAVED_MODE,
-    SUSPEND_T, NEXT_OP, BUSY, IPI_LAST_AT, SC_WHAT, SW_IPI,
+    SUSPEND_T, NEXT_OP, BUSY, SC_WHAT, SW_IPI, IPI_HEAD,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_LOGGED, PEND_MOVED, DRAINS_LOGGED,
     W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET,
@@ -221,10 +221,10 @@ def mailbox_initiator_step(s, m, c, t):
                 # per send: while no IPI can reach it, none can be pending
                 # at a boundary to be taken there.  With interrupts off
                 # while dispatching nothing is taken at a boundary: every
-                # send is batched.  Otherwise no IPI to c may be in flight,
-                # and one sent from now on arrives an IPI latency later at
-                # the earliest (at that very instant after c's boundary:
-                # arrivals come after CPU steps).  Not with a schedule that
+                # send is batched.  Otherwise up to the first IPI in flight
+                # to c (_inflight), and at most an IPI latency on, the
+                # earliest a new one can arrive (an arrival at a boundary's
+                # instant comes after it: CPU steps first).  Not with a schedule that
                 # delays IPIs: "the k-th IPI sent to a CPU" counts sends in
                 # the order they are played, which must then be the order
                 # of their instants.
@@ -233,8 +233,11 @@ def mailbox_initiator_step(s, m, c, t):
                     send_until = t + m.costs[C_IPI_LATENCY_REMOTE]
                 if m.params[P_WAIT_IRQS_OFF] != 0:
                     send_until = NEVER
-                elif cpu[c, IPI_LAST_AT] >= t:
-                    send_until = t
+                elif cpu[c, IPI_HEAD] >= 0:
+                    # the first IPI in flight to c heads its list (_inflight)
+                    first = s.nd[cpu[c, IPI_HEAD], ND_KEY] >> 2
+                    if first < send_until:
+                        send_until = first
                 for r in range(m.sched.shape[0]):
                     if m.sched[r, SC_WHAT] == SW_IPI:
                         send_until = t

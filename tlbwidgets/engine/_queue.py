@@ -31,7 +31,7 @@ Structure (tables of ``State``):
   its node.  The other kinds take a node from a free list (``K_EQ_FREE``,
   linked through ``ND_NEXT``) or a fresh one (``K_EQ_NODES``).
 * ``ND_KEY`` is ``time * 4 + prio`` and ``ND_TIE`` packs ``(cpu, kind,
-  arg)`` (see ``_link``): two comparisons order any two events.
+  arg)`` (see ``eq_queue``): two comparisons order any two events.
 * ``base`` (``K_EQ_BASE``) is the time of the last popped event; nothing is
   scheduled before it.  An event at ``t < base + EQ_BUCKETS`` lives in the
   calendar, in bucket ``t % EQ_BUCKETS``, which therefore holds one time
@@ -51,12 +51,13 @@ from .._jit import jit
 from ._heap import far_push, far_remove
 from ._layout import (
     NEVER, EK_CPU, EK_IRQ, EQ_BUCKETS, EQ_WORDS,
-    K_EQ_N, K_EQ_BASE, K_EQ_FAR_N, K_EQ_NODES, K_EQ_FREE,
+    K_EQ_N, K_EQ_BASE, K_EQ_FAR_N, K_EQ_NODES, K_EQ_FREE, K_NOW_KEY, K_NOW_TIE,
     ND_KEY, ND_TIE, ND_KIND, ND_CPU, ND_ARG, ND_PREV, ND_NEXT, ND_AT, AT_NONE, AT_RING,
     RL_HEAD, RL_TAIL,
 )
 
-__all__ = ["eq_push", "eq_set", "eq_cancel", "eq_pop", "eq_top_time"]
+__all__ = ["eq_push", "eq_set", "eq_cancel", "eq_pop", "eq_top_time", "eq_node", "eq_free",
+           "eq_queue", "eq_unqueue"]
 
 _MASK = EQ_BUCKETS - 1
 
@@ -171,12 +172,13 @@ def _ring_unlink(s, x):
 
 
 @jit
-def _link(s, x, time, prio):
-    """Queue node x (kind, cpu and arg written) at (time, prio)."""
+def eq_queue(s, x, time, prio):
+    """Queue node x (kind, cpu and arg written; not queued) at (time, prio)."""
     k = s.counters
     base = k[K_EQ_BASE]
     if time < base:
         raise RuntimeError("event scheduled before the current event (engine bug)")
+    k[K_EQ_N] += 1
     nd = s.nd
     nd[x, ND_KEY] = time * 4 + prio
     # The order among the events of one instant and class: by CPU, then
@@ -189,7 +191,10 @@ def _link(s, x, time, prio):
 
 
 @jit
-def _unlink(s, x):
+def eq_unqueue(s, x):
+    """Take queued node x out of the queue; the node stays the caller's (a
+    CPU's own node, or one of :func:`eq_node`: queue it again or
+    :func:`eq_free` it)."""
     nd = s.nd
     at = nd[x, ND_AT]
     if at == AT_RING:
@@ -197,6 +202,7 @@ def _unlink(s, x):
     else:
         far_remove(nd, s.far, s.counters, at)
     nd[x, ND_AT] = AT_NONE
+    s.counters[K_EQ_N] -= 1
 
 
 @jit
@@ -206,9 +212,10 @@ def _own_node(kind, c):
 
 
 @jit
-def eq_push(s, time, prio, kind, c, arg):
-    """Insert an event of a kind a CPU may have many of (IPIs, stores,
-    ticks).  The node table is sized so that it cannot run out (see
+def eq_node(s, kind, c, arg):
+    """A free node for an event of a kind a CPU may have many of (IPIs,
+    stores, ticks), with its kind, CPU and arg written; not queued yet.
+    The node table is sized so that it cannot run out (see
     ``make_state``); running out would be an engine bug and raises."""
     k = s.counters
     nd = s.nd
@@ -223,8 +230,23 @@ def eq_push(s, time, prio, kind, c, arg):
     nd[x, ND_KIND] = kind
     nd[x, ND_CPU] = c
     nd[x, ND_ARG] = arg
-    k[K_EQ_N] += 1
-    _link(s, x, time, prio)
+    nd[x, ND_AT] = AT_NONE
+    return x
+
+
+@jit
+def eq_free(s, x):
+    """Give back node x of :func:`eq_node` (not queued)."""
+    k = s.counters
+    s.nd[x, ND_NEXT] = k[K_EQ_FREE]
+    k[K_EQ_FREE] = x
+
+
+@jit
+def eq_push(s, time, prio, kind, c, arg):
+    """Insert an event of a kind a CPU may have many of (IPIs, stores,
+    ticks); its node goes back to the free list once popped."""
+    eq_queue(s, eq_node(s, kind, c, arg), time, prio)
 
 
 @jit
@@ -237,10 +259,9 @@ def eq_set(s, time, prio, kind, c):
         nd[x, ND_KIND] = kind
         nd[x, ND_CPU] = c
         nd[x, ND_ARG] = 0
-        s.counters[K_EQ_N] += 1
     else:
-        _unlink(s, x)
-    _link(s, x, time, prio)
+        eq_unqueue(s, x)
+    eq_queue(s, x, time, prio)
 
 
 @jit
@@ -248,14 +269,14 @@ def eq_cancel(s, kind, c):
     """Drop CPU c's pending event of this kind (EK_CPU or EK_IRQ), if any."""
     x = _own_node(kind, c)
     if s.nd[x, ND_AT] != AT_NONE:
-        _unlink(s, x)
-        s.counters[K_EQ_N] -= 1
+        eq_unqueue(s, x)
 
 
 @jit
 def eq_pop(s):
     """Take the earliest event (the queue is not empty); return
-    (time, kind, cpu, arg)."""
+    (time, kind, cpu, arg).  A node of :func:`eq_push` goes back to the free
+    list at once (its ``ND_L*`` links are left as they were)."""
     k = s.counters
     nd = s.nd
     base = k[K_EQ_BASE]
@@ -288,6 +309,10 @@ def eq_pop(s):
         _clear_if_empty(s, t & _MASK)
     nd[x, ND_AT] = AT_NONE
     k[K_EQ_N] -= 1
+    # Where the event being processed stands in the canonical order (_inflight
+    # places an interrupt taken now among the IPIs that arrive at this instant).
+    k[K_NOW_KEY] = nd[x, ND_KEY]
+    k[K_NOW_TIE] = nd[x, ND_TIE]
     kind, c, arg = nd[x, ND_KIND], nd[x, ND_CPU], nd[x, ND_ARG]
     if kind != EK_CPU and kind != EK_IRQ:
         nd[x, ND_NEXT] = k[K_EQ_FREE]

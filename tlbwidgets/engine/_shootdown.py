@@ -6,18 +6,19 @@ from .._tables import (
     OP_IRQ_OFF, SD_PAGE, SD_RANGE, SD_FULL, ST_KERNEL, ST_USER, ST_IRQ_OFF, ST_HANDLER,
     EV_PTE_CHANGE, EV_LOCAL_FLUSH, EV_RETURN, EV_SAFE, EV_WARNING, EV_IPI_SEND,
 )
-from ._queue import eq_push, eq_top_time
+from ._queue import eq_top_time
 from ._cpu import set_mode, schedule_cpu, sync_all_users, user_bound, try_take_irq
 from ._layout import (
     P_WAIT_IRQS_OFF, P_NCPU, P_FULL_THRESHOLD, C_INVLPG, C_FULL_FLUSH, C_CACHELINE,
     C_CACHELINE_REMOTE, C_IPI_LATENCY, C_IPI_LATENCY_REMOTE, K_NSD, K_WARNINGS, K_SKIPPED, K_IPIS,
-    T_SOCKET, T_ONLINE, TG_CPU, TG_DELIV, S_TARGETS, S_IPIS, K_NSTAGE, LS_IPI, EK_IPI, PRIO_IPI,
+    T_SOCKET, T_ONLINE, TG_CPU, TG_DELIV, S_TARGETS, S_IPIS, K_NSTAGE, LS_IPI,
     O_KIND, O_VPN, O_PAGES, O_THINK, O_SHORT, PT_SAFE, P_PROTO, PR_MAILBOX,
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
     S_KIND, S_OP, S_FLUSH_PAGES,
-    S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0, IPI_LAST_AT,
+    S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0,
 )
+from ._inflight import inflight_send
 from ._log import log_event, log_delivery
 from ._schedule import step_delay
 from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
@@ -85,9 +86,7 @@ def send_ipi(s, m, c, idx, t):
     j = s.pair[c, idx, TG_CPU]
     sd = s.cpu[c, IN_SD]
     latency = ipi_latency(m, c, j) + step_delay(s, m, j, SW_IPI, SC_N_IPI)
-    eq_push(s, t + latency, PRIO_IPI, EK_IPI, j, c)
-    if t + latency > s.cpu[j, IPI_LAST_AT]:
-        s.cpu[j, IPI_LAST_AT] = t + latency
+    inflight_send(s, j, c, t + latency)
     s.counters[K_IPIS] += 1
     s.sd[sd, S_IPIS] += 1
     d = s.pair[c, idx, TG_DELIV]
