@@ -121,11 +121,11 @@ def _set_mask(s, m, c, t):
     sd = cpu[c, IN_SD]
     n = cpu[c, IN_NTARGETS]
     for idx in range(n):
-        j = s.pair[c, idx, TG_CPU]
+        j = s.pair[TG_CPU, c, idx]
         cpu[j, GL_PENDING] = 1
         k[K_DELIVERIES] += 1
         d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)
-        s.pair[c, idx, TG_DELIV] = d
+        s.pair[TG_DELIV, c, idx] = d
         cpu[j, DV_ROW] = d
         log_event(s.ev, k, t, c, EV_PUSH, j, sd, n)
     k[K_GL_PENDING] = n

@@ -232,7 +232,10 @@ CNT_STALE_HITS = 4
 CNT_VIOLATIONS = 5
 CNT_IPIS = 6
 
-# ---- State.pair[initiator, k, *]: the initiator's k-th target ---------------------
+# ---- State.pair[*, initiator, k]: the initiator's k-th target --------------------
+# Column first: an initiator walks its targets in order, one column at a time
+# (push, send, wait), and with 256 initiators in flight a row-first table
+# (48 bytes a target) missed the cache on most steps.
 TG_CPU = 0           # target CPU
 TG_TICKET = 1        # mailbox_fixed: ticket to wait for
 TG_DELIV = 2         # delivery row, -1 not logged
@@ -609,7 +612,7 @@ def _fixed_tables(params, op_start):
     cpu = np.empty((n, N_CPU_COLS), dtype=np.int64)
     cpu[:] = cpu_row
     cpu[:, OP_IDX] = op_start[:n]
-    pair = np.full((n, n, N_PAIR_COLS), -1, dtype=np.int64)
+    pair = np.full((N_PAIR_COLS, n, n), -1, dtype=np.int64)
     q = np.zeros((n, Q, N_Q_COLS), dtype=np.int64)
     q[:, :, QS_SD] = -1
     tlb_row = np.zeros(N_TLB_COLS, dtype=np.int64)

@@ -252,11 +252,11 @@ def linux_initiate(s, m, c, t, op):
                 cpu[j, LX_GEN] = k[K_MM_GEN]
                 pv += cacheline_cost(m, c, j)
                 continue
-        s.pair[c, n, TG_CPU] = j
-        s.pair[c, n, TG_DELIV] = -1
-        s.pair[c, n, TG_DONE] = 0
-        s.pair[c, n, TG_NEXT] = -1
-        s.pair[c, n, TG_IPI] = 0
+        s.pair[TG_CPU, c, n] = j
+        s.pair[TG_DELIV, c, n] = -1
+        s.pair[TG_DONE, c, n] = 0
+        s.pair[TG_NEXT, c, n] = -1
+        s.pair[TG_IPI, c, n] = 0
         n += 1
     cpu[c, LX_GEN_LINE] = k[K_MM_GEN]
     k[K_MM_GEN_WRITER] = c
@@ -275,19 +275,19 @@ def _push(s, m, c, idx, t):
     cpu = s.cpu
     k = s.counters
     n = m.params[P_NCPU]
-    j = s.pair[c, idx, TG_CPU]
+    j = s.pair[TG_CPU, c, idx]
     sd = cpu[c, IN_SD]
     node = c * n + idx
     tail = cpu[j, LX_QTAIL]
     if tail < 0:
         cpu[j, LX_QHEAD] = node
-        s.pair[c, idx, TG_IPI] = 1
+        s.pair[TG_IPI, c, idx] = 1
     else:
-        s.pair[tail // n, tail % n, TG_NEXT] = node
+        s.pair[TG_NEXT, tail // n, tail % n] = node
     cpu[j, LX_QTAIL] = node
     k[K_DELIVERIES] += 1
-    s.pair[c, idx, TG_DELIV] = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)
-    log_event(s.ev, k, t, c, EV_PUSH, j, sd, 1 - s.pair[c, idx, TG_IPI])
+    s.pair[TG_DELIV, c, idx] = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)
+    log_event(s.ev, k, t, c, EV_PUSH, j, sd, 1 - s.pair[TG_IPI, c, idx])
 
 
 @jit
@@ -332,7 +332,7 @@ def linux_initiator_step(s, m, c, t):
             per_socket = m.params[P_NCPU] // m.params[P_NSOCK]
             dest = -1
             while idx < n:
-                j = s.pair[c, idx, TG_CPU]
+                j = s.pair[TG_CPU, c, idx]
                 if m.params[P_APIC_MODE] == APIC_PHYSICAL:
                     key = j
                 else:
@@ -343,7 +343,7 @@ def linux_initiator_step(s, m, c, t):
                     dest = key
                 elif key != dest:
                     break
-                if s.pair[c, idx, TG_IPI] == 1:
+                if s.pair[TG_IPI, c, idx] == 1:
                     send_ipi(s, m, c, idx, t)
                 idx += 1
             cpu[c, IN_IDX] = idx
@@ -356,10 +356,10 @@ def linux_initiator_step(s, m, c, t):
             continue
         if ph == D_POLL:
             wait_unregister(s, m, c)
-            if s.pair[c, idx, TG_DONE] != 1:
-                wait_register(s, m, c, s.pair[c, idx, TG_CPU])
+            if s.pair[TG_DONE, c, idx] != 1:
+                wait_register(s, m, c, s.pair[TG_CPU, c, idx])
                 return
-            log_event(s.ev, k, t, c, EV_ACK_SEEN, s.pair[c, idx, TG_CPU], sd, 0)
+            log_event(s.ev, k, t, c, EV_ACK_SEEN, s.pair[TG_CPU, c, idx], sd, 0)
             cpu[c, IN_IDX] = idx + 1
             cpu[c, IN_PHASE] = B_WAIT
             continue
@@ -378,7 +378,7 @@ def linux_initiator_step(s, m, c, t):
                 end = cpu[c, IN_NTARGETS]
             step = 0
             for i in range(idx, end):
-                cost = (2 * cacheline_cost(m, c, s.pair[c, i, TG_CPU])
+                cost = (2 * cacheline_cost(m, c, s.pair[TG_CPU, c, i])
                         + step_delay(s, m, c, SW_PUSH, SC_N_PUSH))
                 if cost > step:
                     step = cost
@@ -387,7 +387,7 @@ def linux_initiator_step(s, m, c, t):
             cpu[c, IN_PHASE] = D_PUSH
         elif ph == B_SEND:
             n = cpu[c, IN_NTARGETS]
-            while idx < n and s.pair[c, idx, TG_IPI] == 0:
+            while idx < n and s.pair[TG_IPI, c, idx] == 0:
                 idx += 1
             cpu[c, IN_IDX] = idx
             if idx >= n:
@@ -412,11 +412,11 @@ def linux_initiator_step(s, m, c, t):
                 s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
                 initiator_return(s, m, c, t, True)
                 return
-            if s.pair[c, idx, TG_DONE] == 1:
-                log_event(s.ev, k, t, c, EV_ACK_SEEN, s.pair[c, idx, TG_CPU], sd, 0)
+            if s.pair[TG_DONE, c, idx] == 1:
+                log_event(s.ev, k, t, c, EV_ACK_SEEN, s.pair[TG_CPU, c, idx], sd, 0)
                 cpu[c, IN_IDX] = idx + 1
                 continue
-            wait_register(s, m, c, s.pair[c, idx, TG_CPU])
+            wait_register(s, m, c, s.pair[TG_CPU, c, idx])
             start_polling(s, c, t, D_POLL, NEVER)
             return
         if run_ahead(s, c, nt):
@@ -450,7 +450,7 @@ def linux_handler_step(s, m, c, t):
         node = cpu[c, LX_RUN]
         while node >= 0:
             cnt += 1
-            node = s.pair[node // n, node % n, TG_NEXT]
+            node = s.pair[TG_NEXT, node // n, node % n]
         log_event(s.ev, k, t, c, EV_DRAIN, -1, -1, cnt)
         ph = H_RUN
         cpu[c, H_PHASE] = H_RUN
@@ -490,7 +490,7 @@ def linux_handler_step(s, m, c, t):
                 cpu[c, LX_GEN_LINE] = k[K_MM_GEN]
             end, kind = _flush(s, m, c, sd, t)
         log_event(s.ev, k, end, c, EV_INVALIDATE, i, sd, kind)
-        d = s.pair[i, node % n, TG_DELIV]
+        d = s.pair[TG_DELIV, i, node % n]
         if d >= 0:
             log_delivery(s.lg, k, K_NSTAGE, d, LS_SERVED, cpu[c, H_T0], end, 0)
         cpu[c, H_PHASE] = H_UNLOCK
@@ -514,12 +514,12 @@ def linux_store(s, m, c, t):
     node = cpu[c, LX_RUN]
     i = node // n
     idx = node % n
-    s.pair[i, idx, TG_DONE] = 1
-    d = s.pair[i, idx, TG_DELIV]
+    s.pair[TG_DONE, i, idx] = 1
+    d = s.pair[TG_DELIV, i, idx]
     if d >= 0:
         log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_ACKED, t, -1, 0)
     log_event(s.ev, s.counters, t, c, EV_ACK_STORE, i, cpu[i, IN_SD], 1)
-    cpu[c, LX_RUN] = s.pair[i, idx, TG_NEXT]
+    cpu[c, LX_RUN] = s.pair[TG_NEXT, i, idx]
     wake_waiters(s, m, c, t)
     cpu[c, H_PHASE] = H_RUN
     schedule_cpu(s, c, t)

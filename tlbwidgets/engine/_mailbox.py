@@ -95,9 +95,9 @@ def mailbox_initiate(s, m, c, t, op):
 
 @jit
 def _acked(s, m, c, idx):
-    j = s.pair[c, idx, TG_CPU]
+    j = s.pair[TG_CPU, c, idx]
     if m.params[P_PROTO] == PR_MAILBOX_FIXED:
-        return s.cpu[j, DONE_SEQ] >= s.pair[c, idx, TG_TICKET]
+        return s.cpu[j, DONE_SEQ] >= s.pair[TG_TICKET, c, idx]
     return s.cpu[j, ACK_FLAG] != 0
 
 
@@ -112,7 +112,7 @@ def _push(s, m, c, idx, t):
     cpu = s.cpu
     q = s.q
     k = s.counters
-    j = s.pair[c, idx, TG_CPU]
+    j = s.pair[TG_CPU, c, idx]
     sd = cpu[c, IN_SD]
     slots = m.params[P_QUEUE_SLOTS]
     n = cpu[j, Q_COUNT]
@@ -137,13 +137,13 @@ def _push(s, m, c, idx, t):
     if m.params[P_PROTO] == PR_MAILBOX_FIXED:
         cpu[j, PUSH_SEQ] += 1
         q[j, slot, QS_TICKET] = cpu[j, PUSH_SEQ]
-        s.pair[c, idx, TG_TICKET] = cpu[j, PUSH_SEQ]
+        s.pair[TG_TICKET, c, idx] = cpu[j, PUSH_SEQ]
     else:
         cpu[j, ACK_FLAG] = 0
     k[K_DELIVERIES] += 1
     d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, cpu[j, DRAINS_LOGGED],
                      cpu[j, PEND_LOGGED])
-    s.pair[c, idx, TG_DELIV] = d
+    s.pair[TG_DELIV, c, idx] = d
     if d >= 0:
         cpu[j, PEND_LOGGED] += 1
     log_event(s.ev, k, t, c, EV_PUSH, j, sd, cpu[j, Q_COUNT])
@@ -174,7 +174,7 @@ def mailbox_initiator_step(s, m, c, t):
             continue
         if ph == D_POLL:
             wait_unregister(s, m, c)
-            j = s.pair[c, idx, TG_CPU]
+            j = s.pair[TG_CPU, c, idx]
             if _acked(s, m, c, idx):
                 log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
             elif t >= cpu[c, IN_DEADLINE]:
@@ -195,7 +195,7 @@ def mailbox_initiator_step(s, m, c, t):
             take_irq(s, m, c, t)
             return
         if ph == B_PUSH:
-            j = s.pair[c, idx, TG_CPU]
+            j = s.pair[TG_CPU, c, idx]
             acq = max(t, cpu[j, Q_LOCK_FREE])
             if acq > t:
                 log_event(s.ev, s.counters, t, c, EV_LOCK_WAIT, j, sd, acq - t)
@@ -254,7 +254,7 @@ def mailbox_initiator_step(s, m, c, t):
                 s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
                 initiator_return(s, m, c, t, True)
                 return
-            j = s.pair[c, idx, TG_CPU]
+            j = s.pair[TG_CPU, c, idx]
             if _acked(s, m, c, idx):
                 log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
                 cpu[c, IN_IDX] = idx + 1

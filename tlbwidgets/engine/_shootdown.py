@@ -56,8 +56,8 @@ def list_online_targets(s, m, c, sd):
         if m.topo[j, T_ONLINE] == 0:
             s.counters[K_SKIPPED] += 1
             continue
-        s.pair[c, k, TG_CPU] = j
-        s.pair[c, k, TG_DELIV] = -1
+        s.pair[TG_CPU, c, k] = j
+        s.pair[TG_DELIV, c, k] = -1
         k += 1
     s.cpu[c, IN_NTARGETS] = k
     s.sd[sd, S_TARGETS] = k
@@ -83,13 +83,13 @@ def start_with_online_targets(s, m, c, t, op, first_phase, no_target_phase):
 def send_ipi(s, m, c, idx, t):
     """c's IPI to its idx-th target leaves at t (the ICR write just ended)
     and arrives ``ipi_latency`` later."""
-    j = s.pair[c, idx, TG_CPU]
+    j = s.pair[TG_CPU, c, idx]
     sd = s.cpu[c, IN_SD]
     latency = ipi_latency(m, c, j) + step_delay(s, m, j, SW_IPI, SC_N_IPI)
     inflight_send(s, j, c, t + latency)
     s.counters[K_IPIS] += 1
     s.sd[sd, S_IPIS] += 1
-    d = s.pair[c, idx, TG_DELIV]
+    d = s.pair[TG_DELIV, c, idx]
     if d >= 0:
         log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_IPI, t, -1, 0)
     log_event(s.ev, s.counters, t, c, EV_IPI_SEND, j, sd, 0)
