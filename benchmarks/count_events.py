@@ -9,6 +9,7 @@ the 256-CPU storm of one unmap per CPU::
 
     PYTHONPATH=$PWD python benchmarks/count_events.py            # mailbox storm, 256 CPUs
     PYTHONPATH=$PWD python benchmarks/count_events.py --cpus 32 --unmaps 6
+    PYTHONPATH=$PWD python benchmarks/count_events.py --ack-layout padded   # as storm_ab.py
 """
 
 import argparse
@@ -62,6 +63,8 @@ def main(argv=None):
     ap.add_argument("--cpus", type=int, default=256)
     ap.add_argument("--unmaps", type=int, default=1)
     ap.add_argument("--protocol", default="mailbox")
+    ap.add_argument("--ack-layout", default="packed", choices=("packed", "padded"),
+                    help="padded: each ACK flag on its own line, as storm_ab.py runs it")
     args = ap.parse_args(argv)
     tally = collections.Counter()
     pop = _core.eq_pop
@@ -75,7 +78,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     r = tw.simulate(cpus=args.cpus, protocol=args.protocol, workload="munmap_storm",
                     unmaps=args.unmaps, seed=1, max_events=10**9, max_log_rows=1_000_000,
-                    max_log_events=1)
+                    max_log_events=1, ack_layout=args.ack_layout)
     s = r.summary()
     n = s["deliveries"]
     print(f"{args.protocol} munmap_storm, {args.cpus} CPUs, unmaps={args.unmaps}, seed=1: "
