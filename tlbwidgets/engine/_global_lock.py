@@ -51,13 +51,14 @@ from ._layout import (
     K_GL_LOCK_OWNER, K_GL_HOLDER, K_GL_SD, K_GL_PENDING, K_LINE_FREE, K_LINE_OWNER,
     EK_ACK, PRIO_STORE,
     MODE, IN_SD, IN_PHASE, IN_IDX, IN_NTARGETS, IN_POLL0, IN_STEP_START,
-    IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_CPU, TG_DELIV,
+    IPI_PENDING, H_PHASE, H_T0, GL_TICKET, GL_PENDING, DV_ROW, TG_DELIV,
     S_DISPATCH, S_IPI, S_WAIT, S_LOCK, S_KIND, S_VPN, S_PAGES,
     K_NDELIV, K_NSTAGE, LS_SERVED, LS_ACKED,
 )
 from ._log import log_event, log_delivery
 from ._shootdown import (
     perform_flush, initiator_return, start_with_online_targets, send_ipi, run_ahead,
+    target_cpu,
 )
 
 __all__ = ["global_lock_initiate", "global_lock_initiator_step",
@@ -121,7 +122,7 @@ def _set_mask(s, m, c, t):
     sd = cpu[c, IN_SD]
     n = cpu[c, IN_NTARGETS]
     for idx in range(n):
-        j = s.pair[TG_CPU, c, idx]
+        j = target_cpu(s, m, c, idx)
         cpu[j, GL_PENDING] = 1
         k[K_DELIVERIES] += 1
         d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, 0, 0)

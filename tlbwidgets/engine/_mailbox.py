@@ -53,7 +53,7 @@ from ._layout import (
     IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, H_DRAINED, MODE, SAVED_MODE,
     SUSPEND_T, NEXT_OP, BUSY, SC_WHAT, SW_IPI, IPI_HEAD,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_LOGGED, PEND_MOVED, DRAINS_LOGGED,
-    W_HEAD, W_NEXT, TG_CPU, TG_TICKET, TG_DELIV,
+    W_HEAD, W_NEXT, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET,
     S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT, S_LOCK,
     K_NDELIV, K_NSTAGE, LS_DRAIN, LS_SLOT, LS_STORE, SW_PUSH, SC_N_PUSH,
@@ -63,7 +63,7 @@ from ._log import log_event, log_delivery
 from ._schedule import step_delay
 from ._shootdown import (
     perform_flush, initiator_return, cacheline_cost, start_with_online_targets, send_ipi,
-    next_target, run_ahead,
+    next_target, run_ahead, target_cpu,
 )
 
 __all__ = ["mailbox_initiate", "mailbox_initiator_step", "mailbox_handler_step",
@@ -95,7 +95,7 @@ def mailbox_initiate(s, m, c, t, op):
 
 @jit
 def _acked(s, m, c, idx):
-    j = s.pair[TG_CPU, c, idx]
+    j = target_cpu(s, m, c, idx)
     if m.params[P_PROTO] == PR_MAILBOX_FIXED:
         return s.cpu[j, DONE_SEQ] >= s.pair[TG_TICKET, c, idx]
     return s.cpu[j, ACK_FLAG] != 0
@@ -112,7 +112,7 @@ def _push(s, m, c, idx, t):
     cpu = s.cpu
     q = s.q
     k = s.counters
-    j = s.pair[TG_CPU, c, idx]
+    j = target_cpu(s, m, c, idx)
     sd = cpu[c, IN_SD]
     slots = m.params[P_QUEUE_SLOTS]
     n = cpu[j, Q_COUNT]
@@ -174,7 +174,7 @@ def mailbox_initiator_step(s, m, c, t):
             continue
         if ph == D_POLL:
             wait_unregister(s, m, c)
-            j = s.pair[TG_CPU, c, idx]
+            j = target_cpu(s, m, c, idx)
             if _acked(s, m, c, idx):
                 log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
             elif t >= cpu[c, IN_DEADLINE]:
@@ -195,7 +195,7 @@ def mailbox_initiator_step(s, m, c, t):
             take_irq(s, m, c, t)
             return
         if ph == B_PUSH:
-            j = s.pair[TG_CPU, c, idx]
+            j = target_cpu(s, m, c, idx)
             acq = max(t, cpu[j, Q_LOCK_FREE])
             if acq > t:
                 log_event(s.ev, s.counters, t, c, EV_LOCK_WAIT, j, sd, acq - t)
@@ -254,7 +254,7 @@ def mailbox_initiator_step(s, m, c, t):
                 s.sd[sd, S_WAIT] = t - cpu[c, IN_STEP_START]
                 initiator_return(s, m, c, t, True)
                 return
-            j = s.pair[TG_CPU, c, idx]
+            j = target_cpu(s, m, c, idx)
             if _acked(s, m, c, idx):
                 log_event(s.ev, s.counters, t, c, EV_ACK_SEEN, j, sd, 0)
                 cpu[c, IN_IDX] = idx + 1
