@@ -222,7 +222,8 @@ LX_GEN_LINE = 66     # linux: the mm tlb_gen value this CPU's copy of its cache 
                      # -1 none yet (valid while it equals K_MM_GEN: every write bumps it)
 DRAINS_LOGGED = 67   # mailbox: drains of this CPU logged so far (LS_DRAIN records)
 IPI_TAIL = 68        # last IPI in flight to this CPU, -1 none
-N_CPU_COLS = 69
+IN_LOGS = 69         # 1 if the delivery log had room when this CPU's shootdown began
+N_CPU_COLS = 70
 
 CNT_ACCESSES = 0
 CNT_HITS = 1

@@ -10,7 +10,8 @@ from ._layout import (
     VI_TIME, VI_CPU, VI_VPN, VI_SD,
 )
 
-__all__ = ["log_event", "log_window", "log_violation", "log_delivery"]
+__all__ = ["log_event", "log_window", "log_violation", "log_delivery", "TRUNC_EVENTS",
+           "TRUNC_DELIVERIES", "TRUNC_WINDOWS", "TRUNC_VIOLATIONS"]
 
 TRUNC_EVENTS = 1
 TRUNC_DELIVERIES = 2

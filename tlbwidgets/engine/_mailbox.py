@@ -49,17 +49,17 @@ from ._layout import (
     C_PAUSE, C_IRQ_EXIT,
     K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, EK_CPU, PRIO_STORE, PRIO_CPU,
     ND_AT, ND_KEY, AT_NONE, IN_SD, IN_PHASE, IN_IDX,
-    IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES,
+    IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES, IN_LOGS,
     IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, H_DRAINED, MODE, SAVED_MODE,
     SUSPEND_T, NEXT_OP, BUSY, SC_WHAT, SW_IPI, IPI_HEAD,
     Q_COUNT, Q_LOCK_FREE, ACK_FLAG, PUSH_SEQ, DONE_SEQ, PEND_LOGGED, PEND_MOVED, DRAINS_LOGGED,
     W_HEAD, W_NEXT, TG_TICKET, TG_DELIV,
     QS_KIND, QS_VPN, QS_PAGES, QS_SD, QS_TICKET,
     S_TIMEOUTS, S_UPGRADED, S_DISPATCH, S_IPI, S_WAIT, S_LOCK,
-    K_NDELIV, K_NSTAGE, LS_DRAIN, LS_SLOT, LS_STORE, SW_PUSH, SC_N_PUSH,
+    K_NDELIV, K_NSTAGE, K_TRUNC, LS_DRAIN, LS_SLOT, LS_STORE, SW_PUSH, SC_N_PUSH,
 )
 from ._ack_line import ack_packed, ack_line_write
-from ._log import log_event, log_delivery
+from ._log import log_event, log_delivery, TRUNC_DELIVERIES
 from ._schedule import step_delay
 from ._shootdown import (
     perform_flush, initiator_return, cacheline_cost, start_with_online_targets, send_ipi,
@@ -141,11 +141,14 @@ def _push(s, m, c, idx, t):
     else:
         cpu[j, ACK_FLAG] = 0
     k[K_DELIVERIES] += 1
-    d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, cpu[j, DRAINS_LOGGED],
-                     cpu[j, PEND_LOGGED])
-    s.pair[TG_DELIV, c, idx] = d
-    if d >= 0:
-        cpu[j, PEND_LOGGED] += 1
+    if cpu[c, IN_LOGS] != 0:
+        d = log_delivery(s.dv, k, K_NDELIV, sd, j, t, cpu[j, DRAINS_LOGGED],
+                         cpu[j, PEND_LOGGED])
+        s.pair[TG_DELIV, c, idx] = d
+        if d >= 0:
+            cpu[j, PEND_LOGGED] += 1
+    else:
+        k[K_TRUNC] |= TRUNC_DELIVERIES      # the row a full log had no room for
     log_event(s.ev, k, t, c, EV_PUSH, j, sd, cpu[j, Q_COUNT])
     if m.params[P_PROTO] != PR_MAILBOX_FIXED:
         log_event(s.ev, k, t, c, EV_ACK_CLEAR, j, sd, 0)

@@ -15,7 +15,7 @@ from ._layout import (
     O_KIND, O_VPN, O_PAGES, O_THINK, O_SHORT, PT_SAFE, P_PROTO, PR_MAILBOX,
     IN_SD, IN_VPN, IN_PAGES, IN_KIND, IN_IDX, IN_NTARGETS, OP_IDX, NEXT_OP, BUSY,
     SPAN_END, IN_PHASE, IN_STEP_START, S_INIT, S_START, S_END, S_SAFE, S_VPN, S_PAGES,
-    S_KIND, S_OP, S_FLUSH_PAGES,
+    S_KIND, S_OP, S_FLUSH_PAGES, IN_LOGS, K_NDELIV,
     S_UPGRADED, S_LOCAL, S_TIMEOUTS, S_SERVE, SW_IPI, SC_N_IPI, CYC, IN_H0,
 )
 from ._inflight import inflight_send
@@ -68,7 +68,8 @@ def list_online_targets(s, m, c, sd):
             s.counters[K_SKIPPED] += 1
             continue
         s.pair[TG_CPU, c, k] = j
-        s.pair[TG_DELIV, c, k] = -1
+        if s.cpu[c, IN_LOGS] != 0:
+            s.pair[TG_DELIV, c, k] = -1
         k += 1
     s.cpu[c, IN_NTARGETS] = k
     s.sd[sd, S_TARGETS] = k
@@ -100,9 +101,10 @@ def send_ipi(s, m, c, idx, t):
     inflight_send(s, j, c, t + latency)
     s.counters[K_IPIS] += 1
     s.sd[sd, S_IPIS] += 1
-    d = s.pair[TG_DELIV, c, idx]
-    if d >= 0:
-        log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_IPI, t, -1, 0)
+    if s.cpu[c, IN_LOGS] != 0:
+        d = s.pair[TG_DELIV, c, idx]
+        if d >= 0:
+            log_delivery(s.lg, s.counters, K_NSTAGE, d, LS_IPI, t, -1, 0)
     log_event(s.ev, s.counters, t, c, EV_IPI_SEND, j, sd, 0)
 
 
@@ -205,6 +207,9 @@ def begin_shootdown(s, m, c, t, op, threshold):
     cpu[c, IN_KIND] = kind
     cpu[c, IN_IDX] = 0
     cpu[c, IN_NTARGETS] = 0
+    # A shootdown that begins with the delivery log full logs no delivery:
+    # its targets' row numbers (TG_DELIV) are then neither written nor read.
+    cpu[c, IN_LOGS] = k[K_NDELIV] < s.dv.shape[0]
     set_mode(s, c, ST_KERNEL, t)
     cpu[c, IN_H0] = cpu[c, CYC + ST_HANDLER]
     return sd
