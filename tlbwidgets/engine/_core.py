@@ -29,7 +29,6 @@ from ._layout import (
     MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD, WAKE_AT,
 )
 from ._ref import ref
-from ._shootdown import run_ahead
 from ._tlb import tlb_access
 
 __all__ = ["run"]
@@ -37,11 +36,14 @@ __all__ = ["run"]
 
 @jit
 def _initiate(proto, s, m, c, t, op):
-    """Start the protocol's shootdown for op at t; run ahead to its next
-    step boundary if nothing else comes first."""
+    """Start the protocol's shootdown for op at t; its next step is an event
+    at the step boundary the start returns.  (Not played on here when
+    nothing comes first: the initiator's step, compiled into this caller
+    too, cost a second of the first run's compile time, for one event per
+    shootdown.)"""
     nt = proto.initiate(s, m, c, t, op)
-    if run_ahead(s, c, nt):
-        proto.initiator_step(s, m, c, nt)
+    s.cpu[c, BUSY] = nt
+    schedule_cpu(s, c, nt)
 
 
 @jit
