@@ -5,16 +5,15 @@ FH_TIE)``, copies of the node's ``(nd[x, ND_KEY], nd[x, ND_TIE])`` (the
 queue's canonical order), with the node itself in ``FH_NODE``; a node's
 index in it is kept in ``nd[x, ND_AT]`` so that a far event can be cancelled
 or rescheduled in place.  ``_queue`` keeps here only the events too far ahead
-for its calendar (timeouts, long think times, a quarter of a 256-CPU storm's
-events), so this is the simple structure.
+for its calendar (timeouts, long think times).
 
 Why the keys live in the heap: a sift compares at every level, and with the
 keys only in ``nd`` each comparison loaded another node's row, most of them
-out of cache.  A 256-CPU storm schedules a quarter of its events here
-(think times of 4,096 cycles and more), and taking them into the calendar
-was 39% of ``eq_pop``'s perf samples.  Now a sift reads only the heap's own
-rows, whose top levels stay in cache, and writes ``ND_AT`` of the nodes it
-moves: that store is now most of what is left.  See docs/performance.md.
+out of cache.  A 256-CPU storm schedules a quarter of its events here (CPU
+steps and stores 4,096 to about 70,000 cycles ahead), and taking them into
+the calendar was 39% of ``eq_pop``'s perf samples.  Now a sift reads only
+the heap's own rows, whose top levels stay in cache, and writes ``ND_AT`` of
+the nodes it moves: that store is most of what is left (docs/performance.md).
 """
 
 from .._jit import jit
