@@ -33,7 +33,8 @@ def _tables(H=N_CPUS * (N_CPUS + 4) + 64):
     nd = np.zeros((H, L.N_ND_COLS), dtype=np.int64)
     nd[:2 * N_CPUS, L.ND_AT] = L.AT_NONE
     queue = dict(counters=counters, nd=nd, rl=np.full((L.EQ_BUCKETS * 4, 2), -1, dtype=np.int64),
-                 rb=np.zeros(L.EQ_WORDS + 1, dtype=np.int64), far=np.zeros(H, dtype=np.int64))
+                 rb=np.zeros(L.EQ_WORDS + 1, dtype=np.int64),
+                 far=np.zeros((H, L.N_FH_COLS), dtype=np.int64))
     ndim = dict(pair=3, q=3, tlb=4)
     empty = {f: np.zeros((0,) * ndim.get(f, 2), dtype=np.int64)
              for f in L.State._fields if f not in queue}

@@ -288,6 +288,12 @@ EQ_WORDS = EQ_BUCKETS // 64   # bitmap words; rb[EQ_WORDS] is the summary word
 RL_HEAD = 0
 RL_TAIL = 1
 
+# ---- State.far[i, *]: the far heap (_heap), a node's key and tie kept beside it ----------
+FH_KEY = 0           # the node's ND_KEY
+FH_TIE = 1           # the node's ND_TIE
+FH_NODE = 2          # the node (row of nd)
+N_FH_COLS = 3
+
 # ---- State.sd[id, *]: shootdowns --------------------------------------------------------
 S_INIT = 0
 S_START = 1
@@ -625,7 +631,7 @@ def _fixed_tables(params, op_start):
     nd[:2 * n, ND_AT] = AT_NONE        # the CPUs' own nodes; the others start when used
     rl = np.full((EQ_BUCKETS * 4, 2), -1, dtype=np.int64)
     rb = np.zeros(EQ_WORDS + 1, dtype=np.int64)
-    far = np.zeros(H, dtype=np.int64)
+    far = np.zeros((H, N_FH_COLS), dtype=np.int64)
     wn = np.zeros((R, N_WN_COLS), dtype=np.int64)
     vi = np.zeros((R, N_VI_COLS), dtype=np.int64)
     ev = np.zeros((E, N_E_COLS), dtype=np.int64)

@@ -53,7 +53,7 @@ from ._layout import (
     NEVER, EK_CPU, EK_IRQ, EQ_BUCKETS, EQ_WORDS,
     K_EQ_N, K_EQ_BASE, K_EQ_FAR_N, K_EQ_NODES, K_EQ_FREE, K_NOW_KEY, K_NOW_TIE,
     ND_KEY, ND_TIE, ND_KIND, ND_CPU, ND_ARG, ND_PREV, ND_NEXT, ND_AT, AT_NONE, AT_RING,
-    RL_HEAD, RL_TAIL,
+    RL_HEAD, RL_TAIL, FH_KEY, FH_NODE,
 )
 
 __all__ = ["eq_push", "eq_set", "eq_cancel", "eq_pop", "eq_top_time", "eq_node", "eq_free",
@@ -282,15 +282,15 @@ def eq_pop(s):
     base = k[K_EQ_BASE]
     b = _first_bucket(s.rb, base & _MASK)
     if b < 0:
-        t = nd[s.far[0], ND_KEY] >> 2
+        t = s.far[0, FH_KEY] >> 2
     else:
         t = base + ((b - base) & _MASK)
     k[K_EQ_BASE] = t
     # Far events that the new base brings into the calendar's range.
     far = s.far
     limit = (t + EQ_BUCKETS) * 4
-    while k[K_EQ_FAR_N] > 0 and nd[far[0], ND_KEY] < limit:
-        y = far[0]
+    while k[K_EQ_FAR_N] > 0 and far[0, FH_KEY] < limit:
+        y = far[0, FH_NODE]
         far_remove(nd, far, k, 0)
         _ring_link(s, y)
     rl = s.rl
@@ -329,5 +329,5 @@ def eq_top_time(s):
     if b >= 0:
         return base + ((b - base) & _MASK)
     if k[K_EQ_FAR_N] > 0:
-        return s.nd[s.far[0], ND_KEY] >> 2
+        return s.far[0, FH_KEY] >> 2
     return NEVER
