@@ -26,9 +26,9 @@ pytestmark = pytest.mark.slow
 # delayable step happens; every protocol shares its one version.  79: plus the
 # packed ACK line's three functions (engine/_ack_line.py) and the mailbox
 # handler's ACK store, now one function for both layouts.  85: plus the lists of
-# IPIs in flight (engine/_inflight.py, four functions) and the queue's node
-# allocation and release, which they share with eq_push.  86: plus
-# _shootdown.target_cpu, which computes a full target list's CPUs.
+# IPIs in flight (engine/_inflight.py, four functions), the queue's node
+# allocation (eq_node, shared with eq_push) and _shootdown.target_cpu, which
+# computes a full target list's CPUs.
 COMPILES_BUDGET = FIRST_RUN_COMPILES
 
 _OTHER_PROTOCOL_MODULES = ("_linux", "_broadcast", "_latr", "_global_lock")

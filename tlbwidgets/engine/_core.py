@@ -21,9 +21,10 @@ from ._cpu import (
     set_mode, schedule_cpu, catch_up, user_bound, try_take_irq, ipi_arrive,
 )
 from ._inflight import inflight_pop, inflight_sync, inflight_merge
-from ._queue import eq_pop, eq_top_time
+from ._queue import eq_pop, eq_top_time, eq_cancel
 from ._layout import (
-    NEVER, P_NCPU, P_MAX_EVENTS,
+    NEVER, P_NCPU, P_MAX_EVENTS, P_PROTO, PR_MAILBOX, PR_MAILBOX_FIXED, PRIO_CPU, ND_AT, ND_KEY,
+    AT_NONE,
     K_EVENTS, K_EQ_N, K_NOW, K_OUTCOME, K_LAST_TIME, K_NOW_KEY, K_NOW_TIE,
     EK_CPU, EK_IPI, EK_IRQ, EK_ACK, EK_TICK, O_KIND, O_VPN, O_PAGES, O_THINK, T_ONLINE,
     MODE, OP_IDX, NEXT_OP, BUSY, SPAN_END, IN_SD, WAKE_AT,
@@ -132,6 +133,7 @@ def run(state, machine, proto):
     k = s.counters
     _start(s, m)
     max_events = m.params[P_MAX_EVENTS]
+    proto_id = m.params[P_PROTO]
     outcome = OUTCOME_COMPLETED
     while k[K_EQ_N] > 0:
         if k[K_EVENTS] >= max_events:
@@ -142,12 +144,27 @@ def run(state, machine, proto):
         k[K_NOW] = t
         if kind == EK_CPU:
             mode = s.cpu[c, MODE]
+            if mode == ST_HANDLER:
+                proto.handler_step(s, m, c, t)
+                # A mailbox handler's exit that resumed an initiator at t
+                # itself: the initiator's step, scheduled at t, would be the
+                # very next event (every event of this instant that sorts
+                # before it is done, and the exit scheduled nothing else), so
+                # it is played in this event, below.
+                x = 2 * c       # the CPU's step node (_queue)
+                mode = s.cpu[c, MODE]
+                if (proto_id == PR_MAILBOX or proto_id == PR_MAILBOX_FIXED) and (
+                        (mode == ST_KERNEL or mode == ST_WAIT) and s.nd[x, ND_AT] != AT_NONE
+                        and s.nd[x, ND_KEY] == t * 4 + PRIO_CPU):
+                    eq_cancel(s, EK_CPU, c)
+                else:
+                    mode = ST_HANDLER       # nothing more in this event
             if mode == ST_USER:
                 _user_step(proto, s, m, c, t)
             elif mode == ST_KERNEL or mode == ST_WAIT:
+                # (one call of the initiator's step: numba compiles a callee
+                # into each caller, and this one is the largest)
                 proto.initiator_step(s, m, c, t)
-            elif mode == ST_HANDLER:
-                proto.handler_step(s, m, c, t)
             elif mode == ST_IRQ_OFF or mode == ST_IDLE:
                 _span_end(proto, s, m, c, t)
         elif kind == EK_IPI:

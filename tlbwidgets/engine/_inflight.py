@@ -29,12 +29,12 @@ arrived before its last event.
 from .._jit import jit
 from ._layout import (
     EK_IPI, EK_CPU, PRIO_IPI, PRIO_CPU, K_NOW_KEY, K_NOW_TIE, K_COALESCED,
-    ND_KEY, ND_TIE, ND_AT, ND_LPREV, ND_LNEXT, ND_ARG, AT_NONE,
+    ND_KEY, ND_TIE, ND_AT, ND_LPREV, ND_LNEXT, ND_ARG, ND_NEXT, AT_NONE, K_EQ_FREE,
     IPI_HEAD, IPI_TAIL, IPI_PENDING, CNT, CNT_IPIS,
 )
 from .._tables import EV_IPI_ARRIVE
 from ._log import log_event
-from ._queue import eq_node, eq_free, eq_queue, eq_unqueue
+from ._queue import eq_node, eq_queue, eq_unqueue
 
 __all__ = ["inflight_send", "inflight_pop", "inflight_sync", "inflight_merge"]
 
@@ -81,7 +81,8 @@ def inflight_merge(s, c, key, tie):
         k[K_COALESCED] += 1
         log_event(s.ev, k, t, c, EV_IPI_ARRIVE, nd[x, ND_ARG], -1, 2)
         last = t
-        eq_free(s, x)
+        nd[x, ND_NEXT] = k[K_EQ_FREE]       # back to the queue's free list (_queue)
+        k[K_EQ_FREE] = x
         x = s.cpu[c, IPI_HEAD]
     return last
 

@@ -42,13 +42,13 @@ from ._cpu import (
     schedule_cpu, irqs_enabled, take_irq, handler_exit,
     start_polling, wait_register, wait_unregister,
 )
-from ._queue import eq_push, eq_cancel
+from ._queue import eq_push
 from ._layout import (
     NEVER, P_PROTO, P_QUEUE_SLOTS, P_TIMEOUT_SPINS, P_WAIT_IRQS_OFF, PR_MAILBOX_FIXED,
     C_CACHELINE, C_IPI_SEND, C_IPI_LATENCY, C_IPI_LATENCY_REMOTE,
     C_PAUSE, C_IRQ_EXIT,
-    K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, EK_CPU, PRIO_STORE, PRIO_CPU,
-    ND_AT, ND_KEY, AT_NONE, IN_SD, IN_PHASE, IN_IDX,
+    K_TIMEOUTS, K_OVERFLOWS, K_DELIVERIES, EK_ACK, PRIO_STORE,
+    ND_KEY, IN_SD, IN_PHASE, IN_IDX,
     IN_NTARGETS, IN_POLL0, IN_DEADLINE, IN_VPN, IN_PAGES, IN_LOGS,
     IN_KIND, IN_STEP_START, IPI_PENDING, H_PHASE, H_T0, H_SEQ, H_DRAINED, MODE, SAVED_MODE,
     SUSPEND_T, NEXT_OP, BUSY, SC_WHAT, SW_IPI, IPI_HEAD,
@@ -365,16 +365,9 @@ def mailbox_handler_step(s, m, c, t):
     elif ph == H_STORE:
         _store(s, c, ack_line_write(s, m, c, c, t)[1])
     elif ph == H_EXIT:
+        # An initiator that resumes at t itself has its step played in this
+        # event by the engine's loop (_core.run: exit_resumes_initiator).
         handler_exit(s, m, c, t)
-        mode = cpu[c, MODE]
-        x = 2 * c       # the CPU's step node (_queue)
-        if ((mode == ST_KERNEL or mode == ST_WAIT) and s.nd[x, ND_AT] != AT_NONE
-                and s.nd[x, ND_KEY] == t * 4 + PRIO_CPU):
-            # The initiator resumes at t itself: its step would be the very
-            # next event (every event of this instant that sorts before it
-            # is done, and the exit scheduled nothing else), so play it here.
-            eq_cancel(s, EK_CPU, c)
-            mailbox_initiator_step(s, m, c, t)
 
 
 @jit

@@ -56,8 +56,8 @@ from ._layout import (
     RL_HEAD, RL_TAIL, FH_KEY, FH_NODE,
 )
 
-__all__ = ["eq_push", "eq_set", "eq_cancel", "eq_pop", "eq_top_time", "eq_node", "eq_free",
-           "eq_queue", "eq_unqueue"]
+__all__ = ["eq_push", "eq_set", "eq_cancel", "eq_pop", "eq_top_time", "eq_node", "eq_queue",
+           "eq_unqueue"]
 
 _MASK = EQ_BUCKETS - 1
 
@@ -193,8 +193,8 @@ def eq_queue(s, x, time, prio):
 @jit
 def eq_unqueue(s, x):
     """Take queued node x out of the queue; the node stays the caller's (a
-    CPU's own node, or one of :func:`eq_node`: queue it again or
-    :func:`eq_free` it)."""
+    CPU's own node, or one of :func:`eq_node`: queue it again or give it
+    back to the free list, ``K_EQ_FREE`` linked through ``ND_NEXT``)."""
     nd = s.nd
     at = nd[x, ND_AT]
     if at == AT_RING:
@@ -232,14 +232,6 @@ def eq_node(s, kind, c, arg):
     nd[x, ND_ARG] = arg
     nd[x, ND_AT] = AT_NONE
     return x
-
-
-@jit
-def eq_free(s, x):
-    """Give back node x of :func:`eq_node` (not queued)."""
-    k = s.counters
-    s.nd[x, ND_NEXT] = k[K_EQ_FREE]
-    k[K_EQ_FREE] = x
 
 
 @jit
