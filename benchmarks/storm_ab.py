@@ -14,6 +14,7 @@ numba's cache; both trees need a warm cache (run once first)::
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,9 +68,10 @@ def main(argv=None):
         ratios.append((times[0][0] / times[1][0], times[0][1] / times[1][1]))
         print(f"  pair {i + 1}: new / old = {ratios[-1][0]:.2f}x "
               f"(by CPU time {ratios[-1][1]:.2f}x)", flush=True)
-    wall, cpu = sorted(r[0] for r in ratios), sorted(r[1] for r in ratios)
-    print(f"new / old: median {wall[len(wall) // 2]:.2f}x, range {wall[0]:.2f}-{wall[-1]:.2f}x "
-          f"(by CPU time: median {cpu[len(cpu) // 2]:.2f}x, range {cpu[0]:.2f}-{cpu[-1]:.2f}x)")
+    wall, cpu = [r[0] for r in ratios], [r[1] for r in ratios]
+    print(f"new / old: median {statistics.median(wall):.2f}x, range {min(wall):.2f}-"
+          f"{max(wall):.2f}x (by CPU time: median {statistics.median(cpu):.2f}x, range "
+          f"{min(cpu):.2f}-{max(cpu):.2f}x)")
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 
