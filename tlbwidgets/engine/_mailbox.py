@@ -247,9 +247,9 @@ def mailbox_initiator_step(s, m, c, t):
             if nt <= send_until and idx + 1 < cpu[c, IN_NTARGETS]:
                 # No interrupt can be taken at the next boundary: send now
                 # and go on to it without an event (the IPI's arrival is an
-                # event of its own, placed by the canonical order).
-                send_ipi(s, m, c, idx, nt)
-                next_target(s, c, B_SEND, B_WAIT)
+                # event of its own, placed by the canonical order).  The send
+                # is D_SEND's, at the top of the loop: one call of send_ipi,
+                # which numba compiles into each caller.
                 t = nt
                 continue
         else:  # B_WAIT
