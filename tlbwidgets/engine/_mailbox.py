@@ -366,7 +366,7 @@ def mailbox_handler_step(s, m, c, t):
         _store(s, c, ack_line_write(s, m, c, c, t)[1])
     elif ph == H_EXIT:
         # An initiator that resumes at t itself has its step played in this
-        # event by the engine's loop (_core.run: exit_resumes_initiator).
+        # event by the engine's loop (_core.run).
         handler_exit(s, m, c, t)
 
 

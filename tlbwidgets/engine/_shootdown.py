@@ -24,8 +24,9 @@ from ._schedule import step_delay
 from ._tlb import pte_change, tlb_invalidate_page, tlb_flush_all
 
 __all__ = ["begin_shootdown", "perform_flush", "local_flush", "declare_safe",
-           "initiator_return", "cacheline_cost", "ipi_latency", "target_cpu", "list_online_targets",
-           "send_ipi", "next_target", "run_ahead", "start_with_online_targets"]
+           "initiator_return", "cacheline_cost", "ipi_latency", "target_cpu",
+           "list_online_targets", "send_ipi", "next_target", "run_ahead",
+           "start_with_online_targets"]
 
 
 @jit
