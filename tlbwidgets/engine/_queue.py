@@ -29,7 +29,8 @@ Structure (tables of ``State``):
   event (its next step) is node ``2c`` and its ``EK_IRQ`` event node
   ``2c + 1``: each CPU has at most one of each, so rescheduling one moves
   its node.  The other kinds take a node from a free list (``K_EQ_FREE``,
-  linked through ``ND_NEXT``) or a fresh one (``K_EQ_NODES``).
+  linked through ``ND_NEXT``) or a fresh one (``K_EQ_NODES``); an IPI's node
+  may also wait unqueued in its target's list of IPIs in flight (``_inflight``).
 * ``ND_KEY`` is ``time * 4 + prio`` and ``ND_TIE`` packs ``(cpu, kind,
   arg)`` (see ``eq_queue``): two comparisons order any two events.
 * ``base`` (``K_EQ_BASE``) is the time of the last popped event; nothing is
