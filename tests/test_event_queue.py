@@ -30,9 +30,7 @@ def _tables(H=N_CPUS * (N_CPUS + 4) + 64):
     counters = np.zeros(L.N_COUNTERS, dtype=np.int64)
     counters[L.K_EQ_FREE] = -1
     counters[L.K_EQ_NODES] = 2 * N_CPUS
-    nd = np.zeros((H, L.N_ND_COLS), dtype=np.int64)
-    nd[:2 * N_CPUS, L.ND_AT] = L.AT_NONE
-    queue = dict(counters=counters, nd=nd, rl=np.full((L.EQ_BUCKETS * 4, 2), -1, dtype=np.int64),
+    queue = dict(counters=counters, nd=L.queue_nodes(H, N_CPUS), rl=np.full((L.EQ_BUCKETS * 4, 2), -1, dtype=np.int64),
                  rb=np.zeros(L.EQ_WORDS + 1, dtype=np.int64),
                  far=np.zeros((H, L.N_FH_COLS), dtype=np.int64))
     ndim = dict(pair=3, q=3, tlb=4)

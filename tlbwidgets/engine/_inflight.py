@@ -29,7 +29,7 @@ arrived before its last event.
 from .._jit import jit
 from ._layout import (
     EK_IPI, EK_CPU, PRIO_IPI, PRIO_CPU, K_NOW_KEY, K_NOW_TIE, K_COALESCED,
-    ND_KEY, ND_TIE, ND_AT, ND_LPREV, ND_LNEXT, ND_ARG, ND_NEXT, AT_NONE, K_EQ_FREE,
+    ND_KEY, ND_TIE, ND_AT, ND_LPREV, ND_LNEXT, ND_NEXT, AT_NONE, K_EQ_FREE,
     IPI_HEAD, IPI_TAIL, IPI_PENDING, CNT, CNT_IPIS,
 )
 from .._tables import EV_IPI_ARRIVE
@@ -42,6 +42,8 @@ __all__ = ["inflight_send", "inflight_pop", "inflight_sync", "inflight_merge"]
 # compiled engine; the interpreted engine reads it at each use, which is how
 # tests/test_inflight.py plays the run with an event per arrival.
 _PARK = True
+
+_SENDER_MASK = (1 << 28) - 1      # an IPI's ND_TIE: its sender in the low bits (_queue)
 
 
 @jit
@@ -79,7 +81,7 @@ def inflight_merge(s, c, key, tie):
         t = nd[x, ND_KEY] >> 2
         s.cpu[c, CNT + CNT_IPIS] += 1
         k[K_COALESCED] += 1
-        log_event(s.ev, k, t, c, EV_IPI_ARRIVE, nd[x, ND_ARG], -1, 2)
+        log_event(s.ev, k, t, c, EV_IPI_ARRIVE, nd[x, ND_TIE] & _SENDER_MASK, -1, 2)
         last = t
         nd[x, ND_NEXT] = k[K_EQ_FREE]       # back to the queue's free list (_queue)
         k[K_EQ_FREE] = x
@@ -95,9 +97,8 @@ def inflight_send(s, c, sender, t):
     cpu = s.cpu
     x = eq_node(s, EK_IPI, c, sender)
     key = t * 4 + PRIO_IPI
-    tie = (c << 32) | (EK_IPI << 28) | sender
+    tie = nd[x, ND_TIE]
     nd[x, ND_KEY] = key
-    nd[x, ND_TIE] = tie
     head = cpu[c, IPI_HEAD]
     if head >= 0 and nd[head, ND_AT] == AT_NONE:
         # Parked: the IPIs that have already arrived merged; let their

@@ -28,7 +28,7 @@ from .._jit import jit
 from .._tables import OP_ACCESS, OP_UNMAP, OP_PROTECT, OP_IRQ_OFF
 
 __all__ = ["Machine", "State", "make_machine", "make_state", "make_machine_state",
-           "ops_block", "NEVER", "PROTO_IDS"]
+           "ops_block", "queue_nodes", "NEVER", "PROTO_IDS"]
 
 NEVER = np.int64(2**62)
 
@@ -269,16 +269,14 @@ PT_SAFE = 1          # translations of versions below this may no longer be used
 
 # ---- State.nd[node, *]: pending events (_queue) ---------------------------------------
 ND_KEY = 0           # time * 4 + priority class: one comparison orders both
-ND_TIE = 1           # order among equal keys: (cpu, kind, arg) packed (_queue.eq_queue)
-ND_KIND = 2          # EK_*
-ND_CPU = 3
-ND_ARG = 4           # EK_IPI: the sender
-ND_PREV = 5          # calendar list links (ND_NEXT also links the free list)
-ND_NEXT = 6
-ND_AT = 7            # AT_NONE, AT_RING, or the node's index in the far heap
-ND_LPREV = 8         # EK_IPI: the target's list of IPIs in flight (_inflight), -1 none
-ND_LNEXT = 9
-N_ND_COLS = 10
+ND_TIE = 1           # order among equal keys, and what the event is: (cpu, kind, arg)
+                     # packed as cpu << 32 | kind << 28 | arg (_queue.eq_node)
+ND_PREV = 2          # calendar list links (ND_NEXT also links the free list)
+ND_NEXT = 3
+ND_AT = 4            # AT_NONE, AT_RING, or the node's index in the far heap
+ND_LPREV = 5         # EK_IPI: the target's list of IPIs in flight (_inflight), -1 none
+ND_LNEXT = 6
+N_ND_COLS = 8        # one column unused: a row is one 64-byte cache line (make_state aligns)
 AT_NONE = -1         # not queued
 AT_RING = -2         # in the calendar
 
@@ -594,6 +592,23 @@ def _new_state(m, n_changes):
     return _state(_fixed_tables(m.params, m.op_start), m.params, n_changes)
 
 
+def queue_nodes(rows, n):
+    """The event queue's node table ``State.nd`` of ``rows`` nodes for ``n``
+    CPUs, none queued.  The CPUs' own nodes (``2c``: ``EK_CPU``, ``2c + 1``:
+    ``EK_IRQ``) have their ties for good; the others are written when taken
+    (``_queue.eq_node``).
+
+    Its first byte starts a 64-byte cache line (NumPy aligns to 16), so each
+    8-column row is one line: a node read costs one miss, not two."""
+    buf = np.zeros(rows * N_ND_COLS + 8, dtype=np.int64)
+    skip = (-buf.ctypes.data % 64) // 8
+    nd = buf[skip:skip + rows * N_ND_COLS].reshape(rows, N_ND_COLS)
+    own = np.arange(2 * n, dtype=np.int64)
+    nd[:2 * n, ND_TIE] = ((own >> 1) << 32) | (np.where(own & 1, EK_IRQ, EK_CPU) << 28)
+    nd[:2 * n, ND_AT] = AT_NONE
+    return nd
+
+
 def _fixed_tables(params, op_start):
     """The tables of :func:`_new_state` whose sizes do not depend on the
     workload's UNMAP/PROTECT ops, by State field name."""
@@ -627,8 +642,7 @@ def _fixed_tables(params, op_start):
     tlb = np.empty((n, S, W, N_TLB_COLS), dtype=np.int64)
     tlb[:] = tlb_row
     pte = np.zeros((V, 2), dtype=np.int64)
-    nd = np.zeros((H, N_ND_COLS), dtype=np.int64)
-    nd[:2 * n, ND_AT] = AT_NONE        # the CPUs' own nodes; the others start when used
+    nd = queue_nodes(H, n)
     rl = np.full((EQ_BUCKETS * 4, 2), -1, dtype=np.int64)
     rb = np.zeros(EQ_WORDS + 1, dtype=np.int64)
     far = np.zeros((H, N_FH_COLS), dtype=np.int64)
