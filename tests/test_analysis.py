@@ -194,6 +194,44 @@ def test_ipi_arrows_match_summary_and_latency(single4):
     assert np.all(a["arrived"] - a["sent"] == r.costs.ipi_latency)   # one socket
 
 
+def slow_ipi_arrows(events):
+    """Every IPI send with its arrival, the plain way: walk the log in time
+    order and give the k-th send from a to b the k-th arrival at b from a."""
+    from tlbwidgets._tables import EV_IPI_ARRIVE, EV_IPI_SEND
+    order = np.lexsort((np.arange(len(events)), events["time"]))
+    sends, arrivals = {}, {}
+    for e in events[order]:
+        if e["kind"] == EV_IPI_SEND:
+            sends.setdefault((int(e["cpu"]), int(e["other"])), []).append(int(e["time"]))
+        elif e["kind"] == EV_IPI_ARRIVE:
+            arrivals.setdefault((int(e["other"]), int(e["cpu"])), []).append(int(e["time"]))
+    rows = []
+    for (a, b), times in sends.items():
+        got = arrivals.get((a, b), [])
+        rows += [(a, b, t, got[k] if k < len(got) else -1) for k, t in enumerate(times)]
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("kw, cut", [
+    (dict(cpus=4, protocol="mailbox", workload="single"), False),
+    (dict(cpus=16, protocol="mailbox", workload="uniform", seed=3), False),
+    # Merged IPIs, and the log cut after 17 sends whose arrivals it misses.
+    (dict(cpus=32, protocol="mailbox", workload="munmap_storm", unmaps=3, seed=1,
+          max_log_events=8000), True),
+    (dict(cpus=24, protocol="linux", workload="munmap_storm", unmaps=2, seed=2, sockets=2),
+     False),
+])
+def test_ipi_arrows_pair_sends_with_arrivals_like_a_plain_walk(kw, cut):
+    r = tw.simulate(**kw)
+    a = A.ipi_arrows(r.events, 0, 2 * r.sim_cycles, max_arrows=10**9)
+    got = sorted(zip(a["sender"].tolist(), a["target"].tolist(), a["sent"].tolist(),
+                     a["arrived"].tolist()))
+    want = slow_ipi_arrows(r.events)
+    assert got == want
+    assert len(want) > 0
+    assert any(row[3] == -1 for row in want) == cut
+
+
 def test_stepper_frames_replay_the_log(single4):
     r = single4
     sid = int(r.shootdowns["id"][0])

@@ -389,8 +389,19 @@ def ipi_arrows(events, t0, t1, max_arrows=DEFAULT_MAX_POINTS):
     sent = sends["time"][s_order].astype(np.int64)
     arrived = np.full(len(sent), -1, dtype=np.int64)
     if len(a_key) and len(s_key):
-        a_map = {tuple(k): t for k, t in zip(a_key.tolist(), arrives["time"][a_order].tolist())}
-        arrived = np.array([a_map.get(tuple(k), -1) for k in s_key.tolist()], dtype=np.int64)
+        # Match each send's (sender, target, rank) among the arrivals'.  Both
+        # key lists are sorted and unique (rank counts within a pair), so one
+        # integer code per key and a binary search match them.
+        n_cpus = int(max(s_key[:, 1:3].max(), a_key[:, 1:3].max())) + 1
+        n_ranks = int(max(s_key[:, 3].max(), a_key[:, 3].max())) + 1
+
+        def code(k):
+            return (k[:, 1] * n_cpus + k[:, 2]) * n_ranks + k[:, 3]
+
+        a_code, s_code = code(a_key), code(s_key)
+        at = np.minimum(np.searchsorted(a_code, s_code), len(a_code) - 1)
+        arrived = np.where(a_code[at] == s_code,
+                           arrives["time"][a_order].astype(np.int64)[at], np.int64(-1))
     sender = s_key[:, 1] if len(s_key) else np.zeros(0, np.int64)
     target = s_key[:, 2] if len(s_key) else np.zeros(0, np.int64)
     shown_end = np.where(arrived >= 0, arrived, sent)
