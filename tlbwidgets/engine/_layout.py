@@ -276,7 +276,7 @@ ND_NEXT = 3
 ND_AT = 4            # AT_NONE, AT_RING, or the node's index in the far heap
 ND_LPREV = 5         # EK_IPI: the target's list of IPIs in flight (_inflight), -1 none
 ND_LNEXT = 6
-N_ND_COLS = 8        # one column unused: a row is one 64-byte cache line (make_state aligns)
+N_ND_COLS = 8        # one column unused: a row is one 64-byte cache line (queue_nodes aligns)
 AT_NONE = -1         # not queued
 AT_RING = -2         # in the calendar
 

@@ -34,7 +34,7 @@ Structure (tables of ``State``):
 * ``ND_KEY`` is ``time * 4 + prio`` and ``ND_TIE`` packs ``(cpu, kind,
   arg)`` (see ``eq_node``): two comparisons order any two events, and the
   tie is also the only record of what the event is.  A node's row is one
-  64-byte cache line (``make_state``): a pop, whose node was last touched
+  64-byte cache line (``_layout.queue_nodes``): a pop, whose node was last touched
   hundreds of events earlier, misses once.
 * ``base`` (``K_EQ_BASE``) is the time of the last popped event; nothing is
   scheduled before it.  An event at ``t < base + EQ_BUCKETS`` lives in the
