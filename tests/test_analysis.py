@@ -5,7 +5,7 @@ import pytest
 
 import tlbwidgets as tw
 from tlbwidgets import analysis as A
-from tlbwidgets._tables import EV_STATE, STATE_NAMES, ST_DONE
+from tlbwidgets._tables import EV_IPI_ARRIVE, EV_IPI_SEND, EV_STATE, STATE_NAMES, ST_DONE
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,6 @@ def test_ipi_arrows_match_summary_and_latency(single4):
 def slow_ipi_arrows(events):
     """Every IPI send with its arrival, the plain way: walk the log in time
     order and give the k-th send from a to b the k-th arrival at b from a."""
-    from tlbwidgets._tables import EV_IPI_ARRIVE, EV_IPI_SEND
     order = np.lexsort((np.arange(len(events)), events["time"]))
     sends, arrivals = {}, {}
     for e in events[order]:
