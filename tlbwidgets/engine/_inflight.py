@@ -30,7 +30,7 @@ from .._jit import jit
 from ._layout import (
     EK_IPI, EK_CPU, PRIO_IPI, PRIO_CPU, K_NOW_KEY, K_NOW_TIE, K_COALESCED,
     ND_KEY, ND_TIE, ND_AT, ND_LPREV, ND_LNEXT, ND_NEXT, AT_NONE, K_EQ_FREE,
-    IPI_HEAD, IPI_TAIL, IPI_PENDING, CNT, CNT_IPIS,
+    IPI_HEAD, IPI_TAIL, IPI_PENDING, CNT, CNT_IPIS, TIE_CPU_SHIFT, TIE_KIND_SHIFT, TIE_ARG_MASK,
 )
 from .._tables import EV_IPI_ARRIVE
 from ._log import log_event
@@ -42,8 +42,6 @@ __all__ = ["inflight_send", "inflight_pop", "inflight_sync", "inflight_merge"]
 # compiled engine; the interpreted engine reads it at each use, which is how
 # tests/test_inflight.py plays the run with an event per arrival.
 _PARK = True
-
-_SENDER_MASK = (1 << 28) - 1      # an IPI's ND_TIE: its sender in the low bits (_queue)
 
 
 @jit
@@ -81,7 +79,7 @@ def inflight_merge(s, c, key, tie):
         t = nd[x, ND_KEY] >> 2
         s.cpu[c, CNT + CNT_IPIS] += 1
         k[K_COALESCED] += 1
-        log_event(s.ev, k, t, c, EV_IPI_ARRIVE, nd[x, ND_TIE] & _SENDER_MASK, -1, 2)
+        log_event(s.ev, k, t, c, EV_IPI_ARRIVE, nd[x, ND_TIE] & TIE_ARG_MASK, -1, 2)
         last = t
         nd[x, ND_NEXT] = k[K_EQ_FREE]       # back to the queue's free list (_queue)
         k[K_EQ_FREE] = x
@@ -149,7 +147,7 @@ def inflight_sync(s, c, t):
     if t == k[K_NOW_KEY] >> 2:
         inflight_merge(s, c, k[K_NOW_KEY], k[K_NOW_TIE])
     else:
-        inflight_merge(s, c, t * 4 + PRIO_CPU, (c << 32) | (EK_CPU << 28))
+        inflight_merge(s, c, t * 4 + PRIO_CPU, (c << TIE_CPU_SHIFT) | (EK_CPU << TIE_KIND_SHIFT))
     x = s.cpu[c, IPI_HEAD]
     if x >= 0 and s.nd[x, ND_AT] == AT_NONE and (not _PARK or s.cpu[c, IPI_PENDING] == 0):
         eq_queue(s, x, s.nd[x, ND_KEY] >> 2, PRIO_IPI)

@@ -270,13 +270,16 @@ PT_SAFE = 1          # translations of versions below this may no longer be used
 # ---- State.nd[node, *]: pending events (_queue) ---------------------------------------
 ND_KEY = 0           # time * 4 + priority class: one comparison orders both
 ND_TIE = 1           # order among equal keys, and what the event is: (cpu, kind, arg)
-                     # packed as cpu << 32 | kind << 28 | arg (_queue.eq_node)
+                     # packed as cpu << TIE_CPU_SHIFT | kind << TIE_KIND_SHIFT | arg
 ND_PREV = 2          # calendar list links (ND_NEXT also links the free list)
 ND_NEXT = 3
 ND_AT = 4            # AT_NONE, AT_RING, or the node's index in the far heap
 ND_LPREV = 5         # EK_IPI: the target's list of IPIs in flight (_inflight), -1 none
 ND_LNEXT = 6
 N_ND_COLS = 8        # one column unused: a row is one 64-byte cache line (queue_nodes aligns)
+TIE_CPU_SHIFT = 32
+TIE_KIND_SHIFT = 28  # kinds below 16
+TIE_ARG_MASK = (1 << TIE_KIND_SHIFT) - 1    # args (a CPU number or 0) below 2**28
 AT_NONE = -1         # not queued
 AT_RING = -2         # in the calendar
 
@@ -604,7 +607,8 @@ def queue_nodes(rows, n):
     skip = (-buf.ctypes.data % 64) // 8
     nd = buf[skip:skip + rows * N_ND_COLS].reshape(rows, N_ND_COLS)
     own = np.arange(2 * n, dtype=np.int64)
-    nd[:2 * n, ND_TIE] = ((own >> 1) << 32) | (np.where(own & 1, EK_IRQ, EK_CPU) << 28)
+    kind = np.where(own & 1, EK_IRQ, EK_CPU)
+    nd[:2 * n, ND_TIE] = ((own >> 1) << TIE_CPU_SHIFT) | (kind << TIE_KIND_SHIFT)
     nd[:2 * n, ND_AT] = AT_NONE
     return nd
 

@@ -57,14 +57,13 @@ from ._layout import (
     NEVER, EK_CPU, EK_IRQ, EQ_BUCKETS, EQ_WORDS,
     K_EQ_N, K_EQ_BASE, K_EQ_FAR_N, K_EQ_NODES, K_EQ_FREE, K_NOW_KEY, K_NOW_TIE,
     ND_KEY, ND_TIE, ND_PREV, ND_NEXT, ND_AT, AT_NONE, AT_RING,
-    RL_HEAD, RL_TAIL, FH_KEY, FH_NODE,
+    RL_HEAD, RL_TAIL, FH_KEY, FH_NODE, TIE_CPU_SHIFT, TIE_KIND_SHIFT, TIE_ARG_MASK,
 )
 
 __all__ = ["eq_push", "eq_set", "eq_cancel", "eq_pop", "eq_top_time", "eq_node", "eq_queue",
            "eq_unqueue"]
 
 _MASK = EQ_BUCKETS - 1
-_ARG_MASK = (1 << 28) - 1     # ND_TIE's arg bits
 
 
 def _lowest_bit(x):
@@ -230,8 +229,8 @@ def eq_node(s, kind, c, arg):
             raise RuntimeError("event queue overflow (engine bug)")
         k[K_EQ_NODES] = x + 1
     # The order among the events of one instant and class: by CPU, then
-    # kind, then arg (below 2**28: a CPU number or 0).
-    nd[x, ND_TIE] = (c << 32) | (kind << 28) | arg
+    # kind, then arg.
+    nd[x, ND_TIE] = (c << TIE_CPU_SHIFT) | (kind << TIE_KIND_SHIFT) | arg
     nd[x, ND_AT] = AT_NONE
     return x
 
@@ -303,7 +302,8 @@ def eq_pop(s):
     k[K_NOW_KEY] = nd[x, ND_KEY]
     tie = nd[x, ND_TIE]
     k[K_NOW_TIE] = tie
-    kind, c, arg = (tie >> 28) & 15, tie >> 32, tie & _ARG_MASK
+    kind = (tie >> TIE_KIND_SHIFT) & 15
+    c, arg = tie >> TIE_CPU_SHIFT, tie & TIE_ARG_MASK
     if kind != EK_CPU and kind != EK_IRQ:
         nd[x, ND_NEXT] = k[K_EQ_FREE]
         k[K_EQ_FREE] = x
