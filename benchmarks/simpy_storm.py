@@ -1,7 +1,7 @@
 """A plain SimPy model of the seed's ``mailbox`` shootdown, to measure the engine against.
 
     python benchmarks/simpy_storm.py --check    # agreement with tw.simulate, small runs
-    python benchmarks/simpy_storm.py --bench    # 256-CPU storm, both, alternating (~3 min)
+    python benchmarks/simpy_storm.py --bench    # 256-CPU storm, both, alternating (~4 min)
     python benchmarks/simpy_storm.py            # both
 
 Needs SimPy: ``pip install -e ".[bench]"``.
@@ -592,7 +592,7 @@ def main(argv=None):
     p.add_argument("--bench", action="store_true", help="the speed comparison only")
     p.add_argument("--cpus", type=int, default=256)
     p.add_argument("--unmaps", type=int, default=20,
-                   help="unmaps per CPU of the storm (20: about a minute in SimPy)")
+                   help="unmaps per CPU of the storm (20: 27-37 s per SimPy run here)")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
     print(f"tlbwidgets {tw.__version__}, simpy {simpy.__version__}, python "
